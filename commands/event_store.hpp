@@ -1,0 +1,66 @@
+// What command handling needs from an event store: load a stream, append to it with an expected
+// version, allocate order ids. Implemented over PostgreSQL in adapters/pg.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "domain/order.hpp"
+
+namespace order::commands {
+
+// Who did what, recorded beside every event (the audit trail).
+struct EventMetadata {
+  std::string request_id;
+  std::string correlation_id;
+  std::string causation_id;
+  std::string actor;
+  std::string idempotency_key;
+};
+
+struct RecordedEvent {
+  std::int64_t global_position = 0;
+  std::int64_t stream_version = 0;
+  std::string event_id;
+  std::string recorded_at;  // RFC 3339, UTC
+  domain::Event event;
+};
+
+struct LoadedStream {
+  std::vector<RecordedEvent> events;  // in stream-version order
+  std::int64_t version() const { return events.empty() ? 0 : events.back().stream_version; }
+};
+
+// Which prefix of a stream to load: all of it, up to a version, or as it was at a time.
+struct StreamBound {
+  std::optional<std::int64_t> max_version;
+  std::optional<std::string> as_of;  // RFC 3339
+};
+
+struct AppendResult {
+  bool conflict = false;  // the stream was not at the expected version: nothing was written
+  std::vector<RecordedEvent> recorded;
+};
+
+// The store could not be reached or failed: the caller answers 503, never a 2xx.
+class StoreUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+  virtual domain::OrderId next_order_id() = 0;
+  virtual LoadedStream load(domain::OrderId stream, const StreamBound& bound = {}) = 0;
+  // Appends `events` as versions expected_version+1, +2, … in one transaction, or nothing.
+  virtual AppendResult append(domain::OrderId stream, std::int64_t expected_version,
+                              std::span<const domain::Event> events,
+                              const EventMetadata& metadata) = 0;
+};
+
+}  // namespace order::commands
