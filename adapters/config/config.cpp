@@ -1,0 +1,151 @@
+// Flags, environment, .env: parsed and checked once, with one clear message on any mistake.
+#include "adapters/config/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace order::config {
+namespace {
+
+std::string trim(std::string text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+template <class Int>
+bool parse_int(const std::string& text, Int min, Int max, Int& out) {
+  long long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < static_cast<long long>(min) ||
+      value > static_cast<long long>(max)) {
+    return false;
+  }
+  out = static_cast<Int>(value);
+  return true;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_dotenv(const std::string& text) {
+  std::map<std::string, std::string> values;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    if (line.starts_with("export ")) line = trim(line.substr(7));
+    const auto equals = line.find('=');
+    if (equals == std::string::npos) continue;
+    std::string key = trim(line.substr(0, equals));
+    std::string value = trim(line.substr(equals + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    values[key] = value;
+  }
+  return values;
+}
+
+std::variant<Config, ConfigError> load_config(const std::vector<std::string>& args,
+                                              const Environment& environment,
+                                              const std::string& dotenv_path) {
+  std::map<std::string, std::string> settings;
+  std::string env_file = dotenv_path;
+  // --env-file must be known before anything else is read.
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--env-file") env_file = args[i + 1];
+  }
+  if (std::ifstream file(env_file); file) {
+    std::stringstream text;
+    text << file.rdbuf();
+    settings = parse_dotenv(text.str());
+  } else if (env_file != dotenv_path) {
+    return ConfigError{"cannot read --env-file " + env_file};
+  }
+  for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
+                           "WORKERS", "STATEMENT_TIMEOUT_MS", "MAX_BODY_BYTES"}) {
+    if (auto value = environment(name)) settings[name] = *value;
+  }
+  // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
+  if (!settings.contains("PORT") && settings.contains("Port")) settings["PORT"] = settings["Port"];
+
+  Config config;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    auto value = [&](const char* name) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) return std::nullopt;
+      settings[name] = args[++i];
+      return settings[name];
+    };
+    std::optional<std::string> given;
+    if (flag == "--help" || flag == "-h") {
+      config.help = true;
+      continue;
+    } else if (flag == "--no-migrate") {
+      config.migrate = false;
+      continue;
+    } else if (flag == "--env-file") {
+      ++i;
+      continue;
+    } else if (flag == "--db-url") {
+      given = value("DB_URL");
+    } else if (flag == "--kafka-brokers") {
+      given = value("KAFKA_BROKERS");
+    } else if (flag == "--topic") {
+      given = value("ORDER_TOPIC");
+    } else if (flag == "--port") {
+      given = value("PORT");
+    } else if (flag == "--host") {
+      given = value("HOST");
+    } else if (flag == "--workers") {
+      given = value("WORKERS");
+    } else {
+      return ConfigError{"unknown flag " + flag + " (see --help)"};
+    }
+    if (!given) return ConfigError{"flag " + flag + " needs a value"};
+  }
+
+  auto get = [&](const char* name) -> std::optional<std::string> {
+    const auto it = settings.find(name);
+    if (it == settings.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+  config.db_url = get("DB_URL").value_or("");
+  config.kafka_brokers = get("KAFKA_BROKERS").value_or("");
+  config.order_topic = get("ORDER_TOPIC").value_or("orders");
+  config.host = get("HOST").value_or("0.0.0.0");
+  if (auto port = get("PORT"); port && !parse_int<std::uint16_t>(*port, 0, 65535, config.port)) {
+    return ConfigError{"PORT must be a number from 0 to 65535, not " + *port};
+  }
+  if (auto workers = get("WORKERS"); workers && !parse_int(*workers, 1, 256, config.workers)) {
+    return ConfigError{"WORKERS must be a number from 1 to 256, not " + *workers};
+  }
+  if (auto timeout = get("STATEMENT_TIMEOUT_MS");
+      timeout && !parse_int(*timeout, 100, 600'000, config.statement_timeout_ms)) {
+    return ConfigError{"STATEMENT_TIMEOUT_MS must be from 100 to 600000, not " + *timeout};
+  }
+  if (auto bytes = get("MAX_BODY_BYTES");
+      bytes && !parse_int<std::size_t>(*bytes, 1024, 1 << 20, config.max_body_bytes)) {
+    return ConfigError{"MAX_BODY_BYTES must be from 1024 to 1048576, not " + *bytes};
+  }
+  if (!config.help && config.db_url.empty()) {
+    return ConfigError{
+        "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
+        "environment, in .env, or as --db-url"};
+  }
+  return config;
+}
+
+std::string usage(const std::string& program) {
+  return "usage: " + program +
+         " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
+         "       [--workers N] [--env-file PATH] [--no-migrate]\n"
+         "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
+         "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, MAX_BODY_BYTES.\n";
+}
+
+}  // namespace order::config

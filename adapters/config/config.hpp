@@ -1,0 +1,44 @@
+// Configuration from the seed's names (DB_URL, KAFKA_BROKERS, ORDER_TOPIC, Port/PORT), a .env
+// file, and flags. Precedence: flags, then the environment, then .env, then defaults.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace order::config {
+
+struct Config {
+  std::string db_url;          // DB_URL; required
+  std::string kafka_brokers;   // KAFKA_BROKERS; empty: an embedded broker
+  std::string order_topic = "orders";  // ORDER_TOPIC
+  std::string host = "0.0.0.0";        // HOST
+  std::uint16_t port = 8080;           // Port or PORT
+  int workers = 8;                     // WORKERS: request threads, one database connection each
+  int statement_timeout_ms = 5000;     // STATEMENT_TIMEOUT_MS
+  std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
+  bool migrate = true;                 // apply schema migrations at start (--no-migrate)
+  bool help = false;
+};
+
+struct ConfigError {
+  std::string message;
+};
+
+using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+
+// Reads KEY=VALUE lines (comments, blank lines, `export `, and quotes allowed).
+std::map<std::string, std::string> parse_dotenv(const std::string& text);
+
+// `args` excludes the program name. `dotenv_path` is read when it exists.
+std::variant<Config, ConfigError> load_config(const std::vector<std::string>& args,
+                                              const Environment& environment,
+                                              const std::string& dotenv_path = ".env");
+
+std::string usage(const std::string& program);
+
+}  // namespace order::config

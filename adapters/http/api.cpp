@@ -1,0 +1,160 @@
+// Routing, request metadata and the exception edge of the HTTP API.
+#include "adapters/http/api.hpp"
+
+#include <array>
+#include <charconv>
+#include <iostream>
+
+#include "adapters/http/problem.hpp"
+#include "adapters/ids.hpp"
+
+namespace order::http {
+namespace {
+
+using Endpoint = HttpResponse (*)(Services&, Context&);
+
+struct Route {
+  const char* method;
+  const char* pattern;  // "{id}" matches one path segment holding an order id
+  Endpoint endpoint;
+};
+
+// Ours, and the Go service's /api/v1 paths that its clients already call.
+constexpr std::array kRoutes{
+    Route{"POST", "/orders", place_order},
+    Route{"POST", "/api/v1/order", place_order},
+    Route{"GET", "/orders/{id}", get_order},
+    Route{"GET", "/api/v1/orders/{id}", get_order},
+    Route{"POST", "/orders/{id}/pay", pay_order},
+    Route{"POST", "/orders/{id}/ship", ship_order},
+    Route{"POST", "/orders/{id}/deliver", deliver_order},
+    Route{"POST", "/orders/{id}/cancel", cancel_order},
+    Route{"GET", "/healthz", healthz},
+    Route{"GET", "/readyz", readyz},
+};
+
+enum class Match { no, yes, bad_id };
+
+// Matches `path` against `pattern`; "{id}" takes a positive decimal integer. A segment in the
+// place of an id that is no id still matches the route, so /orders/x/pay is an unknown order.
+Match match(std::string_view pattern, std::string_view path, domain::OrderId& id) {
+  bool bad_id = false;
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return Match::no;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const std::string_view want = pattern.substr(0, pattern.find('/'));
+    const std::string_view have = path.substr(0, path.find('/'));
+    pattern.remove_prefix(want.size());
+    path.remove_prefix(have.size());
+    if (want == "{id}") {
+      if (have.empty()) return Match::no;
+      const auto [end, error] = std::from_chars(have.data(), have.data() + have.size(), id);
+      bad_id = bad_id || error != std::errc() || end != have.data() + have.size() || id <= 0;
+    } else if (want != have) {
+      return Match::no;
+    }
+  }
+  return bad_id ? Match::bad_id : Match::yes;
+}
+
+bool is_token(std::string_view value, std::size_t max_length) {
+  if (value.empty() || value.size() > max_length) return false;
+  for (char c : value) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_printable(std::string_view value, std::size_t max_length) {
+  if (value.empty() || value.size() > max_length) return false;
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+commands::EventMetadata metadata_of(const HttpRequest& request) {
+  commands::EventMetadata metadata;
+  const auto request_id = request.header("x-request-id");
+  metadata.request_id =
+      request_id && is_token(*request_id, 128) ? std::string(*request_id) : new_uuid();
+  const auto correlation = request.header("x-correlation-id");
+  metadata.correlation_id =
+      correlation && is_token(*correlation, 128) ? std::string(*correlation) : metadata.request_id;
+  // A command arriving over HTTP is caused by the request that carried it.
+  metadata.causation_id = metadata.request_id;
+  if (const auto actor = request.header("x-actor"); actor && is_printable(*actor, 200)) {
+    metadata.actor = std::string(*actor);
+  }
+  if (const auto key = request.header("idempotency-key"); key && is_printable(*key, 200)) {
+    metadata.idempotency_key = std::string(*key);
+  }
+  return metadata;
+}
+
+}  // namespace
+
+Api::Api(commands::EventStore& store, std::function<bool()> database_ready, ApiOptions options)
+    : services_{store, commands::OrderCommands(store), std::move(database_ready), options} {}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  Context context{request, 0, {}};
+  HttpResponse response;
+  try {
+    context.metadata = metadata_of(request);
+    response = route(context);
+  } catch (const commands::StoreUnavailable& error) {
+    std::cerr << "{\"level\":\"warn\",\"msg\":\"database unavailable\",\"request_id\":\""
+              << context.metadata.request_id << "\"}\n";
+    response = problem(Problem::unavailable, "the database is unavailable; retry later");
+  } catch (const std::exception& error) {
+    // The text stays in our log: it may name tables, queries or internals.
+    std::cerr << "{\"level\":\"error\",\"msg\":\"request failed\",\"request_id\":\""
+              << context.metadata.request_id << "\",\"error\":\"" << error.what() << "\"}\n";
+    response = problem(Problem::internal_error, "an internal error occurred; it has been logged");
+  }
+  response.with_header("X-Request-Id", context.metadata.request_id);
+  return response;
+}
+
+HttpResponse Api::route(Context& context) {
+  const HttpRequest& request = context.request;
+  std::string_view path = request.path;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+
+  std::string allowed;
+  for (const Route& candidate : kRoutes) {
+    domain::OrderId id = 0;
+    const Match result = match(candidate.pattern, path, id);
+    if (result == Match::no) continue;
+    if (request.method != candidate.method) {
+      if (allowed.find(candidate.method) == std::string::npos) {
+        allowed += allowed.empty() ? "" : ", ";
+        allowed += candidate.method;
+      }
+      continue;
+    }
+    if (result == Match::bad_id) {
+      return problem(Problem::order_not_found, "order ids are positive integers");
+    }
+    if (request.body.size() > services_.options.max_body_bytes) {
+      return problem(Problem::body_too_large,
+                     "the body is " + std::to_string(request.body.size()) +
+                         " bytes; the limit is " +
+                         std::to_string(services_.options.max_body_bytes));
+    }
+    context.order_id = id;
+    return candidate.endpoint(services_, context);
+  }
+  if (!allowed.empty()) {
+    return problem(Problem::method_not_allowed,
+                   request.method + " is not allowed here; allowed: " + allowed)
+        .with_header("Allow", allowed);
+  }
+  return problem(Problem::not_found, "no resource at " + std::string(path));
+}
+
+}  // namespace order::http

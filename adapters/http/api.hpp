@@ -1,0 +1,56 @@
+// The HTTP API as a function of plain requests: routing, the request's metadata, and the edge
+// where every exception becomes a problem response. One Api per worker thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "adapters/http/http_types.hpp"
+#include "commands/event_store.hpp"
+#include "commands/order_commands.hpp"
+
+namespace order::http {
+
+struct ApiOptions {
+  std::size_t max_body_bytes = 64 * 1024;
+};
+
+// What endpoints reach: the store of this worker thread and the command handler over it.
+struct Services {
+  commands::EventStore& store;
+  commands::OrderCommands commands;
+  std::function<bool()> database_ready;
+  ApiOptions options;
+};
+
+// One request as the endpoints see it.
+struct Context {
+  const HttpRequest& request;
+  domain::OrderId order_id = 0;  // from the path, where the route has one
+  commands::EventMetadata metadata;
+};
+
+class Api {
+ public:
+  Api(commands::EventStore& store, std::function<bool()> database_ready, ApiOptions options = {});
+
+  // Never throws: every failure is a problem response. Echoes X-Request-Id.
+  HttpResponse handle(const HttpRequest& request);
+
+ private:
+  HttpResponse route(Context& context);
+  Services services_;
+};
+
+// Endpoint groups (orders_endpoints.cpp, health_endpoints.cpp).
+HttpResponse place_order(Services& services, Context& context);
+HttpResponse get_order(Services& services, Context& context);
+HttpResponse pay_order(Services& services, Context& context);
+HttpResponse ship_order(Services& services, Context& context);
+HttpResponse deliver_order(Services& services, Context& context);
+HttpResponse cancel_order(Services& services, Context& context);
+HttpResponse healthz(Services& services, Context& context);
+HttpResponse readyz(Services& services, Context& context);
+
+}  // namespace order::http

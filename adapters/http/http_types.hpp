@@ -1,0 +1,40 @@
+// The HTTP request and response as plain data: the API is written and tested against these, and
+// only server.cpp knows Pistache.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace order::http {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+
+  std::optional<std::string_view> header(std::string_view lower_case_name) const {
+    const auto it = headers.find(std::string(lower_case_name));
+    if (it == headers.end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  HttpResponse& with_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+}  // namespace order::http

@@ -1,0 +1,182 @@
+// The order endpoints: decode → command or load → encode. Thin on purpose.
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <regex>
+
+#include "adapters/http/api.hpp"
+#include "adapters/http/problem.hpp"
+#include "adapters/json/exact_parser.hpp"
+#include "adapters/json/order_codec.hpp"
+
+namespace order::http {
+namespace {
+
+namespace bj = boost::json;
+
+bool is_json_media_type(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type == "application/json" || (type.starts_with("application/") && type.ends_with("+json"));
+}
+
+// The body as JSON, or the problem that answers the request. An empty body is JSON null where
+// `empty_ok` (lifecycle commands whose fields are all optional).
+std::variant<bj::value, HttpResponse> json_body(const Context& context, bool empty_ok) {
+  const HttpRequest& request = context.request;
+  const bool blank = request.body.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (blank) {
+    if (empty_ok) return bj::value(nullptr);
+    return problem(Problem::malformed_json, "a JSON body is required");
+  }
+  const auto content_type = request.header("content-type");
+  if (!content_type || !is_json_media_type(*content_type)) {
+    return problem(Problem::unsupported_media_type,
+                   "send the body as Content-Type: application/json");
+  }
+  auto parsed = json::parse_exact(request.body);
+  if (auto* error = std::get_if<json::ParseError>(&parsed)) {
+    return problem(Problem::malformed_json, "the body is not valid JSON: " + error->message);
+  }
+  return std::move(std::get<bj::value>(parsed));
+}
+
+std::string etag_of(std::int64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+HttpResponse order_response(int status, const commands::LoadedStream& stream,
+                            const domain::Order& order) {
+  json::OrderTimes times;
+  if (!stream.events.empty()) {
+    times.created_at = stream.events.front().recorded_at;
+    times.updated_at = stream.events.back().recorded_at;
+  }
+  HttpResponse response{status, "application/json", {}, json::encode_order(order, times)};
+  response.with_header("ETag", etag_of(order.version));
+  return response;
+}
+
+HttpResponse outcome_response(const commands::Outcome& outcome, int success_status) {
+  if (const auto* accepted = std::get_if<commands::Accepted>(&outcome)) {
+    return order_response(success_status, accepted->stream, accepted->order);
+  }
+  if (const auto* mismatch = std::get_if<commands::VersionMismatch>(&outcome)) {
+    return problem(Problem::version_mismatch,
+                   "If-Match named version " + std::to_string(mismatch->expected_version) +
+                       "; the order is at version " + std::to_string(mismatch->actual_version))
+        .with_header("ETag", etag_of(mismatch->actual_version));
+  }
+  return problem_of(std::get<domain::DomainError>(outcome));
+}
+
+// If-Match: "N" (or N) names the version the command applies to.
+std::variant<std::optional<std::int64_t>, HttpResponse> expected_version(const Context& context) {
+  const auto header = context.request.header("if-match");
+  if (!header || *header == "*") return std::optional<std::int64_t>{};
+  std::string_view text = *header;
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    text = text.substr(1, text.size() - 2);
+  }
+  std::int64_t version = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), version);
+  if (error != std::errc() || end != text.data() + text.size() || version < 0) {
+    return problem(Problem::bad_request, "If-Match must be an ETag of this API, such as \"3\"");
+  }
+  return std::optional<std::int64_t>{version};
+}
+
+template <class Decoder>
+HttpResponse lifecycle(Services& services, Context& context, Decoder decode) {
+  auto body = json_body(context, true);
+  if (auto* response = std::get_if<HttpResponse>(&body)) return std::move(*response);
+  auto expected = expected_version(context);
+  if (auto* response = std::get_if<HttpResponse>(&expected)) return std::move(*response);
+
+  auto command = decode(std::get<bj::value>(body), context.order_id);
+  if (auto* errors = std::get_if<json::FieldErrors>(&command)) {
+    return problem(Problem::validation_failed, "the body has invalid fields", *errors);
+  }
+  const domain::Command as_command{std::get<0>(std::move(command))};
+  return outcome_response(services.commands.execute(
+                              as_command, std::get<std::optional<std::int64_t>>(expected),
+                              context.metadata),
+                          200);
+}
+
+bool is_rfc3339(const std::string& text) {
+  static const std::regex kPattern(
+      R"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2}))");
+  return text.size() <= 40 && std::regex_match(text, kPattern);
+}
+
+}  // namespace
+
+HttpResponse place_order(Services& services, Context& context) {
+  auto body = json_body(context, false);
+  if (auto* response = std::get_if<HttpResponse>(&body)) return std::move(*response);
+  auto decoded = json::decode_place_order(std::get<bj::value>(body));
+  if (auto* errors = std::get_if<json::FieldErrors>(&decoded)) {
+    return problem(Problem::validation_failed, "the order has invalid fields", *errors);
+  }
+  auto& request = std::get<json::PlaceOrderBody>(decoded);
+  const auto outcome =
+      services.commands.place(request.user_id, std::move(request.items), context.metadata);
+  if (const auto* error = std::get_if<domain::DomainError>(&outcome)) {
+    domain::DomainError renamed = *error;
+    json::rename_items_field(renamed.fields, request.items_field);
+    return problem_of(renamed);
+  }
+  HttpResponse response = outcome_response(outcome, 201);
+  if (const auto* accepted = std::get_if<commands::Accepted>(&outcome)) {
+    response.with_header("Location", "/orders/" + std::to_string(accepted->order.id));
+  }
+  return response;
+}
+
+HttpResponse get_order(Services& services, Context& context) {
+  commands::StreamBound bound;
+  const auto& query = context.request.query;
+  if (const auto it = query.find("version"); it != query.end()) {
+    std::int64_t version = 0;
+    const auto& text = it->second;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), version);
+    if (error != std::errc() || end != text.data() + text.size() || version <= 0) {
+      return problem(Problem::bad_request, "version must be a positive integer");
+    }
+    bound.max_version = version;
+  }
+  if (const auto it = query.find("as_of"); it != query.end()) {
+    if (!is_rfc3339(it->second)) {
+      return problem(Problem::bad_request,
+                     "as_of must be an RFC 3339 time such as 2025-09-15T00:34:20Z");
+    }
+    bound.as_of = it->second;
+  }
+
+  const commands::LoadedStream stream = services.store.load(context.order_id, bound);
+  if (stream.events.empty()) {
+    return problem(Problem::order_not_found,
+                   "order " + std::to_string(context.order_id) + " does not exist" +
+                       (bound.as_of ? " at " + *bound.as_of : std::string()));
+  }
+  if (bound.max_version && stream.version() < *bound.max_version) {
+    return problem(Problem::order_not_found,
+                   "order " + std::to_string(context.order_id) + " has no version " +
+                       std::to_string(*bound.max_version));
+  }
+  return order_response(200, stream, commands::fold_stream(stream));
+}
+
+HttpResponse pay_order(Services& services, Context& context) {
+  return lifecycle(services, context, json::decode_pay);
+}
+HttpResponse ship_order(Services& services, Context& context) {
+  return lifecycle(services, context, json::decode_ship);
+}
+HttpResponse deliver_order(Services& services, Context& context) {
+  return lifecycle(services, context, json::decode_deliver);
+}
+HttpResponse cancel_order(Services& services, Context& context) {
+  return lifecycle(services, context, json::decode_cancel);
+}
+
+}  // namespace order::http

@@ -1,0 +1,36 @@
+// The one table that maps what went wrong to an HTTP status and an RFC 9457 problem+json body.
+// Nothing else in the service knows HTTP statuses of errors.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "adapters/http/http_types.hpp"
+#include "domain/order.hpp"
+
+namespace order::http {
+
+enum class Problem {
+  malformed_json,         // 400
+  bad_request,            // 400: a malformed header or query parameter
+  not_found,              // 404: no such route
+  order_not_found,        // 404
+  method_not_allowed,     // 405
+  order_already_exists,   // 409
+  illegal_transition,     // 409
+  version_mismatch,       // 412: If-Match named another version
+  body_too_large,         // 413
+  unsupported_media_type, // 415
+  validation_failed,      // 422
+  amount_mismatch,        // 422
+  idempotency_key_reused, // 422: same key, different request
+  unavailable,            // 503: the database is unreachable; retry later
+  overloaded,             // 503: the request queue is full
+  internal_error,         // 500: a bug; the detail never reaches the client
+};
+
+HttpResponse problem(Problem kind, std::string detail,
+                     const std::vector<domain::FieldError>& fields = {});
+HttpResponse problem_of(const domain::DomainError& error);
+
+}  // namespace order::http

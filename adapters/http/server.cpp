@@ -1,0 +1,263 @@
+// Pistache ⇄ HttpRequest/HttpResponse, the worker pool, and the workarounds for Pistache 0.0.5.
+#include "adapters/http/server.hpp"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+
+#include <condition_variable>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "adapters/http/problem.hpp"
+
+namespace order::http {
+namespace {
+
+namespace P = Pistache;
+
+struct Job {
+  HttpRequest request;
+  P::Http::ResponseWriter writer;
+  bool keep_alive = true;
+};
+
+class WorkQueue {
+ public:
+  explicit WorkQueue(std::size_t limit) : limit_(limit) {}
+
+  // Returns the job back when it cannot be queued (full or closed).
+  std::unique_ptr<Job> push(std::unique_ptr<Job> job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_ || jobs_.size() >= limit_) return job;
+      jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+    return nullptr;
+  }
+
+  // nullptr once the queue is closed and empty.
+  std::unique_ptr<Job> pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
+    if (jobs_.empty()) return nullptr;
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    ++running_;
+    return job;
+  }
+
+  void done() {
+    std::lock_guard lock(mutex_);
+    --running_;
+    if (jobs_.empty() && running_ == 0) idle_.notify_all();
+  }
+
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+  }
+
+  bool wait_idle(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return idle_.wait_for(lock, timeout, [&] { return jobs_.empty() && running_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable idle_;
+  std::deque<std::unique_ptr<Job>> jobs_;
+  std::size_t limit_;
+  std::size_t running_ = 0;
+  bool closed_ = false;
+};
+
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+HttpRequest convert(const P::Http::Request& request) {
+  HttpRequest out;
+  out.method = P::Http::methodString(request.method());
+  out.path = request.resource();
+  const auto& query = request.query();
+  for (auto it = query.parameters_begin(); it != query.parameters_end(); ++it) {
+    out.query.emplace(it->first, it->second);
+  }
+  for (const auto& header : request.headers().list()) {
+    std::ostringstream value;
+    header->write(value);
+    out.headers.emplace(lower(header->name()), value.str());
+  }
+  for (const auto& [name, raw] : request.headers().rawList()) {
+    out.headers.emplace(lower(name), raw.value());
+  }
+  out.body = request.body();
+  return out;
+}
+
+// Pistache 0.0.5 writes only typed headers into a response (addRaw ones are silently dropped),
+// so every header we send goes through this one typed header with a runtime name.
+class NamedHeader final : public P::Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& stream) const override { stream << value_; }
+#ifdef SAFE_HEADER_CAST
+  std::uint64_t hash() const override { return P::Http::Header::detail::hash(name_.c_str()); }
+#endif
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
+bool wants_keep_alive(const P::Http::Request& request) {
+  const auto connection = request.headers().tryGet<P::Http::Header::Connection>();
+  if (connection) return connection->control() == P::Http::ConnectionControl::KeepAlive;
+  return request.version() == P::Http::Version::Http11;
+}
+
+void write(Job& job, const HttpResponse& response) {
+  auto& headers = job.writer.headers();
+  // Pistache 0.0.5 answers "Connection: close" to every request without a Connection header,
+  // which makes HTTP/1.1 clients drop their keep-alive connections: say what HTTP/1.1 means.
+  headers.remove<P::Http::Header::Connection>();
+  headers.add<P::Http::Header::Connection>(job.keep_alive ? P::Http::ConnectionControl::KeepAlive
+                                                          : P::Http::ConnectionControl::Close);
+  headers.add(std::make_shared<NamedHeader>("Content-Type", response.content_type));
+  for (const auto& [name, value] : response.headers) {
+    headers.add(std::make_shared<NamedHeader>(name, value));
+  }
+  try {
+    job.writer.send(static_cast<P::Http::Code>(response.status), response.body);
+  } catch (const std::exception&) {
+    // The client went away before its answer: nothing to tell anyone.
+  }
+}
+
+class PistacheHandler : public P::Http::Handler {
+ public:
+  HTTP_PROTOTYPE(PistacheHandler)
+
+  PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping)
+      : queue_(std::move(queue)), stopping_(std::move(stopping)) {}
+
+  // Runs on a reactor thread: copy the request out and hand it to a worker, nothing more.
+  void onRequest(const P::Http::Request& request, P::Http::ResponseWriter writer) override {
+    auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true});
+    try {
+      job->keep_alive = wants_keep_alive(request);
+      job->request = convert(request);
+    } catch (const std::exception&) {
+      write(*job, problem(Problem::bad_request, "the request could not be read"));
+      return;
+    }
+    if (stopping_->load()) {
+      write(*job, problem(Problem::overloaded, "the service is shutting down"));
+      return;
+    }
+    if (auto refused = queue_->push(std::move(job))) {
+      write(*refused, problem(Problem::overloaded, "too many requests are waiting"));
+    }
+  }
+
+  void onTimeout(const P::Http::Request&, P::Http::ResponseWriter writer) override {
+    Job job{HttpRequest{}, std::move(writer), false};
+    write(job, problem(Problem::bad_request, "the request was not received in time"));
+  }
+
+ private:
+  std::shared_ptr<WorkQueue> queue_;
+  std::shared_ptr<std::atomic<bool>> stopping_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  HandlerFactory factory;
+  std::shared_ptr<WorkQueue> queue;
+  std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
+  std::unique_ptr<P::Http::Endpoint> endpoint;
+  std::vector<std::thread> workers;
+  bool running = false;
+
+  void work() {
+    RequestHandler handler;
+    try {
+      handler = factory();
+    } catch (const std::exception& error) {
+      std::cerr << "{\"level\":\"error\",\"msg\":\"worker could not start\",\"error\":\""
+                << error.what() << "\"}\n";
+    }
+    while (auto job = queue->pop()) {
+      try {
+        write(*job, handler ? handler(job->request)
+                            : problem(Problem::internal_error, "the worker is not ready"));
+      } catch (...) {
+        // handler() itself never throws (Api::handle is the edge); write() swallows send errors.
+      }
+      queue->done();
+    }
+  }
+};
+
+Server::Server(ServerOptions options, HandlerFactory factory) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->factory = std::move(factory);
+  impl_->queue = std::make_shared<WorkQueue>(impl_->options.queue_limit);
+}
+
+Server::~Server() { shutdown(0); }
+
+void Server::start() {
+  const ServerOptions& o = impl_->options;
+  P::Address address(o.host, P::Port(o.port));
+  auto endpoint = std::make_unique<P::Http::Endpoint>(address);
+  auto pistache_options = P::Http::Endpoint::options()
+                              .threads(o.reactor_threads)
+                              .flags(P::Tcp::Options::ReuseAddr)
+                              .maxRequestSize(o.max_request_bytes)
+                              .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
+                              .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms));
+  endpoint->init(pistache_options);
+  endpoint->setHandler(std::make_shared<PistacheHandler>(impl_->queue, impl_->stopping));
+  for (int i = 0; i < o.workers; ++i) impl_->workers.emplace_back([this] { impl_->work(); });
+  impl_->running = true;
+  try {
+    endpoint->serveThreaded();
+  } catch (const std::exception& error) {
+    shutdown(0);
+    throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " +
+                             error.what());
+  }
+  impl_->endpoint = std::move(endpoint);
+}
+
+void Server::shutdown(int drain_timeout_ms) {
+  if (!impl_->running) return;
+  impl_->running = false;
+  impl_->stopping->store(true);
+  impl_->queue->wait_idle(std::chrono::milliseconds(drain_timeout_ms));
+  // Workers hold writers into Pistache's transport: close the queue and join them before the
+  // endpoint (and its transport) goes away.
+  impl_->queue->close();
+  for (auto& worker : impl_->workers) worker.join();
+  impl_->workers.clear();
+  if (impl_->endpoint) impl_->endpoint->shutdown();
+  impl_->endpoint.reset();
+}
+
+}  // namespace order::http

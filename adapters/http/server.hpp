@@ -1,0 +1,49 @@
+// The HTTP server over Pistache 0.0.5. Requests are parsed on Pistache's reactor threads and
+// handed to a pool of worker threads, so a slow database call never stalls the reactor (and with
+// it every other connection that reactor owns).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "adapters/http/http_types.hpp"
+
+namespace order::http {
+
+using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Called once per worker thread, on that thread: each worker owns its handler (and, through it,
+// its own database connection, since a pqxx connection is not thread-safe).
+using HandlerFactory = std::function<RequestHandler()>;
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8080;
+  int reactor_threads = 1;
+  int workers = 8;
+  std::size_t queue_limit = 4096;     // requests waiting for a worker; beyond it: 503
+  std::size_t max_request_bytes = 1 << 20;  // Pistache's own limit (headers and body)
+  int header_timeout_ms = 10'000;
+  int body_timeout_ms = 30'000;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, HandlerFactory factory);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and serves on background threads; throws with a one-line reason if it cannot bind.
+  void start();
+  // Refuses new requests (503), lets the queued and running ones finish (bounded), then stops.
+  void shutdown(int drain_timeout_ms = 10'000);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace order::http

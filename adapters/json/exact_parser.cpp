@@ -1,0 +1,128 @@
+// A Boost.JSON basic_parser handler that builds the usual DOM, with money-exact number checks.
+#include "adapters/json/exact_parser.hpp"
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
+#include <cmath>
+#include <limits>
+
+namespace order::json {
+namespace {
+
+namespace bj = boost::json;
+
+// Beyond this magnitude a number is no price: it is reported out of range, not rounded.
+constexpr double kLargestMoney = 9e13;
+
+struct ExactHandler {
+  static constexpr std::size_t max_object_size = bj::object::max_size();
+  static constexpr std::size_t max_array_size = bj::array::max_size();
+  static constexpr std::size_t max_key_size = bj::string::max_size();
+  static constexpr std::size_t max_string_size = bj::string::max_size();
+
+  bj::value_stack stack;
+  std::string number_text;  // the parts of a number split across input chunks
+
+  bool on_document_begin(bj::error_code&) { return true; }
+  bool on_document_end(bj::error_code&) { return true; }
+  bool on_object_begin(bj::error_code&) { return true; }
+  bool on_object_end(std::size_t n, bj::error_code&) {
+    stack.push_object(n);
+    return true;
+  }
+  bool on_array_begin(bj::error_code&) { return true; }
+  bool on_array_end(std::size_t n, bj::error_code&) {
+    stack.push_array(n);
+    return true;
+  }
+  bool on_key_part(bj::string_view s, std::size_t, bj::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_key(bj::string_view s, std::size_t, bj::error_code&) {
+    stack.push_key(s);
+    return true;
+  }
+  bool on_string_part(bj::string_view s, std::size_t, bj::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_string(bj::string_view s, std::size_t, bj::error_code&) {
+    stack.push_string(s);
+    return true;
+  }
+  bool on_number_part(bj::string_view s, bj::error_code&) {
+    number_text.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, bj::string_view, bj::error_code&) {
+    number_text.clear();
+    stack.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, bj::string_view, bj::error_code&) {
+    number_text.clear();
+    stack.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, bj::string_view s, bj::error_code&) {
+    number_text.append(s.data(), s.size());
+    const bool is_sub_cent = std::fabs(d) < kLargestMoney && !domain::parse_money(number_text);
+    number_text.clear();
+    stack.push_double(is_sub_cent ? std::numeric_limits<double>::quiet_NaN() : d);
+    return true;
+  }
+  bool on_bool(bool b, bj::error_code&) {
+    stack.push_bool(b);
+    return true;
+  }
+  bool on_null(bj::error_code&) {
+    stack.push_null();
+    return true;
+  }
+  bool on_comment_part(bj::string_view, bj::error_code&) { return true; }
+  bool on_comment(bj::string_view, bj::error_code&) { return true; }
+};
+
+}  // namespace
+
+std::variant<boost::json::value, ParseError> parse_exact(std::string_view text) {
+  bj::parse_options options;  // strict JSON: no comments, no trailing commas, valid UTF-8
+  options.max_depth = 32;
+  bj::basic_parser<ExactHandler> parser(options);
+  parser.handler().stack.reset();
+  bj::error_code ec;
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && used != text.size()) ec = bj::error::extra_data;
+  if (ec) {
+    return ParseError{ec.message() + " at byte " + std::to_string(used)};
+  }
+  return parser.handler().stack.release();
+}
+
+std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& value) {
+  if (const auto* text = value.if_string()) {
+    // A decimal string ("4.99") is accepted as the Go service's clients sent it; it is judged
+    // as the number it spells, so "4.999" is a precision error here too.
+    const auto parsed = parse_exact(std::string_view(text->data(), text->size()));
+    const auto* number = std::get_if<boost::json::value>(&parsed);
+    if (number == nullptr || !(number->is_number())) return MoneyProblem::not_a_number;
+    return money_of(*number);
+  }
+  if (const auto* integer = value.if_int64()) {
+    domain::Money money;
+    if (__builtin_mul_overflow(*integer, 100, &money.cents)) return MoneyProblem::out_of_range;
+    return money;
+  }
+  if (value.is_uint64()) return MoneyProblem::out_of_range;  // above 2^63: no price
+  if (const auto* real = value.if_double()) {
+    if (std::isnan(*real)) return MoneyProblem::too_many_decimals;
+    if (!(std::fabs(*real) < kLargestMoney)) return MoneyProblem::out_of_range;
+    // |real| < 9e13 with at most two decimals: real × 100 is within 2^53 and within 0.01 of an
+    // integer, so rounding recovers the exact cents the text had.
+    return domain::Money{std::llround(*real * 100.0)};
+  }
+  return MoneyProblem::not_a_number;
+}
+
+}  // namespace order::json

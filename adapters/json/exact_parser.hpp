@@ -1,0 +1,29 @@
+// JSON parsing that keeps money exact: Boost.JSON 1.81 turns 4.99 into a double and forgets the
+// text, so a number whose text has a non-zero digit below the cent (4.999) would be silently
+// rounded. This parser sees each number's text and marks such a number as NaN, which money_of()
+// reports as a precision error instead of rounding it.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "domain/money.hpp"
+
+namespace order::json {
+
+struct ParseError {
+  std::string message;  // e.g. "syntax error at byte 17"
+};
+
+// Parses one complete JSON document (no comments, no trailing commas, valid UTF-8, depth ≤ 32).
+std::variant<boost::json::value, ParseError> parse_exact(std::string_view text);
+
+enum class MoneyProblem { not_a_number, too_many_decimals, out_of_range };
+
+// The exact amount of a JSON number produced by parse_exact, or of a decimal string ("4.99").
+std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& value);
+
+}  // namespace order::json

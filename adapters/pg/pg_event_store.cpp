@@ -1,0 +1,200 @@
+// Append, load and id allocation: each one statement, prepared once per connection.
+#include "adapters/pg/pg_event_store.hpp"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+
+#include "adapters/json/json_writer.hpp"
+#include "adapters/json/order_codec.hpp"
+
+namespace order::pg {
+namespace {
+
+constexpr const char* kRfc3339 = R"(to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
+
+// One statement, one round trip: advance the stream's head only if it is at the expected version
+// (or create it when 0 is expected), then insert the events numbered from there. A stale writer
+// advances nothing, so it inserts nothing and gets no rows back: a conflict, never an overwrite.
+// Concurrent writers of one stream serialise on its `streams` row; the unique (stream, version)
+// constraint stands behind this as a second line.
+const std::string kAppend = std::string(R"(
+WITH advanced AS (
+  UPDATE streams SET version = $3 WHERE stream_id = $1 AND version = $2 AND $2 > 0
+  RETURNING stream_id
+), created AS (
+  INSERT INTO streams (stream_id, version) SELECT $1, $3 WHERE $2 = 0
+  ON CONFLICT (stream_id) DO NOTHING
+  RETURNING stream_id
+), head AS (
+  SELECT stream_id FROM advanced UNION ALL SELECT stream_id FROM created
+)
+INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
+SELECT head.stream_id, $2 + e.ordinality, e.value->>'type', e.value->'data', $5::jsonb
+FROM head, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e
+RETURNING global_position, stream_version, event_id::text, event_type, data::text, )") +
+                            kRfc3339;
+
+const std::string kLoad = std::string(R"(
+SELECT global_position, stream_version, event_id::text, event_type, data::text, )") + kRfc3339 + R"(
+FROM events
+WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
+ORDER BY stream_version)";
+
+const std::string kNextOrderId = "SELECT nextval('order_ids')";
+
+bool is_unavailability(const pqxx::sql_error& error) {
+  const std::string& state = error.sqlstate();
+  // 08: connection exceptions; 53: insufficient resources; 57: operator intervention
+  // (admin shutdown, statement timeout); 40001/40P01: serialisation failure, deadlock.
+  return state.starts_with("08") || state.starts_with("53") || state.starts_with("57") ||
+         state == "40001" || state == "40P01";
+}
+
+commands::RecordedEvent recorded_from(const pqxx::row& row) {
+  const std::string type = row[3].as<std::string>();
+  auto event = json::decode_event(type, row[4].c_str());
+  if (!event) {
+    throw std::runtime_error("event " + row[2].as<std::string>() + " of type " + type +
+                             " does not decode: the log holds data this build cannot read");
+  }
+  return commands::RecordedEvent{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                                 row[2].as<std::string>(), row[5].as<std::string>(),
+                                 std::move(*event)};
+}
+
+std::string encode_metadata(const commands::EventMetadata& metadata) {
+  json::JsonWriter w;
+  w.begin_object();
+  auto put = [&](std::string_view key, const std::string& value) {
+    if (!value.empty()) w.key(key).string(value);
+  };
+  put("request_id", metadata.request_id);
+  put("correlation_id", metadata.correlation_id);
+  put("causation_id", metadata.causation_id);
+  put("actor", metadata.actor);
+  put("idempotency_key", metadata.idempotency_key);
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace
+
+std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
+  try {
+    auto connection = std::make_unique<pqxx::connection>(options.url);
+    // set_variable, unlike a plain SET, is replayed by libpqxx 6.4 when it silently reconnects.
+    connection->set_variable("statement_timeout", std::to_string(options.statement_timeout_ms));
+    connection->set_variable("application_name", "'order-service'");
+    connection->prepare("append", kAppend);
+    connection->prepare("load", kLoad);
+    connection->prepare("next_order_id", kNextOrderId);
+    return connection;
+  } catch (const pqxx::broken_connection& error) {
+    std::string reason = error.what();
+    reason.erase(std::find(reason.begin(), reason.end(), '\n'), reason.end());
+    throw commands::StoreUnavailable("cannot connect to " + redact_url(options.url) + ": " + reason);
+  }
+}
+
+std::string redact_url(const std::string& url) {
+  // postgresql://user:secret@host/db → postgresql://user:***@host/db
+  const auto scheme = url.find("://");
+  const auto at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+PgEventStore::PgEventStore(ConnectionOptions options) : options_(std::move(options)) {}
+PgEventStore::~PgEventStore() = default;
+
+pqxx::connection& PgEventStore::connection() {
+  if (!connection_) connection_ = connect(options_);
+  return *connection_;
+}
+
+template <class F>
+auto PgEventStore::guarded(F&& work) -> decltype(work()) {
+  try {
+    return work();
+  } catch (const pqxx::broken_connection& error) {
+    // Drop the connection: the next call opens a fresh one (prepared statements included).
+    connection_.reset();
+    throw commands::StoreUnavailable(std::string("database connection lost: ") + error.what());
+  } catch (const pqxx::in_doubt_error& error) {
+    connection_.reset();
+    throw commands::StoreUnavailable(std::string("commit outcome unknown: ") + error.what());
+  } catch (const pqxx::sql_error& error) {
+    if (is_unavailability(error)) {
+      throw commands::StoreUnavailable(std::string("database unavailable: ") + error.what());
+    }
+    throw;
+  }
+}
+
+domain::OrderId PgEventStore::next_order_id() {
+  return guarded([&] {
+    pqxx::nontransaction tx(connection());
+    return tx.exec_prepared("next_order_id")[0][0].as<domain::OrderId>();
+  });
+}
+
+commands::LoadedStream PgEventStore::load(domain::OrderId stream,
+                                          const commands::StreamBound& bound) {
+  return guarded([&] {
+    pqxx::nontransaction tx(connection());
+    const pqxx::result rows =
+        tx.exec_prepared("load", stream, bound.max_version.value_or(INT64_MAX),
+                         bound.as_of.value_or("infinity"));
+    commands::LoadedStream loaded;
+    loaded.events.reserve(rows.size());
+    for (const auto& row : rows) loaded.events.push_back(recorded_from(row));
+    return loaded;
+  });
+}
+
+commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t expected_version,
+                                            std::span<const domain::Event> events,
+                                            const commands::EventMetadata& metadata) {
+  json::JsonWriter batch;
+  batch.begin_array();
+  for (const auto& event : events) {
+    batch.begin_object();
+    batch.key("type").string(domain::event_type(event));
+    batch.key("data").raw(json::encode_event_data(event));
+    batch.end_object();
+  }
+  batch.end_array();
+  const auto new_version = expected_version + static_cast<std::int64_t>(events.size());
+
+  return guarded([&] {
+    pqxx::work tx(connection());
+    const pqxx::result rows = tx.exec_prepared("append", stream, expected_version, new_version,
+                                               batch.str(), encode_metadata(metadata));
+    commands::AppendResult result;
+    if (rows.empty()) {
+      result.conflict = true;
+      return result;  // the transaction rolls back: it wrote nothing
+    }
+    tx.commit();
+    for (const auto& row : rows) result.recorded.push_back(recorded_from(row));
+    std::sort(result.recorded.begin(), result.recorded.end(),
+              [](const auto& a, const auto& b) { return a.stream_version < b.stream_version; });
+    return result;
+  });
+}
+
+bool PgEventStore::ping() {
+  try {
+    return guarded([&] {
+      pqxx::nontransaction tx(connection());
+      tx.exec("SELECT 1");
+      return true;
+    });
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace order::pg

@@ -1,0 +1,49 @@
+// The event store over PostgreSQL (libpqxx 6.4). One instance per thread: a pqxx connection is
+// not thread-safe. All SQL of the store lives in pg_event_store.cpp as named prepared statements.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "commands/event_store.hpp"
+
+#include <pqxx/connection>
+
+namespace order::pg {
+
+struct ConnectionOptions {
+  std::string url;
+  int statement_timeout_ms = 5000;
+};
+
+// Opens a connection with the session settings the product relies on; throws
+// commands::StoreUnavailable with a one-line reason when the database cannot be reached.
+std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options);
+
+// Masks the password of a postgresql:// URL for logs.
+std::string redact_url(const std::string& url);
+
+class PgEventStore final : public commands::EventStore {
+ public:
+  explicit PgEventStore(ConnectionOptions options);
+  ~PgEventStore() override;
+
+  domain::OrderId next_order_id() override;
+  commands::LoadedStream load(domain::OrderId stream, const commands::StreamBound& bound) override;
+  commands::AppendResult append(domain::OrderId stream, std::int64_t expected_version,
+                                std::span<const domain::Event> events,
+                                const commands::EventMetadata& metadata) override;
+
+  // True when the database answers a trivial query now.
+  bool ping();
+
+ private:
+  pqxx::connection& connection();
+  template <class F>
+  auto guarded(F&& work) -> decltype(work());
+
+  ConnectionOptions options_;
+  std::unique_ptr<pqxx::connection> connection_;
+};
+
+}  // namespace order::pg

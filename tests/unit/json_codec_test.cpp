@@ -1,0 +1,202 @@
+// The JSON edge: exact money, request decoding with every field error, and the contract's bytes.
+#include <doctest/doctest.h>
+
+#include <boost/json.hpp>
+#include <cmath>
+
+#include "adapters/json/exact_parser.hpp"
+#include "adapters/json/json_writer.hpp"
+#include "adapters/json/order_codec.hpp"
+
+namespace {
+
+using namespace order;
+namespace bj = boost::json;
+
+bj::value parse(std::string_view text) {
+  auto parsed = json::parse_exact(text);
+  REQUIRE_MESSAGE(std::holds_alternative<bj::value>(parsed), "did not parse: " << text);
+  return std::get<bj::value>(parsed);
+}
+
+std::vector<std::string> fields_of(const json::FieldErrors& errors) {
+  std::vector<std::string> fields;
+  for (const auto& e : errors) fields.push_back(e.field + ":" + e.code);
+  return fields;
+}
+
+json::FieldErrors place_errors(std::string_view body) {
+  auto decoded = json::decode_place_order(parse(body));
+  REQUIRE_MESSAGE(std::holds_alternative<json::FieldErrors>(decoded), "accepted: " << body);
+  return std::get<json::FieldErrors>(decoded);
+}
+
+json::PlaceOrderBody place(std::string_view body) {
+  auto decoded = json::decode_place_order(parse(body));
+  if (auto* errors = std::get_if<json::FieldErrors>(&decoded)) {
+    std::string all;
+    for (const auto& f : fields_of(*errors)) all += f + " ";
+    FAIL("refused " << body << ": " << all);
+  }
+  return std::get<json::PlaceOrderBody>(decoded);
+}
+
+constexpr std::string_view kSeedBody = R"({
+  "user_id": 101,
+  "args": [
+    {"product_id": 1001, "quantity": 2, "price": 4.99},
+    {"product_id": 1002, "quantity": 1, "price": 3.50}
+  ]
+})";
+
+}  // namespace
+
+TEST_CASE("the seed's request body decodes with its float prices kept exact") {
+  const auto body = place(kSeedBody);
+  CHECK(body.user_id == 101);
+  CHECK(body.items_field == "args");
+  REQUIRE(body.items.size() == 2);
+  CHECK(body.items[0] == domain::LineItem{1001, 2, domain::Money{499}});
+  CHECK(body.items[1] == domain::LineItem{1002, 1, domain::Money{350}});
+}
+
+TEST_CASE("userid, the field the Go service really decoded, is accepted for user_id") {
+  CHECK(place(R"({"userid": 7, "items": [{"product_id": 1, "quantity": 1, "price": 1}]})")
+            .user_id == 7);
+  CHECK(place(R"({"userid": 7, "user_id": 7, "items": [{"product_id": 1, "quantity": 1,
+                 "price": 1}]})")
+            .user_id == 7);
+}
+
+TEST_CASE("user_id and userid that disagree are refused") {
+  CHECK(fields_of(place_errors(R"({"userid": 7, "user_id": 8,
+        "items": [{"product_id": 1, "quantity": 1, "price": 1}]})")) ==
+        std::vector<std::string>{"userid:conflict"});
+}
+
+TEST_CASE("args and items together are refused, and one of them is required") {
+  CHECK(fields_of(place_errors(R"({"user_id": 1, "args": [], "items": []})")) ==
+        std::vector<std::string>{"items:conflict"});
+  CHECK(fields_of(place_errors(R"({"user_id": 1})")) ==
+        std::vector<std::string>{"items:required"});
+}
+
+TEST_CASE("a price with more than two decimals is a validation error, not a rounding") {
+  CHECK(fields_of(place_errors(
+            R"({"user_id": 1, "args": [{"product_id": 1, "quantity": 1, "price": 4.999}]})")) ==
+        std::vector<std::string>{"args[0].price:too_many_decimals"});
+  CHECK(fields_of(place_errors(
+            R"({"user_id": 1, "args": [{"product_id": 1, "quantity": 1, "price": "4.999"}]})")) ==
+        std::vector<std::string>{"args[0].price:too_many_decimals"});
+}
+
+TEST_CASE("a price may be a decimal string, as the Go service's numeric type accepted") {
+  CHECK(place(R"({"user_id": 1, "items": [{"product_id": 1, "quantity": 1, "price": "4.99"}]})")
+            .items[0]
+            .unit_price.cents == 499);
+}
+
+TEST_CASE("wrong types, missing and unknown fields are all reported at once") {
+  const auto errors = place_errors(R"({"user_id": "101", "colour": "red", "args": [
+      {"product_id": 1.5, "quantity": true, "prize": 3},
+      "not an object"]})");
+  CHECK(fields_of(errors) == std::vector<std::string>{
+                                 "user_id:invalid_type", "args[0].product_id:invalid_type",
+                                 "args[0].quantity:invalid_type", "args[0].price:required",
+                                 "args[0].prize:unknown_field", "args[1]:invalid_type",
+                                 "colour:unknown_field"});
+}
+
+TEST_CASE("integers beyond 64 bits and absurd prices are out of range, not wrapped") {
+  CHECK(fields_of(place_errors(R"({"user_id": 18446744073709551615,
+        "items": [{"product_id": 1, "quantity": 1, "price": 1e300}]})")) ==
+        std::vector<std::string>{"user_id:out_of_range", "items[0].price:out_of_range"});
+}
+
+TEST_CASE("the Go service's extra item fields are accepted and ignored") {
+  const auto body = place(R"({"user_id": 1, "args": [{"order_id": 0, "product_id": 1,
+      "product_name": "tea", "quantity": 1, "price": 2}]})");
+  CHECK(body.items[0] == domain::LineItem{1, 1, domain::Money{200}});
+}
+
+TEST_CASE("a body that is not an object is refused as a whole") {
+  CHECK(fields_of(place_errors("[1,2]")) == std::vector<std::string>{":invalid_type"});
+}
+
+TEST_CASE("malformed JSON is a parse error: trailing data, comments, bad UTF-8, depth") {
+  for (std::string_view bad : {"{", "{} x", "{\"a\":1,}", "// c\n{}", "{\"a\":\"\xff\"}", "",
+                               "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"}) {
+    CHECK_MESSAGE(std::holds_alternative<json::ParseError>(json::parse_exact(bad)), bad);
+  }
+}
+
+TEST_CASE("money_of reads integers, exact decimals and decimal strings") {
+  CHECK(std::get<domain::Money>(json::money_of(parse("5"))).cents == 500);
+  CHECK(std::get<domain::Money>(json::money_of(parse("0.1"))).cents == 10);
+  CHECK(std::get<domain::Money>(json::money_of(parse("999999.99"))).cents == 99999999);
+  CHECK(std::get<domain::Money>(json::money_of(parse("\"12.30\""))).cents == 1230);
+  CHECK(std::get<json::MoneyProblem>(json::money_of(parse("\"abc\""))) ==
+        json::MoneyProblem::not_a_number);
+  CHECK(std::get<json::MoneyProblem>(json::money_of(parse("null"))) ==
+        json::MoneyProblem::not_a_number);
+  CHECK(std::get<json::MoneyProblem>(json::money_of(parse("4.990000000000000000001"))) ==
+        json::MoneyProblem::too_many_decimals);
+}
+
+TEST_CASE("every two-decimal price up to the limit survives the JSON round trip exactly") {
+  for (std::int64_t cents = 1; cents <= 100'000'000; cents += 9973) {
+    const std::string text = domain::format_money_compact(domain::Money{cents});
+    const auto money = json::money_of(parse(text));
+    REQUIRE_MESSAGE(std::holds_alternative<domain::Money>(money), text);
+    CHECK(std::get<domain::Money>(money).cents == cents);
+  }
+}
+
+TEST_CASE("order.created data is the seed's shape, field for field") {
+  const domain::Event placed = domain::OrderPlaced{
+      17, 101, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}}, domain::Money{1348}};
+  CHECK(json::encode_event_data(placed) ==
+        R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"pending",)"
+        R"("items":[{"product_id":1001,"quantity":2,"price":4.99},)"
+        R"({"product_id":1002,"quantity":1,"price":3.5}]})");
+}
+
+TEST_CASE("lifecycle event data carries the seed's status_updated fields") {
+  const domain::OrderRef ref{17, 101, domain::Money{1348}, domain::OrderStatus::pending};
+  CHECK(json::encode_event_data(domain::OrderPaid{ref, "pay-1", domain::Money{1348}}) ==
+        R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"paid",)"
+        R"("oldstatus":"pending","newstatus":"paid","payment_reference":"pay-1",)"
+        R"("amount":"13.48"})");
+}
+
+TEST_CASE("every event type decodes back to itself, also from PostgreSQL's jsonb text") {
+  const domain::OrderRef paid_ref{17, 101, domain::Money{1348}, domain::OrderStatus::paid};
+  const std::vector<domain::Event> events{
+      domain::OrderPlaced{17, 101, {{1001, 2, domain::Money{499}}}, domain::Money{998}},
+      domain::OrderPaid{{17, 101, domain::Money{1348}, domain::OrderStatus::pending}, "p\"1",
+                        domain::Money{1348}},
+      domain::OrderShipped{paid_ref, "DHL", "TR-1"},
+      domain::OrderDelivered{{17, 101, domain::Money{1348}, domain::OrderStatus::shipped}},
+      domain::OrderCancelled{paid_ref, "changed my mind"},
+  };
+  for (const auto& event : events) {
+    const std::string type(domain::event_type(event));
+    const auto decoded = json::decode_event(type, json::encode_event_data(event));
+    REQUIRE_MESSAGE(decoded.has_value(), type);
+    CHECK_MESSAGE(*decoded == event, type);
+  }
+  // jsonb reorders keys and adds spaces; the decoder does not care.
+  const auto from_jsonb = json::decode_event(
+      "order.created",
+      R"({"items": [{"price": 4.99, "quantity": 2, "product_id": 1001}], "status": "pending", )"
+      R"("userid": 101, "orderid": 17, "totalamount": "9.98"})");
+  REQUIRE(from_jsonb.has_value());
+  CHECK(*from_jsonb == events[0]);
+  CHECK_FALSE(json::decode_event("order.teleported", json::encode_event_data(events[0])));
+}
+
+TEST_CASE("the writer escapes what JSON requires and nothing else") {
+  json::JsonWriter w;
+  w.begin_object().key("k").string("a\"b\\c\n\x01é").key("n").integer(-5).end_object();
+  CHECK(w.str() == "{\"k\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-5}");
+}

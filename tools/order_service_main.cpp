@@ -1,0 +1,89 @@
+// order-service: the HTTP API over the PostgreSQL event store.
+#include <pqxx/pqxx>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include "adapters/config/config.hpp"
+#include "adapters/http/api.hpp"
+#include "adapters/http/server.hpp"
+#include "adapters/pg/migrations.hpp"
+#include "adapters/pg/pg_event_store.hpp"
+
+namespace {
+
+std::optional<std::string> from_environment(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+void log_line(std::string_view level, std::string_view message) {
+  std::cerr << R"({"level":")" << level << R"(","msg":")" << message << "\"}\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace order;
+  const auto loaded = config::load_config({argv + 1, argv + argc}, from_environment);
+  if (const auto* error = std::get_if<config::ConfigError>(&loaded)) {
+    std::cerr << "order-service: " << error->message << "\n";
+    return 2;
+  }
+  const config::Config& settings = std::get<config::Config>(loaded);
+  if (settings.help) {
+    std::cout << "order-service: the order API over an event store in PostgreSQL\n"
+              << config::usage("order-service");
+    return 0;
+  }
+
+  // Block the stop signals in every thread; main waits for them with sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const pg::ConnectionOptions database{settings.db_url, settings.statement_timeout_ms};
+  try {
+    auto connection = pg::connect(database);
+    if (settings.migrate) {
+      pg::apply_migrations(*connection, pg::embedded_migrations(),
+                           [](std::string_view line) { log_line("info", line); });
+    }
+  } catch (const std::exception& error) {
+    std::cerr << "order-service: " << error.what() << "\n";
+    return 1;
+  }
+
+  http::ServerOptions server_options;
+  server_options.host = settings.host;
+  server_options.port = settings.port;
+  server_options.workers = settings.workers;
+  const http::ApiOptions api_options{settings.max_body_bytes};
+  http::Server server(server_options, [database, api_options]() -> http::RequestHandler {
+    auto store = std::make_shared<pg::PgEventStore>(database);
+    auto api = std::make_shared<http::Api>(
+        *store, [store] { return store->ping(); }, api_options);
+    return [store, api](const http::HttpRequest& request) { return api->handle(request); };
+  });
+  try {
+    server.start();
+  } catch (const std::exception& error) {
+    std::cerr << "order-service: " << error.what() << "\n";
+    return 1;
+  }
+  std::cerr << R"({"level":"info","msg":"listening","address":")" << settings.host << ":"
+            << settings.port << R"(","database":")" << pg::redact_url(settings.db_url)
+            << "\"}\n";
+
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  log_line("info", received == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
+  server.shutdown();
+  log_line("info", "stopped");
+  return 0;
+}
