@@ -1,0 +1,189 @@
+// The PostgreSQL event store against a real server: guarantees 1 (atomic, optimistic append)
+// and 2 (an immutable log), and the migrations.
+#include <doctest/doctest.h>
+
+#include <barrier>
+#include <numeric>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "adapters/pg/migrations.hpp"
+#include "adapters/pg/pg_event_store.hpp"
+#include "commands/order_commands.hpp"
+#include "fresh_database.hpp"
+
+namespace {
+
+using namespace order;
+using order::testing::FreshDatabase;
+
+domain::Event placed(domain::OrderId id) {
+  return domain::OrderPlaced{id, 101, {{1001, 2, domain::Money{499}}}, domain::Money{998}};
+}
+
+domain::Event paid(domain::OrderId id) {
+  return domain::OrderPaid{{id, 101, domain::Money{998}, domain::OrderStatus::pending}, "p-1",
+                           domain::Money{998}};
+}
+
+domain::Event cancelled(domain::OrderId id, domain::OrderStatus from, std::string reason) {
+  return domain::OrderCancelled{{id, 101, domain::Money{998}, from}, std::move(reason)};
+}
+
+std::vector<std::int64_t> versions_in_log(const FreshDatabase& db, domain::OrderId id) {
+  pqxx::connection connection(db.url());
+  pqxx::nontransaction tx(connection);
+  std::vector<std::int64_t> versions;
+  for (const auto& row : tx.exec("SELECT stream_version FROM events WHERE stream_id = " +
+                                 std::to_string(id) + " ORDER BY global_position")) {
+    versions.push_back(row[0].as<std::int64_t>());
+  }
+  return versions;
+}
+
+}  // namespace
+
+TEST_CASE("appended events are numbered 1, 2, 3 in their stream and read back in order") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  const domain::OrderId id = store.next_order_id();
+  const std::vector<domain::Event> first{placed(id)};
+  const auto one = store.append(id, 0, first, {});
+  REQUIRE_FALSE(one.conflict);
+  CHECK(one.recorded.at(0).stream_version == 1);
+
+  const std::vector<domain::Event> two_more{paid(id),
+                                            cancelled(id, domain::OrderStatus::paid, "late")};
+  const auto both = store.append(id, 1, two_more, {.request_id = "r-2"});
+  REQUIRE_FALSE(both.conflict);
+  REQUIRE(both.recorded.size() == 2);
+  CHECK(both.recorded[0].stream_version == 2);
+  CHECK(both.recorded[1].stream_version == 3);
+
+  const auto loaded = store.load(id, {});
+  REQUIRE(loaded.events.size() == 3);
+  CHECK(loaded.events[0].event == first[0]);
+  CHECK(loaded.events[1].event == two_more[0]);
+  CHECK(loaded.events[2].event == two_more[1]);
+  CHECK(loaded.version() == 3);
+  CHECK(versions_in_log(db, id) == std::vector<std::int64_t>{1, 2, 3});
+  CHECK(db.scalar<std::string>("SELECT metadata->>'request_id' FROM events WHERE stream_version = 2") ==
+        "r-2");
+}
+
+TEST_CASE("a stale expected version is a conflict and writes nothing") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  const domain::OrderId id = store.next_order_id();
+  const std::vector<domain::Event> create{placed(id)};
+  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict);
+  const std::vector<domain::Event> pay{paid(id)};
+  REQUIRE_FALSE(store.append(id, 1, pay, {}).conflict);
+
+  CHECK(store.append(id, 0, create, {}).conflict);  // a second creation
+  CHECK(store.append(id, 1, pay, {}).conflict);     // behind the stream
+  CHECK(store.append(id, 7, pay, {}).conflict);     // ahead of it: a hole would follow
+  CHECK(versions_in_log(db, id) == std::vector<std::int64_t>{1, 2});
+  CHECK(db.scalar<std::int64_t>("SELECT version FROM streams WHERE stream_id = " +
+                                std::to_string(id)) == 2);
+}
+
+TEST_CASE("of concurrent writers at one expected version exactly one wins, every round") {
+  FreshDatabase db;
+  constexpr int kWriters = 8;
+  constexpr int kRounds = 40;
+  std::vector<std::unique_ptr<pg::PgEventStore>> stores;
+  for (int i = 0; i < kWriters; ++i) stores.push_back(std::make_unique<pg::PgEventStore>(pg::ConnectionOptions{db.url()}));
+  const domain::OrderId id = stores[0]->next_order_id();
+
+  std::atomic<int> winners_total{0};
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> winners{0};
+    std::barrier start(kWriters);
+    std::vector<std::thread> threads;
+    for (int w = 0; w < kWriters; ++w) {
+      threads.emplace_back([&, w] {
+        const std::vector<domain::Event> events{
+            round == 0 ? placed(id)
+                       : cancelled(id, domain::OrderStatus::pending, "w" + std::to_string(w))};
+        start.arrive_and_wait();
+        if (!stores[w]->append(id, round, events, {}).conflict) ++winners;
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK_MESSAGE(winners == 1, "round " << round << " had " << winners.load() << " winners");
+    winners_total += winners;
+  }
+  std::vector<std::int64_t> expected(kRounds);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(versions_in_log(db, id) == expected);
+  CHECK(winners_total == kRounds);
+}
+
+TEST_CASE("the database itself refuses UPDATE, DELETE and TRUNCATE of the event log") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  const domain::OrderId id = store.next_order_id();
+  const std::vector<domain::Event> create{placed(id)};
+  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict);
+  const auto before = db.scalar<std::string>("SELECT data::text FROM events");
+
+  pqxx::connection connection(db.url());
+  for (const std::string sql :
+       {"UPDATE events SET data = '{}'::jsonb", "DELETE FROM events", "TRUNCATE events",
+        "UPDATE events SET stream_version = 2 WHERE false"}) {
+    pqxx::work tx(connection);
+    CHECK_THROWS_AS_MESSAGE(tx.exec(sql), pqxx::sql_error, sql);
+  }
+  CHECK(db.scalar<std::string>("SELECT data::text FROM events") == before);
+  CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM events") == 1);
+}
+
+TEST_CASE("every event records the id of the transaction that wrote it") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  const domain::OrderId id = store.next_order_id();
+  const std::vector<domain::Event> events{placed(id), paid(id)};
+  REQUIRE_FALSE(store.append(id, 0, events, {}).conflict);
+  CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT transaction_id) FROM events") == 1);
+  CHECK(db.scalar<bool>("SELECT bool_and(transaction_id::text::bigint > 0) FROM events"));
+}
+
+TEST_CASE("a stream loads as it was at a version or at a time") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  const domain::OrderId id = store.next_order_id();
+  const std::vector<domain::Event> create{placed(id)};
+  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict);
+  const auto created_at = store.load(id, {}).events.at(0).recorded_at;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::vector<domain::Event> pay{paid(id)};
+  REQUIRE_FALSE(store.append(id, 1, pay, {}).conflict);
+
+  CHECK(store.load(id, {.max_version = 1}).version() == 1);
+  CHECK(store.load(id, {.as_of = created_at}).version() == 1);
+  CHECK(store.load(id, {.as_of = "2000-01-01T00:00:00Z"}).events.empty());
+  CHECK(store.load(id, {}).version() == 2);
+  CHECK(store.load(id + 1000, {}).events.empty());
+}
+
+TEST_CASE("migrations applied a second time apply nothing and change nothing") {
+  FreshDatabase db;  // already migrated once
+  const auto applied_before = db.scalar<std::int64_t>("SELECT count(*) FROM schema_migrations");
+  pqxx::connection connection(db.url());
+  CHECK(pg::apply_migrations(connection, pg::embedded_migrations()) == 0);
+  CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM schema_migrations") == applied_before);
+  CHECK(applied_before == static_cast<std::int64_t>(pg::embedded_migrations().size()));
+}
+
+TEST_CASE("an unreachable database is StoreUnavailable with the password masked") {
+  pg::PgEventStore store({"postgresql://someone:hunter2@127.0.0.1:1/nothing"});
+  try {
+    store.next_order_id();
+    FAIL("connected to a port where nothing listens");
+  } catch (const commands::StoreUnavailable& error) {
+    const std::string text = error.what();
+    CHECK(text.find("hunter2") == std::string::npos);
+    CHECK(text.find("127.0.0.1:1") != std::string::npos);
+  }
+}

@@ -1,0 +1,16 @@
+// The integration test runner: needs DB_URL (a PostgreSQL server where it may create databases).
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  if (std::getenv("DB_URL") == nullptr) {
+    std::cerr << "order_integration_tests: DB_URL is not set; start the dev stack "
+                 "(tools/stack/stack.sh up) and eval its env\n";
+    return 2;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}
