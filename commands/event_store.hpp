@@ -41,8 +41,25 @@ struct StreamBound {
   std::optional<std::string> as_of;  // RFC 3339
 };
 
+// An Idempotency-Key to record with the events of an append, in the same transaction.
+struct IdempotencyClaim {
+  std::string key;
+  std::string fingerprint;  // of the request: the same key with another request is refused
+  std::string command;      // place, pay, ship, deliver, cancel
+  int ttl_seconds = 86'400;
+};
+
+// What a recorded key points at: the stream version its request produced.
+struct IdempotencyRecord {
+  std::string fingerprint;
+  std::string command;
+  domain::OrderId order_id = 0;
+  std::int64_t stream_version = 0;
+};
+
 struct AppendResult {
-  bool conflict = false;  // the stream was not at the expected version: nothing was written
+  bool conflict = false;   // the stream was not at the expected version: nothing was written
+  bool key_taken = false;  // the claimed key was recorded meanwhile: nothing was written
   std::vector<RecordedEvent> recorded;
 };
 
@@ -59,8 +76,10 @@ class EventStore {
   virtual LoadedStream load(domain::OrderId stream, const StreamBound& bound = {}) = 0;
   // Appends `events` as versions expected_version+1, +2, … in one transaction, or nothing.
   virtual AppendResult append(domain::OrderId stream, std::int64_t expected_version,
-                              std::span<const domain::Event> events,
-                              const EventMetadata& metadata) = 0;
+                              std::span<const domain::Event> events, const EventMetadata& metadata,
+                              const IdempotencyClaim* claim = nullptr) = 0;
+  // The unexpired record of an idempotency key (an expired one is forgotten here).
+  virtual std::optional<IdempotencyRecord> find_idempotency_key(const std::string& key) = 0;
 };
 
 }  // namespace order::commands

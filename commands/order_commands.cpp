@@ -1,4 +1,4 @@
-// load → decide → append, with bounded optimistic retries.
+// load → decide → append, with bounded optimistic retries and idempotent replays.
 #include "commands/order_commands.hpp"
 
 namespace order::commands {
@@ -8,10 +8,22 @@ domain::OrderId target_of(const domain::Command& command) {
   return std::visit([](const auto& c) { return c.order_id; }, command);
 }
 
+std::string_view name_of(const domain::Command& command) {
+  static constexpr std::string_view kNames[] = {"place", "pay", "ship", "deliver", "cancel"};
+  return kNames[command.index()];
+}
+
 Accepted accept(LoadedStream stream, AppendResult appended) {
   for (auto& recorded : appended.recorded) stream.events.push_back(std::move(recorded));
   domain::Order state = fold_stream(stream);
-  return Accepted{std::move(state), std::move(stream)};
+  return Accepted{std::move(state), std::move(stream), false};
+}
+
+std::optional<IdempotencyClaim> claim_of(const std::optional<Idempotency>& idempotency,
+                                         const domain::Command& command) {
+  if (!idempotency) return std::nullopt;
+  return IdempotencyClaim{idempotency->key, idempotency->fingerprint,
+                          std::string(name_of(command)), idempotency->ttl_seconds};
 }
 
 }  // namespace
@@ -22,17 +34,38 @@ domain::Order fold_stream(const LoadedStream& stream) {
   return state;
 }
 
+std::optional<Outcome> OrderCommands::recall(const Idempotency& idempotency) {
+  const auto record = store_.find_idempotency_key(idempotency.key);
+  if (!record) return std::nullopt;
+  if (record->fingerprint != idempotency.fingerprint) return KeyReused{idempotency.key};
+  // The original answer was the stream at the version that request produced.
+  LoadedStream stream = store_.load(record->order_id, {.max_version = record->stream_version});
+  domain::Order state = fold_stream(stream);
+  return Accepted{std::move(state), std::move(stream), true};
+}
+
 Outcome OrderCommands::place(domain::UserId user_id, std::vector<domain::LineItem> items,
-                             const EventMetadata& metadata) {
+                             const EventMetadata& metadata,
+                             const std::optional<Idempotency>& idempotency) {
+  if (idempotency) {
+    if (auto earlier = recall(*idempotency)) return std::move(*earlier);
+  }
   if (auto errors = domain::validate_new_order(user_id, items); !errors.empty()) {
     return domain::DomainError{domain::ErrorCode::validation_failed,
                                "the order breaks the order's rules", std::move(errors)};
   }
   const domain::OrderId id = store_.next_order_id();
-  const domain::Decision decision =
-      domain::decide(domain::PlaceOrder{id, user_id, std::move(items)}, domain::initial_state());
+  const domain::Command command = domain::PlaceOrder{id, user_id, std::move(items)};
+  const domain::Decision decision = domain::decide(command, domain::initial_state());
   if (!decision.ok()) return decision.error();
-  AppendResult appended = store_.append(id, 0, decision.events(), metadata);
+  const auto claim = claim_of(idempotency, command);
+  AppendResult appended =
+      store_.append(id, 0, decision.events(), metadata, claim ? &*claim : nullptr);
+  if (appended.key_taken) {
+    // A concurrent request with the same key won the race; answer as it was answered.
+    if (auto earlier = recall(*idempotency)) return std::move(*earlier);
+    throw StoreUnavailable("idempotency key " + idempotency->key + " vanished while in use");
+  }
   if (appended.conflict) {
     // A fresh id from the sequence cannot already have a stream; if it does, the log holds
     // streams the sequence did not hand out, and that is a broken invariant, not a retry.
@@ -43,7 +76,12 @@ Outcome OrderCommands::place(domain::UserId user_id, std::vector<domain::LineIte
 
 Outcome OrderCommands::execute(const domain::Command& command,
                                std::optional<std::int64_t> expected_version,
-                               const EventMetadata& metadata) {
+                               const EventMetadata& metadata,
+                               const std::optional<Idempotency>& idempotency) {
+  if (idempotency) {
+    if (auto earlier = recall(*idempotency)) return std::move(*earlier);
+  }
+  const auto claim = claim_of(idempotency, command);
   const domain::OrderId id = target_of(command);
   for (int attempt = 1;; ++attempt) {
     LoadedStream stream = store_.load(id);
@@ -53,7 +91,12 @@ Outcome OrderCommands::execute(const domain::Command& command,
     const domain::Order state = fold_stream(stream);
     const domain::Decision decision = domain::decide(command, state);
     if (!decision.ok()) return decision.error();
-    AppendResult appended = store_.append(id, stream.version(), decision.events(), metadata);
+    AppendResult appended = store_.append(id, stream.version(), decision.events(), metadata,
+                                          claim ? &*claim : nullptr);
+    if (appended.key_taken) {
+      if (auto earlier = recall(*idempotency)) return std::move(*earlier);
+      throw StoreUnavailable("idempotency key " + idempotency->key + " vanished while in use");
+    }
     if (!appended.conflict) return accept(std::move(stream), std::move(appended));
     if (expected_version) {
       // Someone wrote between our load and our append: the version the client named is gone.

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   server_options.host = settings.host;
   server_options.port = settings.port;
   server_options.workers = settings.workers;
-  const http::ApiOptions api_options{settings.max_body_bytes};
+  const http::ApiOptions api_options{settings.max_body_bytes, settings.idempotency_ttl_seconds};
   http::Server server(server_options, [database, api_options]() -> http::RequestHandler {
     auto store = std::make_shared<pg::PgEventStore>(database);
     auto api = std::make_shared<http::Api>(

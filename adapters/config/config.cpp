@@ -67,7 +67,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
     return ConfigError{"cannot read --env-file " + env_file};
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
-                           "WORKERS", "STATEMENT_TIMEOUT_MS", "MAX_BODY_BYTES"}) {
+                           "WORKERS", "STATEMENT_TIMEOUT_MS", "MAX_BODY_BYTES",
+                           "IDEMPOTENCY_TTL_SECONDS"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -132,6 +133,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       bytes && !parse_int<std::size_t>(*bytes, 1024, 1 << 20, config.max_body_bytes)) {
     return ConfigError{"MAX_BODY_BYTES must be from 1024 to 1048576, not " + *bytes};
   }
+  if (auto ttl = get("IDEMPOTENCY_TTL_SECONDS");
+      ttl && !parse_int(*ttl, 1, 30 * 86'400, config.idempotency_ttl_seconds)) {
+    return ConfigError{"IDEMPOTENCY_TTL_SECONDS must be from 1 to 2592000, not " + *ttl};
+  }
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
         "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
@@ -145,7 +150,8 @@ std::string usage(const std::string& program) {
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
          "       [--workers N] [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
-         "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, MAX_BODY_BYTES.\n";
+         "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, MAX_BODY_BYTES,\n"
+         "IDEMPOTENCY_TTL_SECONDS.\n";
 }
 
 }  // namespace order::config

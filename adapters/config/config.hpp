@@ -21,6 +21,7 @@ struct Config {
   int workers = 8;                     // WORKERS: request threads, one database connection each
   int statement_timeout_ms = 5000;     // STATEMENT_TIMEOUT_MS
   std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
+  int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
   bool migrate = true;                 // apply schema migrations at start (--no-migrate)
   bool help = false;
 };

@@ -14,6 +14,7 @@ namespace order::http {
 
 struct ApiOptions {
   std::size_t max_body_bytes = 64 * 1024;
+  int idempotency_ttl_seconds = 86'400;
 };
 
 // What endpoints reach: the store of this worker thread and the command handler over it.

@@ -1,6 +1,7 @@
 // The order endpoints: decode → command or load → encode. Thin on purpose.
 #include <boost/json/value.hpp>
 #include <charconv>
+#include <cstdio>
 #include <regex>
 
 #include "adapters/http/api.hpp"
@@ -57,7 +58,14 @@ HttpResponse order_response(int status, const commands::LoadedStream& stream,
 
 HttpResponse outcome_response(const commands::Outcome& outcome, int success_status) {
   if (const auto* accepted = std::get_if<commands::Accepted>(&outcome)) {
-    return order_response(success_status, accepted->stream, accepted->order);
+    HttpResponse response = order_response(success_status, accepted->stream, accepted->order);
+    if (accepted->replayed) response.with_header("Idempotent-Replayed", "true");
+    return response;
+  }
+  if (const auto* reused = std::get_if<commands::KeyReused>(&outcome)) {
+    return problem(Problem::idempotency_key_reused,
+                   "Idempotency-Key " + reused->key +
+                       " was used for a different request; use a new key for a new request");
   }
   if (const auto* mismatch = std::get_if<commands::VersionMismatch>(&outcome)) {
     return problem(Problem::version_mismatch,
@@ -66,6 +74,35 @@ HttpResponse outcome_response(const commands::Outcome& outcome, int success_stat
         .with_header("ETag", etag_of(mismatch->actual_version));
   }
   return problem_of(std::get<domain::DomainError>(outcome));
+}
+
+// FNV-1a, 64 bits: stable across builds and machines, which std::hash is not.
+std::string fingerprint_of(const HttpRequest& request) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  auto mix = [&](std::string_view text) {
+    for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ULL;
+  };
+  mix(request.method);
+  mix(" ");
+  mix(request.path);
+  mix("\n");
+  mix(request.body);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+// The request's Idempotency-Key, or the problem with it.
+std::variant<std::optional<commands::Idempotency>, HttpResponse> idempotency_of(
+    const Services& services, const Context& context) {
+  if (!context.request.header("idempotency-key")) return std::optional<commands::Idempotency>{};
+  if (context.metadata.idempotency_key.empty()) {
+    return problem(Problem::bad_request,
+                   "Idempotency-Key must be 1 to 200 printable characters");
+  }
+  return std::optional<commands::Idempotency>{commands::Idempotency{
+      context.metadata.idempotency_key, fingerprint_of(context.request),
+      services.options.idempotency_ttl_seconds}};
 }
 
 // If-Match: "N" (or N) names the version the command applies to.
@@ -90,16 +127,19 @@ HttpResponse lifecycle(Services& services, Context& context, Decoder decode) {
   if (auto* response = std::get_if<HttpResponse>(&body)) return std::move(*response);
   auto expected = expected_version(context);
   if (auto* response = std::get_if<HttpResponse>(&expected)) return std::move(*response);
+  auto idempotency = idempotency_of(services, context);
+  if (auto* response = std::get_if<HttpResponse>(&idempotency)) return std::move(*response);
 
   auto command = decode(std::get<bj::value>(body), context.order_id);
   if (auto* errors = std::get_if<json::FieldErrors>(&command)) {
     return problem(Problem::validation_failed, "the body has invalid fields", *errors);
   }
   const domain::Command as_command{std::get<0>(std::move(command))};
-  return outcome_response(services.commands.execute(
-                              as_command, std::get<std::optional<std::int64_t>>(expected),
-                              context.metadata),
-                          200);
+  return outcome_response(
+      services.commands.execute(as_command, std::get<std::optional<std::int64_t>>(expected),
+                                context.metadata,
+                                std::get<std::optional<commands::Idempotency>>(idempotency)),
+      200);
 }
 
 bool is_rfc3339(const std::string& text) {
@@ -113,13 +153,16 @@ bool is_rfc3339(const std::string& text) {
 HttpResponse place_order(Services& services, Context& context) {
   auto body = json_body(context, false);
   if (auto* response = std::get_if<HttpResponse>(&body)) return std::move(*response);
+  auto idempotency = idempotency_of(services, context);
+  if (auto* response = std::get_if<HttpResponse>(&idempotency)) return std::move(*response);
   auto decoded = json::decode_place_order(std::get<bj::value>(body));
   if (auto* errors = std::get_if<json::FieldErrors>(&decoded)) {
     return problem(Problem::validation_failed, "the order has invalid fields", *errors);
   }
   auto& request = std::get<json::PlaceOrderBody>(decoded);
   const auto outcome =
-      services.commands.place(request.user_id, std::move(request.items), context.metadata);
+      services.commands.place(request.user_id, std::move(request.items), context.metadata,
+                              std::get<std::optional<commands::Idempotency>>(idempotency));
   if (const auto* error = std::get_if<domain::DomainError>(&outcome)) {
     domain::DomainError renamed = *error;
     json::rename_items_field(renamed.fields, request.items_field);

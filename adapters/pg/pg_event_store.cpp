@@ -27,6 +27,12 @@ WITH advanced AS (
   RETURNING stream_id
 ), head AS (
   SELECT stream_id FROM advanced UNION ALL SELECT stream_id FROM created
+), remembered AS (
+  -- The request's Idempotency-Key, in the same statement as its events: both or neither.
+  -- A key recorded meanwhile fails the statement on the primary key, so nothing is appended.
+  INSERT INTO idempotency_keys (key, fingerprint, command, order_id, stream_version, expires_at)
+  SELECT $6, $7, $8, head.stream_id, $3, now() + make_interval(secs => $9)
+  FROM head WHERE $6 <> ''
 )
 INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
 SELECT head.stream_id, $2 + e.ordinality, e.value->>'type', e.value->'data', $5::jsonb
@@ -41,6 +47,14 @@ WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
 ORDER BY stream_version)";
 
 const std::string kNextOrderId = "SELECT nextval('order_ids')";
+
+// An expired key is forgotten on the way: it no longer answers, and it can be claimed again.
+const std::string kFindKey = R"(
+WITH forgotten AS (
+  DELETE FROM idempotency_keys WHERE key = $1 AND expires_at <= now()
+)
+SELECT fingerprint, command, order_id, stream_version
+FROM idempotency_keys WHERE key = $1 AND expires_at > now())";
 
 bool is_unavailability(const pqxx::sql_error& error) {
   const std::string& state = error.sqlstate();
@@ -88,6 +102,7 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     connection->prepare("append", kAppend);
     connection->prepare("load", kLoad);
     connection->prepare("next_order_id", kNextOrderId);
+    connection->prepare("find_key", kFindKey);
     return connection;
   } catch (const pqxx::broken_connection& error) {
     std::string reason = error.what();
@@ -156,7 +171,8 @@ commands::LoadedStream PgEventStore::load(domain::OrderId stream,
 
 commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t expected_version,
                                             std::span<const domain::Event> events,
-                                            const commands::EventMetadata& metadata) {
+                                            const commands::EventMetadata& metadata,
+                                            const commands::IdempotencyClaim* claim) {
   json::JsonWriter batch;
   batch.begin_array();
   for (const auto& event : events) {
@@ -168,10 +184,22 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
   batch.end_array();
   const auto new_version = expected_version + static_cast<std::int64_t>(events.size());
 
+  const commands::IdempotencyClaim none{};
+  const commands::IdempotencyClaim& key = claim != nullptr ? *claim : none;
+
   return guarded([&] {
     pqxx::work tx(connection());
-    const pqxx::result rows = tx.exec_prepared("append", stream, expected_version, new_version,
-                                               batch.str(), encode_metadata(metadata));
+    pqxx::result rows;
+    try {
+      rows = tx.exec_prepared("append", stream, expected_version, new_version, batch.str(),
+                              encode_metadata(metadata), key.key, key.fingerprint, key.command,
+                              key.ttl_seconds);
+    } catch (const pqxx::unique_violation& error) {
+      if (std::string_view(error.what()).find("idempotency_keys_pkey") == std::string_view::npos) {
+        throw;
+      }
+      return commands::AppendResult{false, true, {}};
+    }
     commands::AppendResult result;
     if (rows.empty()) {
       result.conflict = true;
@@ -182,6 +210,19 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
     std::sort(result.recorded.begin(), result.recorded.end(),
               [](const auto& a, const auto& b) { return a.stream_version < b.stream_version; });
     return result;
+  });
+}
+
+std::optional<commands::IdempotencyRecord> PgEventStore::find_idempotency_key(
+    const std::string& key) {
+  return guarded([&]() -> std::optional<commands::IdempotencyRecord> {
+    pqxx::work tx(connection());
+    const pqxx::result rows = tx.exec_prepared("find_key", key);
+    tx.commit();
+    if (rows.empty()) return std::nullopt;
+    return commands::IdempotencyRecord{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
+                                       rows[0][2].as<domain::OrderId>(),
+                                       rows[0][3].as<std::int64_t>()};
   });
 }
 

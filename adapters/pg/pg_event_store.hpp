@@ -29,10 +29,13 @@ class PgEventStore final : public commands::EventStore {
   ~PgEventStore() override;
 
   domain::OrderId next_order_id() override;
-  commands::LoadedStream load(domain::OrderId stream, const commands::StreamBound& bound) override;
+  commands::LoadedStream load(domain::OrderId stream,
+                              const commands::StreamBound& bound = {}) override;
   commands::AppendResult append(domain::OrderId stream, std::int64_t expected_version,
                                 std::span<const domain::Event> events,
-                                const commands::EventMetadata& metadata) override;
+                                const commands::EventMetadata& metadata,
+                                const commands::IdempotencyClaim* claim = nullptr) override;
+  std::optional<commands::IdempotencyRecord> find_idempotency_key(const std::string& key) override;
 
   // True when the database answers a trivial query now.
   bool ping();
