@@ -35,6 +35,19 @@ struct LoadedStream {
   std::int64_t version() const { return events.empty() ? 0 : events.back().stream_version; }
 };
 
+// One event as the audit trail shows it: everything the log holds, data and metadata as JSON.
+struct HistoryEntry {
+  std::int64_t global_position = 0;
+  domain::OrderId stream_id = 0;
+  std::int64_t stream_version = 0;
+  std::string event_id;
+  std::string type;
+  int schema_version = 1;
+  std::string recorded_at;
+  std::string data_json;
+  std::string metadata_json;
+};
+
 // Which prefix of a stream to load: all of it, up to a version, or as it was at a time.
 struct StreamBound {
   std::optional<std::int64_t> max_version;
@@ -78,6 +91,9 @@ class EventStore {
   virtual AppendResult append(domain::OrderId stream, std::int64_t expected_version,
                               std::span<const domain::Event> events, const EventMetadata& metadata,
                               const IdempotencyClaim* claim = nullptr) = 0;
+  // Up to `limit` events of a stream after `after_version`, in version order.
+  virtual std::vector<HistoryEntry> history(domain::OrderId stream, std::int64_t after_version,
+                                            int limit) = 0;
   // The unexpired record of an idempotency key (an expired one is forgotten here).
   virtual std::optional<IdempotencyRecord> find_idempotency_key(const std::string& key) = 0;
 };

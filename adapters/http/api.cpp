@@ -25,6 +25,7 @@ constexpr std::array kRoutes{
     Route{"POST", "/api/v1/order", place_order},
     Route{"GET", "/orders/{id}", get_order},
     Route{"GET", "/api/v1/orders/{id}", get_order},
+    Route{"GET", "/orders/{id}/events", order_events},
     Route{"POST", "/orders/{id}/pay", pay_order},
     Route{"POST", "/orders/{id}/ship", ship_order},
     Route{"POST", "/orders/{id}/deliver", deliver_order},

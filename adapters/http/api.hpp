@@ -51,6 +51,7 @@ HttpResponse pay_order(Services& services, Context& context);
 HttpResponse ship_order(Services& services, Context& context);
 HttpResponse deliver_order(Services& services, Context& context);
 HttpResponse cancel_order(Services& services, Context& context);
+HttpResponse order_events(Services& services, Context& context);
 HttpResponse healthz(Services& services, Context& context);
 HttpResponse readyz(Services& services, Context& context);
 

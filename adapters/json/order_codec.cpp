@@ -360,6 +360,20 @@ std::optional<domain::Event> decode_event(std::string_view type, std::string_vie
   return std::nullopt;
 }
 
+void write_history_entry(JsonWriter& w, const commands::HistoryEntry& entry) {
+  w.begin_object();
+  w.key("global_position").integer(entry.global_position);
+  w.key("order_id").integer(entry.stream_id);
+  w.key("version").integer(entry.stream_version);
+  w.key("event_id").string(entry.event_id);
+  w.key("type").string(entry.type);
+  w.key("schema_version").integer(entry.schema_version);
+  w.key("recorded_at").string(entry.recorded_at);
+  w.key("data").raw(entry.data_json);  // jsonb text from the log: valid JSON already
+  w.key("metadata").raw(entry.metadata_json);
+  w.end_object();
+}
+
 std::string encode_order(const domain::Order& order, const OrderTimes& times) {
   JsonWriter w;
   w.begin_object();

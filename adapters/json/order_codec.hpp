@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "commands/event_store.hpp"
 #include "domain/order.hpp"
 
 namespace order::json {
@@ -47,5 +48,8 @@ struct OrderTimes {
   std::string updated_at;
 };
 std::string encode_order(const domain::Order& order, const OrderTimes& times);
+
+// One audit-trail entry: position, version, type, time, data and metadata.
+void write_history_entry(class JsonWriter& writer, const commands::HistoryEntry& entry);
 
 }  // namespace order::json

@@ -48,6 +48,28 @@ ORDER BY stream_version)";
 
 const std::string kNextOrderId = "SELECT nextval('order_ids')";
 
+const std::string kHistoryColumns = std::string(R"(
+SELECT global_position, stream_id, stream_version, event_id::text, event_type, schema_version, )") +
+                                    kRfc3339 + ", data::text, metadata::text FROM events ";
+const std::string kHistory = kHistoryColumns +
+                             "WHERE stream_id = $1 AND stream_version > $2 "
+                             "ORDER BY stream_version LIMIT $3";
+const std::string kUserHistory = kHistoryColumns +
+                                 "WHERE (data->>'userid')::bigint = $1 AND global_position > $2 "
+                                 "ORDER BY global_position LIMIT $3";
+
+std::vector<commands::HistoryEntry> history_from(const pqxx::result& rows) {
+  std::vector<commands::HistoryEntry> entries;
+  entries.reserve(rows.size());
+  for (const auto& row : rows) {
+    entries.push_back({row[0].as<std::int64_t>(), row[1].as<domain::OrderId>(),
+                       row[2].as<std::int64_t>(), row[3].as<std::string>(),
+                       row[4].as<std::string>(), row[5].as<int>(), row[6].as<std::string>(),
+                       row[7].as<std::string>(), row[8].as<std::string>()});
+  }
+  return entries;
+}
+
 // An expired key is forgotten on the way: it no longer answers, and it can be claimed again.
 const std::string kFindKey = R"(
 WITH forgotten AS (
@@ -103,6 +125,8 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     connection->prepare("load", kLoad);
     connection->prepare("next_order_id", kNextOrderId);
     connection->prepare("find_key", kFindKey);
+    connection->prepare("history", kHistory);
+    connection->prepare("user_history", kUserHistory);
     return connection;
   } catch (const pqxx::broken_connection& error) {
     std::string reason = error.what();
@@ -210,6 +234,23 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
     std::sort(result.recorded.begin(), result.recorded.end(),
               [](const auto& a, const auto& b) { return a.stream_version < b.stream_version; });
     return result;
+  });
+}
+
+std::vector<commands::HistoryEntry> PgEventStore::history(domain::OrderId stream,
+                                                          std::int64_t after_version, int limit) {
+  return guarded([&] {
+    pqxx::nontransaction tx(connection());
+    return history_from(tx.exec_prepared("history", stream, after_version, limit));
+  });
+}
+
+std::vector<commands::HistoryEntry> PgEventStore::user_history(domain::UserId user,
+                                                               std::int64_t after_position,
+                                                               int limit) {
+  return guarded([&] {
+    pqxx::nontransaction tx(connection());
+    return history_from(tx.exec_prepared("user_history", user, after_position, limit));
   });
 }
 

@@ -37,6 +37,12 @@ class PgEventStore final : public commands::EventStore {
                                 const commands::IdempotencyClaim* claim = nullptr) override;
   std::optional<commands::IdempotencyRecord> find_idempotency_key(const std::string& key) override;
 
+  std::vector<commands::HistoryEntry> history(domain::OrderId stream, std::int64_t after_version,
+                                              int limit) override;
+  // Up to `limit` events of a user's orders after global position `after_position`.
+  std::vector<commands::HistoryEntry> user_history(domain::UserId user, std::int64_t after_position,
+                                                   int limit);
+
   // True when the database answers a trivial query now.
   bool ping();
 
