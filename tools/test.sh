@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, as CI does: installs the packages, builds twice (plain, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer), starts the dev stack (PostgreSQL 15 and
+# Kafka 3.9), runs every ctest test in both builds, and stops the stack again.
+set -euo pipefail
+
+if [[ "${1:-}" == "--help" ]]; then
+  cat <<'USAGE'
+usage: tools/test.sh [--no-asan]
+  Unit, integration and end-to-end tests through ctest, in a plain build (build/) and in an
+  ASan+UBSan build (build-asan/). Starts and stops its own PostgreSQL and Kafka (tools/stack).
+USAGE
+  exit 0
+fi
+asan=1
+[[ "${1:-}" == "--no-asan" ]] && asan=0
+
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+
+echo "== building build/ (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build
+if [[ $asan == 1 ]]; then
+  echo "== building build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DORDER_SANITIZE=ON >/dev/null
+  cmake --build build-asan
+fi
+
+tools/stack/stack.sh up
+trap 'tools/stack/stack.sh down' EXIT
+eval "$(tools/stack/stack.sh env)"
+
+echo "== ctest in build/"
+ctest --test-dir build --output-on-failure
+if [[ $asan == 1 ]]; then
+  echo "== ctest in build-asan/"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure
+fi
