@@ -8,6 +8,8 @@
 #include "adapters/config/config.hpp"
 #include "adapters/http/api.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/kafka/embedded_broker.hpp"
+#include "adapters/kafka/publisher.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 
@@ -59,6 +61,37 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // With no KAFKA_BROKERS, an in-process broker: the service runs with nothing else installed.
+  std::unique_ptr<kafka::EmbeddedBroker> embedded_broker;
+  std::string brokers = settings.kafka_brokers;
+  if (brokers.empty()) {
+    try {
+      embedded_broker = std::make_unique<kafka::EmbeddedBroker>();
+    } catch (const std::exception& error) {
+      std::cerr << "order-service: " << error.what() << "\n";
+      return 1;
+    }
+    brokers = embedded_broker->bootstrap();
+    std::cerr << R"({"level":"info","msg":"no KAFKA_BROKERS: embedded Kafka broker started",)"
+              << R"("bootstrap":")" << brokers << R"(","try":"kcat -b )" << brokers << " -t "
+              << settings.order_topic << " -C\"}\n";
+  }
+  // An embedded broker starts empty each time, so its publisher starts from the log's beginning
+  // under a checkpoint of its own, and a real broker's checkpoint is left alone.
+  const std::string subscriber = embedded_broker ? "kafka-publisher-embedded" : "kafka-publisher";
+  if (embedded_broker) {
+    try {
+      pg::LogReader(database, subscriber).rewind();
+    } catch (const std::exception& error) {
+      std::cerr << "order-service: " << error.what() << "\n";
+      return 1;
+    }
+  }
+  kafka::Publisher publisher({.database = database,
+                              .producer = {.brokers = brokers, .topic = settings.order_topic},
+                              .subscriber = subscriber});
+  publisher.start();
+
   http::ServerOptions server_options;
   server_options.host = settings.host;
   server_options.port = settings.port;
@@ -84,6 +117,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &received);
   log_line("info", received == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
   server.shutdown();
+  publisher.stop();
   log_line("info", "stopped");
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "adapters/http/problem.hpp"
 #include "adapters/ids.hpp"
+#include "adapters/metrics.hpp"
 
 namespace order::http {
 namespace {
@@ -32,6 +33,7 @@ constexpr std::array kRoutes{
     Route{"POST", "/orders/{id}/cancel", cancel_order},
     Route{"GET", "/healthz", healthz},
     Route{"GET", "/readyz", readyz},
+    Route{"GET", "/metrics", metrics_text},
 };
 
 enum class Match { no, yes, bad_id };
@@ -104,6 +106,7 @@ Api::Api(commands::EventStore& store, std::function<bool()> database_ready, ApiO
 HttpResponse Api::handle(const HttpRequest& request) {
   Context context{request, 0, {}};
   HttpResponse response;
+  const std::int64_t retried_before = services_.commands.conflicts_retried();
   try {
     context.metadata = metadata_of(request);
     response = route(context);
@@ -118,6 +121,8 @@ HttpResponse Api::handle(const HttpRequest& request) {
     response = problem(Problem::internal_error, "an internal error occurred; it has been logged");
   }
   response.with_header("X-Request-Id", context.metadata.request_id);
+  metrics().count_response(response.status);
+  metrics().conflicts_retried += services_.commands.conflicts_retried() - retried_before;
   return response;
 }
 

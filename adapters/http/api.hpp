@@ -54,5 +54,6 @@ HttpResponse cancel_order(Services& services, Context& context);
 HttpResponse order_events(Services& services, Context& context);
 HttpResponse healthz(Services& services, Context& context);
 HttpResponse readyz(Services& services, Context& context);
+HttpResponse metrics_text(Services& services, Context& context);
 
 }  // namespace order::http

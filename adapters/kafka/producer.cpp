@@ -1,0 +1,160 @@
+// The producer: configuration, produce with headers, delivery reports, fatal errors.
+#include "adapters/kafka/producer.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <vector>
+#include <stdexcept>
+#include <thread>
+
+namespace order::kafka {
+namespace {
+
+struct BatchState {
+  std::atomic<std::size_t> pending{0};
+  std::atomic<std::size_t> acknowledged{0};
+  std::atomic<int> first_error{RD_KAFKA_RESP_ERR_NO_ERROR};
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+  auto* batch = static_cast<BatchState*>(message->_private);
+  if (batch == nullptr) return;
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ++batch->acknowledged;
+  } else {
+    int expected = RD_KAFKA_RESP_ERR_NO_ERROR;
+    batch->first_error.compare_exchange_strong(expected, message->err);
+  }
+  --batch->pending;
+}
+
+}  // namespace
+
+struct Producer::Impl {
+  ProducerOptions options;
+  rd_kafka_t* handle = nullptr;
+  rd_kafka_topic_t* topic = nullptr;
+  // Batches abandoned with messages still unreported: their delivery reports may still come,
+  // and must find their state alive. Freed once nothing is pending.
+  std::vector<std::unique_ptr<BatchState>> abandoned;
+
+  ~Impl() {
+    if (topic != nullptr) rd_kafka_topic_destroy(topic);
+    if (handle != nullptr) {
+      // Anything still queued belongs to a batch we are abandoning: its events are sent again
+      // from the checkpoint, so purge instead of waiting for it.
+      rd_kafka_purge(handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      rd_kafka_flush(handle, 1000);
+      rd_kafka_destroy(handle);
+    }
+  }
+
+  std::string fatal_error() {
+    char reason[512];
+    const rd_kafka_resp_err_t code = rd_kafka_fatal_error(handle, reason, sizeof reason);
+    return code == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string() : std::string(reason);
+  }
+};
+
+Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char reason[512];
+  std::map<std::string, std::string> settings = {
+      {"bootstrap.servers", impl_->options.brokers},
+      {"enable.idempotence", "true"},  // implies acks=all and ordered retries
+      {"acks", "all"},
+      {"linger.ms", "5"},
+      {"batch.num.messages", "10000"},
+      {"queue.buffering.max.messages", "1000000"},
+      {"message.timeout.ms", "30000"},
+      {"socket.keepalive.enable", "true"},
+      {"log_level", "3"},
+  };
+  for (const auto& [key, value] : impl_->options.overrides) settings[key] = value;
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), reason, sizeof reason) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error("kafka setting " + key + ": " + reason);
+    }
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  impl_->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
+  if (impl_->handle == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("cannot create a kafka producer: ") + reason);
+  }
+  impl_->topic = rd_kafka_topic_new(impl_->handle, impl_->options.topic.c_str(), nullptr);
+}
+
+Producer::~Producer() = default;
+
+BatchResult Producer::send(const std::vector<Message>& messages, std::chrono::milliseconds timeout) {
+  std::erase_if(impl_->abandoned, [](const auto& b) { return b->pending.load() == 0; });
+  auto state = std::make_unique<BatchState>();
+  BatchState& batch = *state;
+  BatchResult result;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (const Message& message : messages) {
+    const auto header = [&](std::size_t i) -> const std::pair<std::string, std::string>& {
+      return message.headers.at(i);
+    };
+    for (;;) {
+      ++batch.pending;
+      const rd_kafka_resp_err_t error = rd_kafka_producev(
+          impl_->handle, RD_KAFKA_V_RKT(impl_->topic),
+          RD_KAFKA_V_KEY(message.key.data(), message.key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(message.value.data()), message.value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_HEADER(header(0).first.c_str(), header(0).second.data(),
+                            static_cast<ssize_t>(header(0).second.size())),
+          RD_KAFKA_V_HEADER(header(1).first.c_str(), header(1).second.data(),
+                            static_cast<ssize_t>(header(1).second.size())),
+          RD_KAFKA_V_HEADER(header(2).first.c_str(), header(2).second.data(),
+                            static_cast<ssize_t>(header(2).second.size())),
+          RD_KAFKA_V_HEADER(header(3).first.c_str(), header(3).second.data(),
+                            static_cast<ssize_t>(header(3).second.size())),
+          RD_KAFKA_V_HEADER(header(4).first.c_str(), header(4).second.data(),
+                            static_cast<ssize_t>(header(4).second.size())),
+          RD_KAFKA_V_HEADER(header(5).first.c_str(), header(5).second.data(),
+                            static_cast<ssize_t>(header(5).second.size())),
+          RD_KAFKA_V_HEADER(header(6).first.c_str(), header(6).second.data(),
+                            static_cast<ssize_t>(header(6).second.size())),
+          RD_KAFKA_V_OPAQUE(&batch), RD_KAFKA_V_END);
+      if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      --batch.pending;
+      if (error != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline) {
+        result.error = rd_kafka_err2str(error);
+        break;
+      }
+      rd_kafka_poll(impl_->handle, 10);  // the queue is full: let deliveries drain it
+    }
+    if (!result.error.empty()) break;
+  }
+
+  while (batch.pending.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_poll(impl_->handle, 5);
+    if (batch.first_error.load() != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    if (!impl_->fatal_error().empty()) break;
+  }
+  if (const std::string fatal = impl_->fatal_error(); !fatal.empty()) {
+    result.fatal = true;
+    result.error = fatal;
+  } else if (const int code = batch.first_error.load(); code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result.error = rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
+  } else if (batch.pending.load() > 0 && result.error.empty()) {
+    result.error = "not acknowledged within " + std::to_string(timeout.count()) + " ms";
+  }
+  result.acknowledged = batch.acknowledged.load();
+  if (batch.pending.load() > 0) {
+    // Give up on what is queued: the caller sends the batch again from its checkpoint.
+    rd_kafka_purge(impl_->handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(impl_->handle, 0);
+    impl_->abandoned.push_back(std::move(state));
+  }
+  return result;
+}
+
+}  // namespace order::kafka
