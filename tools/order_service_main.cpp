@@ -12,6 +12,7 @@
 #include "adapters/kafka/publisher.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
+#include "adapters/pg/projector.hpp"
 
 namespace {
 
@@ -91,6 +92,8 @@ int main(int argc, char** argv) {
                               .producer = {.brokers = brokers, .topic = settings.order_topic},
                               .subscriber = subscriber});
   publisher.start();
+  pg::Projector projector({.database = database});
+  projector.start();
 
   http::ServerOptions server_options;
   server_options.host = settings.host;
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
   http::Server server(server_options, [database, api_options]() -> http::RequestHandler {
     auto store = std::make_shared<pg::PgEventStore>(database);
     auto api = std::make_shared<http::Api>(
-        *store, [store] { return store->ping(); }, api_options);
+        *store, *store, [store] { return store->ping(); }, api_options);
     return [store, api](const http::HttpRequest& request) { return api->handle(request); };
   });
   try {
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
   log_line("info", received == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
   server.shutdown();
   publisher.stop();
+  projector.stop();
   log_line("info", "stopped");
   return 0;
 }

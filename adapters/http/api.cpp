@@ -23,6 +23,8 @@ struct Route {
 // Ours, and the Go service's /api/v1 paths that its clients already call.
 constexpr std::array kRoutes{
     Route{"POST", "/orders", place_order},
+    Route{"GET", "/orders", list_orders},
+    Route{"GET", "/api/v1/orders", list_orders},
     Route{"POST", "/api/v1/order", place_order},
     Route{"GET", "/orders/{id}", get_order},
     Route{"GET", "/api/v1/orders/{id}", get_order},
@@ -100,8 +102,10 @@ commands::EventMetadata metadata_of(const HttpRequest& request) {
 
 }  // namespace
 
-Api::Api(commands::EventStore& store, std::function<bool()> database_ready, ApiOptions options)
-    : services_{store, commands::OrderCommands(store), std::move(database_ready), options} {}
+Api::Api(commands::EventStore& store, projections::OrderReadModel& read_model,
+         std::function<bool()> database_ready, ApiOptions options)
+    : services_{store, read_model, commands::OrderCommands(store), std::move(database_ready),
+                options} {}
 
 HttpResponse Api::handle(const HttpRequest& request) {
   Context context{request, 0, {}};

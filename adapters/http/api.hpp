@@ -9,17 +9,20 @@
 #include "adapters/http/http_types.hpp"
 #include "commands/event_store.hpp"
 #include "commands/order_commands.hpp"
+#include "projections/order_read_model.hpp"
 
 namespace order::http {
 
 struct ApiOptions {
   std::size_t max_body_bytes = 64 * 1024;
   int idempotency_ttl_seconds = 86'400;
+  double max_projection_lag_seconds = 30;  // /readyz fails beyond it
 };
 
 // What endpoints reach: the store of this worker thread and the command handler over it.
 struct Services {
   commands::EventStore& store;
+  projections::OrderReadModel& read_model;
   commands::OrderCommands commands;
   std::function<bool()> database_ready;
   ApiOptions options;
@@ -34,7 +37,8 @@ struct Context {
 
 class Api {
  public:
-  Api(commands::EventStore& store, std::function<bool()> database_ready, ApiOptions options = {});
+  Api(commands::EventStore& store, projections::OrderReadModel& read_model,
+      std::function<bool()> database_ready, ApiOptions options = {});
 
   // Never throws: every failure is a problem response. Echoes X-Request-Id.
   HttpResponse handle(const HttpRequest& request);
@@ -47,6 +51,7 @@ class Api {
 // Endpoint groups (orders_endpoints.cpp, health_endpoints.cpp).
 HttpResponse place_order(Services& services, Context& context);
 HttpResponse get_order(Services& services, Context& context);
+HttpResponse list_orders(Services& services, Context& context);
 HttpResponse pay_order(Services& services, Context& context);
 HttpResponse ship_order(Services& services, Context& context);
 HttpResponse deliver_order(Services& services, Context& context);

@@ -7,6 +7,7 @@
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/json/exact_parser.hpp"
+#include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
 
 namespace order::http {
@@ -207,6 +208,61 @@ HttpResponse get_order(Services& services, Context& context) {
                        std::to_string(*bound.max_version));
   }
   return order_response(200, stream, commands::fold_stream(stream));
+}
+
+HttpResponse list_orders(Services& services, Context& context) {
+  const auto& query = context.request.query;
+  projections::ListQuery list;
+  auto integer = [&](const char* name, std::int64_t min, std::int64_t max,
+                     std::int64_t& out) -> bool {
+    const auto it = query.find(name);
+    if (it == query.end()) return true;
+    const auto& text = it->second;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return error == std::errc() && end == text.data() + text.size() && out >= min && out <= max;
+  };
+  std::int64_t user_id = 0;
+  std::int64_t limit = 50;
+  if (!integer("user_id", 1, INT64_MAX, user_id) || !integer("after", 0, INT64_MAX, list.after) ||
+      !integer("limit", 1, 500, limit)) {
+    return problem(Problem::bad_request,
+                   "user_id must be a positive integer, after an integer >= 0, and limit from 1 "
+                   "to 500");
+  }
+  if (query.contains("user_id")) list.user_id = user_id;
+  list.limit = static_cast<int>(limit);
+  if (const auto it = query.find("status"); it != query.end()) {
+    list.status = domain::parse_status(it->second);
+    if (!list.status) {
+      return problem(Problem::bad_request,
+                     "status must be one of pending, paid, shipped, delivered, cancelled");
+    }
+  }
+
+  const projections::ListPage page = services.read_model.list_orders(list);
+  json::JsonWriter w;
+  w.begin_object();
+  w.key("orders").begin_array();
+  for (const auto& row : page.rows) {
+    w.raw(json::encode_order(row.order, {row.created_at, row.updated_at}));
+  }
+  w.end_array();
+  if (page.has_more) {
+    std::string next = "/orders?after=" + std::to_string(page.rows.back().order.id) +
+                       "&limit=" + std::to_string(list.limit);
+    if (list.user_id) next += "&user_id=" + std::to_string(*list.user_id);
+    if (list.status) next += "&status=" + std::string(domain::to_string(*list.status));
+    w.key("next").string(next);
+  } else {
+    w.key("next").null();
+  }
+  // The list is read from the projection, which trails the log: say by how much.
+  w.key("projection_lag").begin_object();
+  w.key("events").integer(page.lag.events);
+  w.key("seconds").raw(std::to_string(page.lag.seconds));
+  w.end_object();
+  w.end_object();
+  return HttpResponse{200, "application/json", {}, w.take()};
 }
 
 HttpResponse pay_order(Services& services, Context& context) {

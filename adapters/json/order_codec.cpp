@@ -280,6 +280,26 @@ void rename_items_field(FieldErrors& errors, std::string_view items_field) {
   }
 }
 
+std::string encode_items(const std::vector<domain::LineItem>& items) {
+  JsonWriter w;
+  write_items(w, items, false);
+  return w.take();
+}
+
+std::optional<std::vector<domain::LineItem>> decode_items(std::string_view items_json) {
+  const auto parsed = parse_exact(items_json);
+  const auto* document = std::get_if<bj::value>(&parsed);
+  if (document == nullptr || !document->is_array()) return std::nullopt;
+  FieldErrors errors;
+  std::vector<domain::LineItem> items;
+  for (const auto& value : document->get_array()) {
+    auto item = decode_item(value, "items", errors);
+    if (!item) return std::nullopt;
+    items.push_back(*item);
+  }
+  return items;
+}
+
 std::string encode_event_data(const domain::Event& event) {
   JsonWriter w;
   w.begin_object();
@@ -331,8 +351,8 @@ std::optional<domain::Event> decode_event(std::string_view type, std::string_vie
     const auto* items = fields.required("items");
     if (items == nullptr || !items->is_array()) return std::nullopt;
     domain::OrderPlaced placed{*order_id, *user_id, {}, *total};
-    for (std::size_t i = 0; i < items->get_array().size(); ++i) {
-      auto item = decode_item(items->get_array()[i], "items", errors);
+    for (const auto& value : items->get_array()) {
+      auto item = decode_item(value, "items", errors);
       if (!item) return std::nullopt;
       placed.items.push_back(*item);
     }

@@ -38,6 +38,10 @@ std::variant<domain::CancelOrder, FieldErrors> decode_cancel(const boost::json::
 // Domain errors speak of "items[3]"; a client that sent "args" reads "args[3]".
 void rename_items_field(FieldErrors& errors, std::string_view items_field);
 
+// An order's items as stored in the read model: [{"product_id","quantity","price"}].
+std::string encode_items(const std::vector<domain::LineItem>& items);
+std::optional<std::vector<domain::LineItem>> decode_items(std::string_view items_json);
+
 // The event's `data` as stored in the log and published on Kafka.
 std::string encode_event_data(const domain::Event& event);
 // The inverse; nullopt for an unknown type or a document that does not fit it.

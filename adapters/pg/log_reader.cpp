@@ -149,10 +149,19 @@ void LogReader::wait_for_appends(std::chrono::milliseconds timeout) {
   listener_->notified = false;
 }
 
-LogReader::Lag LogReader::lag(const projections::LogPosition& after) {
+SubscriberLag LogReader::lag(const projections::LogPosition& after) {
   pqxx::nontransaction tx(connection());
   const auto row =
       tx.exec_prepared("lag", std::to_string(after.transaction_id), after.global_position)[0];
+  return {std::max<std::int64_t>(0, row[0].as<std::int64_t>()), row[1].as<double>()};
+}
+
+SubscriberLag lag_of(pqxx::transaction_base& tx, const std::string& subscriber) {
+  const auto rows = tx.exec_params(
+      "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1", subscriber);
+  const std::string xid = rows.empty() ? "0" : rows[0][0].as<std::string>();
+  const std::int64_t position = rows.empty() ? 0 : rows[0][1].as<std::int64_t>();
+  const auto row = tx.exec_params(kLag, xid, position)[0];
   return {std::max<std::int64_t>(0, row[0].as<std::int64_t>()), row[1].as<double>()};
 }
 

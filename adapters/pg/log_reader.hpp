@@ -9,9 +9,19 @@
 #include <vector>
 
 #include "adapters/pg/pg_event_store.hpp"
+#include <pqxx/transaction_base>
+
 #include "projections/event_log.hpp"
 
 namespace order::pg {
+
+// How far a subscriber is behind the log: events (estimated from global positions) and the age
+// of its oldest unhandled event.
+struct SubscriberLag {
+  std::int64_t events_behind = 0;
+  double seconds_behind = 0;
+};
+SubscriberLag lag_of(pqxx::transaction_base& tx, const std::string& subscriber);
 
 class LogReader {
  public:
@@ -43,12 +53,7 @@ class LogReader {
   // Blocks until an append is notified or `timeout` passes (LISTEN events_appended).
   void wait_for_appends(std::chrono::milliseconds timeout);
 
-  // The newest global position and the age of the oldest event after `after`, for lag metrics.
-  struct Lag {
-    std::int64_t events_behind = 0;
-    double seconds_behind = 0;
-  };
-  Lag lag(const projections::LogPosition& after);
+  SubscriberLag lag(const projections::LogPosition& after);
 
   // Drops the connection (and with it leadership); the next call reconnects.
   void reset();

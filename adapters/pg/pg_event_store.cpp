@@ -6,6 +6,8 @@
 
 #include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
+#include "adapters/pg/log_reader.hpp"
+#include "adapters/pg/projector.hpp"
 
 namespace order::pg {
 namespace {
@@ -57,6 +59,16 @@ const std::string kHistory = kHistoryColumns +
 const std::string kUserHistory = kHistoryColumns +
                                  "WHERE (data->>'userid')::bigint = $1 AND global_position > $2 "
                                  "ORDER BY global_position LIMIT $3";
+
+// GET /orders: one statement per filter combination, so each is planned on its own index.
+const std::string kListColumns = std::string("SELECT ") + kOrderRowColumns + " FROM orders ";
+const std::string kListAll = kListColumns + "WHERE order_id > $1 ORDER BY order_id LIMIT $2";
+const std::string kListByUser =
+    kListColumns + "WHERE user_id = $3 AND order_id > $1 ORDER BY order_id LIMIT $2";
+const std::string kListByStatus =
+    kListColumns + "WHERE status = $3 AND order_id > $1 ORDER BY order_id LIMIT $2";
+const std::string kListByUserStatus =
+    kListColumns + "WHERE user_id = $3 AND status = $4 AND order_id > $1 ORDER BY order_id LIMIT $2";
 
 std::vector<commands::HistoryEntry> history_from(const pqxx::result& rows) {
   std::vector<commands::HistoryEntry> entries;
@@ -127,6 +139,10 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     connection->prepare("find_key", kFindKey);
     connection->prepare("history", kHistory);
     connection->prepare("user_history", kUserHistory);
+    connection->prepare("list_all", kListAll);
+    connection->prepare("list_by_user", kListByUser);
+    connection->prepare("list_by_status", kListByStatus);
+    connection->prepare("list_by_user_status", kListByUserStatus);
     return connection;
   } catch (const pqxx::broken_connection& error) {
     std::string reason = error.what();
@@ -264,6 +280,41 @@ std::optional<commands::IdempotencyRecord> PgEventStore::find_idempotency_key(
     return commands::IdempotencyRecord{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
                                        rows[0][2].as<domain::OrderId>(),
                                        rows[0][3].as<std::int64_t>()};
+  });
+}
+
+projections::ListPage PgEventStore::list_orders(const projections::ListQuery& query) {
+  return guarded([&] {
+    // One snapshot for the rows and the lag, so the lag describes the rows returned.
+    pqxx::read_transaction tx(connection());
+    const int fetch = query.limit + 1;  // one more than asked tells whether a next page exists
+    pqxx::result rows;
+    if (query.user_id && query.status) {
+      rows = tx.exec_prepared("list_by_user_status", query.after, fetch, *query.user_id,
+                              std::string(domain::to_string(*query.status)));
+    } else if (query.user_id) {
+      rows = tx.exec_prepared("list_by_user", query.after, fetch, *query.user_id);
+    } else if (query.status) {
+      rows = tx.exec_prepared("list_by_status", query.after, fetch,
+                              std::string(domain::to_string(*query.status)));
+    } else {
+      rows = tx.exec_prepared("list_all", query.after, fetch);
+    }
+    projections::ListPage page;
+    for (const auto& row : rows) page.rows.push_back(order_row_from(row));
+    page.has_more = page.rows.size() > static_cast<std::size_t>(query.limit);
+    if (page.has_more) page.rows.pop_back();
+    const auto lag = lag_of(tx, kOrdersProjector);
+    page.lag = {lag.events_behind, lag.seconds_behind};
+    return page;
+  });
+}
+
+projections::ProjectionLag PgEventStore::projection_lag() {
+  return guarded([&] {
+    pqxx::read_transaction tx(connection());
+    const auto lag = lag_of(tx, kOrdersProjector);
+    return projections::ProjectionLag{lag.events_behind, lag.seconds_behind};
   });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands/event_store.hpp"
+#include "projections/order_read_model.hpp"
 
 #include <pqxx/connection>
 
@@ -23,7 +24,8 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options);
 // Masks the password of a postgresql:// URL for logs.
 std::string redact_url(const std::string& url);
 
-class PgEventStore final : public commands::EventStore {
+// The event store and, over the same connection, the queries of the orders read model.
+class PgEventStore final : public commands::EventStore, public projections::OrderReadModel {
  public:
   explicit PgEventStore(ConnectionOptions options);
   ~PgEventStore() override;
@@ -42,6 +44,9 @@ class PgEventStore final : public commands::EventStore {
   // Up to `limit` events of a user's orders after global position `after_position`.
   std::vector<commands::HistoryEntry> user_history(domain::UserId user, std::int64_t after_position,
                                                    int limit);
+
+  projections::ListPage list_orders(const projections::ListQuery& query) override;
+  projections::ProjectionLag projection_lag() override;
 
   // True when the database answers a trivial query now.
   bool ping();

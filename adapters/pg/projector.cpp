@@ -1,0 +1,222 @@
+// Batches of log events → rows of the read model, checkpoint in the same transaction.
+#include "adapters/pg/projector.hpp"
+
+#include <iostream>
+#include <map>
+#include <pqxx/pqxx>
+
+#include "adapters/json/json_writer.hpp"
+#include "adapters/json/order_codec.hpp"
+#include "adapters/metrics.hpp"
+#include "projections/order_projection.hpp"
+
+namespace order::pg {
+
+const char* const kOrderRowColumns =
+    "order_id, user_id, status, total_cents, items::text, version, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "payment_reference, carrier, tracking_number, cancel_reason";
+
+projections::OrderRow order_row_from(const pqxx::row& r) {
+  projections::OrderRow row;
+  domain::Order& o = row.order;
+  o.id = r[0].as<domain::OrderId>();
+  o.user_id = r[1].as<domain::UserId>();
+  const auto status = domain::parse_status(r[2].as<std::string>());
+  if (!status) throw std::runtime_error("read model row with unknown status " + r[2].as<std::string>());
+  o.status = *status;
+  o.total = domain::Money{r[3].as<std::int64_t>()};
+  auto items = json::decode_items(r[4].c_str());
+  if (!items) throw std::runtime_error("read model row " + std::to_string(o.id) + " has bad items");
+  o.items = std::move(*items);
+  o.version = r[5].as<std::int64_t>();
+  row.created_at = r[6].as<std::string>();
+  row.updated_at = r[7].as<std::string>();
+  o.payment_reference = r[8].as<std::string>();
+  o.carrier = r[9].as<std::string>();
+  o.tracking_number = r[10].as<std::string>();
+  o.cancel_reason = r[11].as<std::string>();
+  return row;
+}
+
+namespace {
+
+void write_row(json::JsonWriter& w, const projections::OrderRow& row) {
+  const domain::Order& o = row.order;
+  w.begin_object();
+  w.key("order_id").integer(o.id);
+  w.key("user_id").integer(o.user_id);
+  w.key("status").string(domain::to_string(o.status));
+  w.key("total_cents").integer(o.total.cents);
+  w.key("items").raw(json::encode_items(o.items));
+  w.key("version").integer(o.version);
+  w.key("created_at").string(row.created_at);
+  w.key("updated_at").string(row.updated_at);
+  w.key("payment_reference").string(o.payment_reference);
+  w.key("carrier").string(o.carrier);
+  w.key("tracking_number").string(o.tracking_number);
+  w.key("cancel_reason").string(o.cancel_reason);
+  w.end_object();
+}
+
+void log_line(std::string_view level, std::string_view message, std::string_view error = "") {
+  std::cerr << R"({"level":")" << level << R"(","component":"projector","msg":")" << message
+            << (error.empty() ? "" : R"(","error":")") << error << "\"}\n";
+}
+
+}  // namespace
+
+void Projector::apply(pqxx::work& tx, const std::string& table,
+                      const std::vector<projections::LogEvent>& events) {
+  if (events.empty()) return;
+  const std::string target = tx.quote_name(table);
+  std::string ids = "{";
+  std::map<domain::OrderId, std::optional<projections::OrderRow>> rows;
+  for (const auto& event : events) {
+    if (rows.emplace(event.stream_id, std::nullopt).second) {
+      ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
+    }
+  }
+  ids += "}";
+  for (const auto& r : tx.exec_params(std::string("SELECT ") + kOrderRowColumns + " FROM " + target +
+                                          " WHERE order_id = ANY($1::bigint[]) FOR UPDATE",
+                                      ids)) {
+    rows[r[0].as<domain::OrderId>()] = order_row_from(r);
+  }
+
+  std::map<domain::OrderId, bool> changed;
+  for (const auto& event : events) {
+    const auto decoded = json::decode_event(event.type, event.data_json);
+    if (!decoded) {
+      throw std::runtime_error("event " + event.event_id + " (" + event.type +
+                               ") does not decode: the log holds data this build cannot read");
+    }
+    auto& row = rows[event.stream_id];
+    switch (projections::project(row, *decoded, event.stream_version, event.recorded_at)) {
+      case projections::Applied::changed: changed[event.stream_id] = true; break;
+      case projections::Applied::already_applied: break;
+      case projections::Applied::gap:
+        throw std::runtime_error("order " + std::to_string(event.stream_id) + " jumps to version " +
+                                 std::to_string(event.stream_version) + ": an event is missing");
+    }
+  }
+  if (changed.empty()) return;
+
+  json::JsonWriter w;
+  w.begin_array();
+  for (const auto& [id, _] : changed) write_row(w, *rows[id]);
+  w.end_array();
+  // The version guard makes a replayed batch change nothing, whoever wrote the row before.
+  tx.exec_params(
+      "INSERT INTO " + target +
+          " (order_id, user_id, status, total_cents, items, version, created_at, updated_at,"
+          "  payment_reference, carrier, tracking_number, cancel_reason) "
+          "SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id bigint, user_id bigint,"
+          "  status text, total_cents bigint, items jsonb, version bigint,"
+          "  created_at timestamptz, updated_at timestamptz, payment_reference text,"
+          "  carrier text, tracking_number text, cancel_reason text) "
+          "ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id,"
+          "  status = excluded.status, total_cents = excluded.total_cents,"
+          "  items = excluded.items, version = excluded.version,"
+          "  created_at = excluded.created_at, updated_at = excluded.updated_at,"
+          "  payment_reference = excluded.payment_reference, carrier = excluded.carrier,"
+          "  tracking_number = excluded.tracking_number, cancel_reason = excluded.cancel_reason "
+          "WHERE " + target + ".version < excluded.version",
+      w.str());
+}
+
+void Projector::advance(pqxx::work& tx, const std::string& subscriber,
+                        const projections::LogPosition& from, const projections::LogPosition& to) {
+  const auto result = tx.exec_params(
+      "UPDATE subscriptions SET transaction_id = $4::xid8, global_position = $5, "
+      "updated_at = now() WHERE name = $1 AND transaction_id = $2::xid8 AND global_position = $3",
+      subscriber, std::to_string(from.transaction_id), from.global_position,
+      std::to_string(to.transaction_id), to.global_position);
+  if (result.affected_rows() != 1) {
+    throw std::runtime_error("the checkpoint of " + subscriber + " moved under us");
+  }
+}
+
+Projector::Projector(ProjectorOptions options) : options_(std::move(options)) {}
+
+Projector::~Projector() { stop(); }
+
+void Projector::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Projector::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t Projector::project_once() {
+  auto& m = metrics().projector;
+  if (!reader_) reader_ = std::make_unique<LogReader>(options_.database, options_.subscriber);
+  if (!reader_->is_leader()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_lead_attempt_) return 0;
+    next_lead_attempt_ = now + std::chrono::seconds(1);
+    if (!reader_->try_lead()) {
+      m.leader = 0;
+      return 0;
+    }
+    m.leader = 1;
+    log_line("info", "leading projection into " + options_.table);
+  }
+  const projections::LogPosition from = reader_->checkpoint();
+  const auto events = reader_->read_after(from, options_.batch_size);
+  if (events.empty()) {
+    m.lag_events = 0;
+    m.lag_seconds = 0;
+    return 0;
+  }
+  if (!writer_) writer_ = connect(options_.database);
+  try {
+    pqxx::work tx(*writer_);
+    apply(tx, options_.table, events);
+    advance(tx, options_.subscriber, from, events.back().position);
+    tx.commit();
+  } catch (const pqxx::broken_connection&) {
+    writer_.reset();
+    throw;
+  }
+  m.events_total += static_cast<std::int64_t>(events.size());
+  const auto lag = reader_->lag(events.back().position);
+  m.lag_events = lag.events_behind;
+  m.lag_seconds = lag.seconds_behind;
+  return events.size();
+}
+
+void Projector::run() {
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stopping_) {
+    try {
+      const std::size_t handled = project_once();
+      backoff = std::chrono::milliseconds(200);
+      if (handled == 0 && !stopping_) {
+        if (reader_ && reader_->is_leader()) {
+          reader_->wait_for_appends(options_.idle_wait);
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      }
+    } catch (const std::exception& error) {
+      ++metrics().projector.failures_total;
+      log_line("warn", "projection failed; resuming from the checkpoint", error.what());
+      if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) reader_.reset();
+      for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopping_;
+           slept += std::chrono::milliseconds(100)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+    }
+  }
+  reader_.reset();
+  writer_.reset();
+  metrics().projector.leader = 0;
+}
+
+}  // namespace order::pg
