@@ -1,0 +1,192 @@
+// Rebuild: replay into orders_rebuild, index, swap under lock. Verify: fold into a temporary
+// table and compare.
+#include "adapters/pg/rebuild.hpp"
+
+#include <chrono>
+#include <pqxx/pqxx>
+#include <stdexcept>
+
+#include "adapters/pg/projector.hpp"
+
+namespace order::pg {
+namespace {
+
+constexpr const char* kRebuildSubscriber = "orders-rebuild";
+constexpr const char* kVerifySubscriber = "orders-verify";
+
+// The read model's secondary indexes, as schema/005 creates them: (name suffix, columns).
+const std::vector<std::pair<std::string, std::string>> kIndexes = {
+    {"by_user", "(user_id, order_id)"},
+    {"by_status", "(status, order_id)"},
+    {"by_user_status", "(user_id, status, order_id)"},
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::int64_t log_size(pqxx::connection& connection) {
+  pqxx::nontransaction tx(connection);
+  return tx.exec("SELECT coalesce(max(global_position), 0) FROM events")[0][0].as<std::int64_t>();
+}
+
+void create_table(pqxx::work& tx, const std::string& table, bool temporary) {
+  tx.exec("CREATE " + std::string(temporary ? "TEMPORARY " : "") + "TABLE " +
+          tx.quote_name(table) + " (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
+  tx.exec("ALTER TABLE " + tx.quote_name(table) + " ADD CONSTRAINT " +
+          tx.quote_name(table + "_pkey") + " PRIMARY KEY (order_id)");
+}
+
+}  // namespace
+
+RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
+                             const ProgressFn& progress) {
+  const auto start = Clock::now();
+  auto connection = connect(database);
+  LogReader reader(database, kRebuildSubscriber);
+  if (!reader.try_lead()) throw std::runtime_error("another rebuild of orders is running");
+
+  {
+    pqxx::work tx(*connection);
+    tx.exec("DROP TABLE IF EXISTS orders_rebuild");
+    create_table(tx, "orders_rebuild", false);
+    tx.commit();
+  }
+  reader.rewind();
+  const std::int64_t log_events = log_size(*connection);
+
+  RebuildResult result;
+  projections::LogPosition position = reader.checkpoint();
+  auto last_report = Clock::now();
+  // Replay: each batch and the rebuild's checkpoint in one transaction, as the live projector
+  // does, so an interrupted rebuild is resumable and never half-applied.
+  for (;;) {
+    const auto events = reader.read_after(position, batch_size);
+    if (events.empty()) break;
+    pqxx::work tx(*connection);
+    Projector::apply(tx, "orders_rebuild", events);
+    Projector::advance(tx, kRebuildSubscriber, position, events.back().position);
+    tx.commit();
+    position = events.back().position;
+    result.events += static_cast<std::int64_t>(events.size());
+    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
+      progress({result.events, log_events, seconds_since(start)});
+      last_report = Clock::now();
+    }
+  }
+
+  {
+    pqxx::work tx(*connection);
+    for (const auto& [suffix, columns] : kIndexes) {
+      tx.exec("CREATE INDEX orders_rebuild_" + suffix + " ON orders_rebuild " + columns);
+    }
+    tx.commit();
+  }
+
+  // The swap. Lock order: the table, then the live checkpoint; the live projector takes the
+  // table first too, so the two cannot deadlock.
+  pqxx::work tx(*connection);
+  tx.exec("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
+  tx.exec("INSERT INTO subscriptions (name) VALUES (" + tx.quote(kOrdersProjector) +
+          ") ON CONFLICT (name) DO NOTHING");
+  tx.exec("SELECT 1 FROM subscriptions WHERE name = " + tx.quote(kOrdersProjector) + " FOR UPDATE");
+  // Catch up with what was appended during the replay. The reader's own connection sees every
+  // commit; the horizon it reads below only grows, and the live projector's checkpoint cannot be
+  // beyond it, so the position reached here is at or past the live one.
+  for (;;) {
+    const auto events = reader.read_after(position, batch_size);
+    if (events.empty()) break;
+    Projector::apply(tx, "orders_rebuild", events);
+    position = events.back().position;
+    result.events += static_cast<std::int64_t>(events.size());
+  }
+  tx.exec("DROP TABLE orders");
+  tx.exec("ALTER TABLE orders_rebuild RENAME TO orders");
+  tx.exec("ALTER INDEX orders_rebuild_pkey RENAME TO orders_pkey");
+  for (const auto& [suffix, columns] : kIndexes) {
+    tx.exec("ALTER INDEX orders_rebuild_" + suffix + " RENAME TO orders_" + suffix);
+  }
+  // The live projector's next compare-and-set fails, it reloads this checkpoint and goes on
+  // from where the rebuild stopped.
+  tx.exec_params(
+      "UPDATE subscriptions SET transaction_id = $2::xid8, global_position = $3, "
+      "updated_at = now() WHERE name = $1",
+      kOrdersProjector, std::to_string(position.transaction_id), position.global_position);
+  tx.exec_params("DELETE FROM subscriptions WHERE name = $1", kRebuildSubscriber);
+  result.rows = tx.exec("SELECT count(*) FROM orders")[0][0].as<std::int64_t>();
+  tx.commit();
+  result.seconds = seconds_since(start);
+  if (progress) progress({result.events, std::max(log_events, result.events), result.seconds});
+  return result;
+}
+
+std::vector<Difference> verify_orders(const ConnectionOptions& database, int batch_size,
+                                      const ProgressFn& progress) {
+  const auto start = Clock::now();
+  auto connection = connect(database);
+  LogReader reader(database, kVerifySubscriber);
+  const std::int64_t log_events = log_size(*connection);
+
+  pqxx::work tx(*connection);
+  // Pauses the projector (it cannot write rows) while the fold catches up to its checkpoint.
+  tx.exec("LOCK TABLE orders IN SHARE MODE");
+  const auto live = tx.exec_params(
+      "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
+      kOrdersProjector);
+  const projections::LogPosition until =
+      live.empty() ? projections::LogPosition{}
+                   : projections::LogPosition{live[0][0].as<std::uint64_t>(),
+                                              live[0][1].as<std::int64_t>()};
+  create_table(tx, "orders_verify", true);
+
+  projections::LogPosition position{};
+  std::int64_t replayed = 0;
+  auto last_report = Clock::now();
+  while (position < until) {
+    auto events = reader.read_after(position, batch_size);
+    if (events.empty()) break;
+    std::erase_if(events, [&](const auto& e) { return until < e.position; });
+    if (events.empty()) break;
+    Projector::apply(tx, "orders_verify", events);
+    position = events.back().position;
+    replayed += static_cast<std::int64_t>(events.size());
+    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
+      progress({replayed, log_events, seconds_since(start)});
+      last_report = Clock::now();
+    }
+  }
+
+  std::vector<Difference> differences;
+  const pqxx::result rows = tx.exec(R"(
+SELECT coalesce(f.order_id, m.order_id),
+       CASE WHEN m.order_id IS NULL THEN 'missing from the read model'
+            WHEN f.order_id IS NULL THEN 'in the read model but not in the log'
+            ELSE 'differs: ' || concat_ws(', ',
+              CASE WHEN f.user_id <> m.user_id THEN 'user_id ' || f.user_id || ' in the log, ' || m.user_id || ' in the read model' END,
+              CASE WHEN f.status <> m.status THEN 'status ' || f.status || ' in the log, ' || m.status || ' in the read model' END,
+              CASE WHEN f.total_cents <> m.total_cents THEN 'total_cents ' || f.total_cents || ' in the log, ' || m.total_cents || ' in the read model' END,
+              CASE WHEN f.items <> m.items THEN 'items' END,
+              CASE WHEN f.version <> m.version THEN 'version ' || f.version || ' in the log, ' || m.version || ' in the read model' END,
+              CASE WHEN f.created_at <> m.created_at OR f.updated_at <> m.updated_at THEN 'times' END,
+              CASE WHEN (f.payment_reference, f.carrier, f.tracking_number, f.cancel_reason)
+                     <> (m.payment_reference, m.carrier, m.tracking_number, m.cancel_reason) THEN 'lifecycle fields' END)
+       END
+FROM orders_verify f FULL OUTER JOIN orders m ON f.order_id = m.order_id
+WHERE f.order_id IS NULL OR m.order_id IS NULL
+   OR (f.user_id, f.status, f.total_cents, f.items, f.version, f.created_at, f.updated_at,
+       f.payment_reference, f.carrier, f.tracking_number, f.cancel_reason)
+      IS DISTINCT FROM
+      (m.user_id, m.status, m.total_cents, m.items, m.version, m.created_at, m.updated_at,
+       m.payment_reference, m.carrier, m.tracking_number, m.cancel_reason)
+ORDER BY 1)");
+  for (const auto& row : rows) {
+    differences.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>()});
+  }
+  tx.abort();  // drops the temporary table, releases the lock
+  if (progress) progress({replayed, std::max(log_events, replayed), seconds_since(start)});
+  return differences;
+}
+
+}  // namespace order::pg

@@ -1,0 +1,44 @@
+// Rebuild and verification of the orders read model from the log (guarantee 6 of DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "adapters/pg/pg_event_store.hpp"
+
+namespace order::pg {
+
+struct Progress {
+  std::int64_t events = 0;       // replayed so far
+  std::int64_t log_events = 0;   // in the log when the replay began (an estimate of the total)
+  double elapsed_seconds = 0;
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+struct RebuildResult {
+  std::int64_t events = 0;
+  std::int64_t rows = 0;
+  double seconds = 0;
+};
+
+// Replays the whole log into a fresh table through the projector's own fold, batch by batch
+// (memory stays bounded by the batch), builds its indexes, then swaps it in atomically: under a
+// lock on `orders` and on the live projector's checkpoint, it applies the events appended during
+// the replay, replaces the table and hands the live projector the new checkpoint. Readers wait
+// only for the swap; no event appended meanwhile is lost. Only one rebuild runs at a time.
+RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
+                             const ProgressFn& progress);
+
+struct Difference {
+  std::int64_t order_id = 0;
+  std::string description;
+};
+
+// Folds the log afresh, up to the live projector's checkpoint, and compares it row by row with
+// `orders`. The projector is paused (SHARE lock on `orders`) while it runs; reads go on.
+std::vector<Difference> verify_orders(const ConnectionOptions& database, int batch_size,
+                                      const ProgressFn& progress);
+
+}  // namespace order::pg
