@@ -155,6 +155,7 @@ struct Order {
   std::string cancel_reason;
 
   bool exists() const { return version > 0; }
+  friend bool operator==(const Order&, const Order&) = default;
   bool is_terminal() const {
     return status == OrderStatus::delivered || status == OrderStatus::cancelled;
   }
