@@ -16,15 +16,18 @@ class Listener final : public pqxx::notification_receiver {
 
 namespace {
 
+// The ORDER BY names the table's columns: a bare `transaction_id` would name the output column
+// `transaction_id::text` and sort xids as text, putting 1000 before 999 and skipping a whole range
+// of the log once the checkpoint passes it.
 constexpr const char* kReadAfter = R"(
-SELECT transaction_id::text, global_position, stream_id, stream_version, event_id::text,
-       event_type, schema_version,
-       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       data::text, metadata::text
-FROM events
-WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, global_position
+SELECT e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,
+       e.stream_version, e.event_id::text, e.event_type, e.schema_version,
+       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+       e.data::text, e.metadata::text
+FROM events e
+WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.transaction_id, e.global_position
 LIMIT $3)";
 
 constexpr const char* kCheckpoint = R"(
@@ -39,9 +42,9 @@ WHERE name = $1 AND transaction_id = $2::xid8 AND global_position = $3)";
 constexpr const char* kLag = R"(
 SELECT (SELECT coalesce(max(global_position), 0) FROM events) - $2::bigint,
        coalesce(extract(epoch FROM now() - (
-         SELECT recorded_at FROM events
-         WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-         ORDER BY transaction_id, global_position LIMIT 1)), 0)::float8)";
+         SELECT e.recorded_at FROM events e
+         WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+         ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0)::float8)";
 
 // A stable 64-bit key for the subscriber's advisory lock.
 long long lock_key(const std::string& subscriber) {

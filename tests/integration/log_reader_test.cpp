@@ -1,0 +1,53 @@
+// The catch-up reader's order: (transaction id, global position), compared as numbers.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <pqxx/pqxx>
+
+#include "adapters/pg/log_reader.hpp"
+#include "fresh_database.hpp"
+
+using order::testing::FreshDatabase;
+
+namespace {
+
+// Appends one event per (transaction id, order id) pair with the transaction id given, as if
+// written by those transactions long ago: all of them are below every snapshot's horizon.
+void append_as(const FreshDatabase& db,
+               const std::vector<std::pair<std::uint64_t, std::int64_t>>& rows) {
+  pqxx::connection connection(db.url());
+  pqxx::work tx(connection);
+  std::map<std::int64_t, std::int64_t> versions;
+  for (const auto& [transaction_id, order_id] : rows) {
+    const std::int64_t version = ++versions[order_id];
+    tx.exec_params(
+        "INSERT INTO events (stream_id, stream_version, event_type, data, transaction_id) "
+        "VALUES ($1, $2, 'order.created', '{}', $3::xid8)",
+        order_id, version, std::to_string(transaction_id));
+  }
+  tx.commit();
+}
+
+}  // namespace
+
+TEST_CASE("the reader follows transaction ids as numbers, across powers of ten, in small batches") {
+  FreshDatabase db;
+  // Positions in one order, transaction ids in another: 1000 sorts before 999 as text.
+  append_as(db, {{1000, 1}, {999, 2}, {10, 3}, {9, 4}, {100, 5}, {99, 6}, {50, 7}, {50, 8}, {50, 9}});
+
+  order::pg::LogReader reader({db.url()}, "order-test");
+  order::projections::LogPosition position{};
+  std::vector<std::pair<std::uint64_t, std::int64_t>> read;
+  for (int round = 0; round < 20; ++round) {
+    const auto batch = reader.read_after(position, 2);
+    if (batch.empty()) break;
+    CHECK(batch.size() <= 2);
+    for (const auto& event : batch) {
+      read.emplace_back(event.position.transaction_id, event.stream_id);
+    }
+    position = batch.back().position;
+  }
+  const std::vector<std::pair<std::uint64_t, std::int64_t>> expected{
+      {9, 4}, {10, 3}, {50, 7}, {50, 8}, {50, 9}, {99, 6}, {100, 5}, {999, 2}, {1000, 1}};
+  CHECK(read == expected);
+}
