@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,7 +29,8 @@ inline std::string kafka_brokers() {
   return brokers;
 }
 
-// Consumes `topic` from its beginning until `expected` messages arrived or `timeout` passed.
+// Consumes `topic` from its beginning until `expected` distinct events (by their `event-id`
+// header; at-least-once delivery may repeat some) arrived or `timeout` passed.
 inline std::vector<ConsumedMessage> consume(const std::string& topic, std::size_t expected,
                                             std::chrono::seconds timeout,
                                             const std::string& brokers = kafka_brokers()) {
@@ -46,14 +48,31 @@ inline std::vector<ConsumedMessage> consume(const std::string& topic, std::size_
   rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
   if (consumer == nullptr) throw std::runtime_error(reason);
   rd_kafka_poll_set_consumer(consumer);
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
-  rd_kafka_subscribe(consumer, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
+  // Every partition assigned directly from its beginning: no consumer-group rebalance to wait for.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(consumer, topic.c_str(), nullptr);
+  int partitions = 0;
+  while (partitions == 0 && std::chrono::steady_clock::now() < deadline) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(consumer, 0, handle, &metadata, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        partitions = metadata->topics[0].partition_cnt;
+      }
+      rd_kafka_metadata_destroy(metadata);
+    }
+  }
+  rd_kafka_topic_destroy(handle);
+  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(assignment, topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(consumer, assignment);
+  rd_kafka_topic_partition_list_destroy(assignment);
 
   std::vector<ConsumedMessage> messages;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (messages.size() < expected && std::chrono::steady_clock::now() < deadline) {
+  std::set<std::string> distinct;
+  while (distinct.size() < expected && std::chrono::steady_clock::now() < deadline) {
     rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 200);
     if (message == nullptr) continue;
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -73,10 +92,15 @@ inline std::vector<ConsumedMessage> consume(const std::string& topic, std::size_
           out.headers[name] = std::string(static_cast<const char*>(value), size);
         }
       }
+      const auto id = out.headers.find("event-id");
+      distinct.insert(id == out.headers.end() ? std::to_string(out.partition) + ":" +
+                                                    std::to_string(out.offset)
+                                              : id->second);
       messages.push_back(std::move(out));
     }
     rd_kafka_message_destroy(message);
   }
+  rd_kafka_assign(consumer, nullptr);
   rd_kafka_consumer_close(consumer);
   rd_kafka_destroy(consumer);
   return messages;
