@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The benchmarks: builds, starts the dev stack (PostgreSQL 15 and Kafka 3.9), loads a backlog,
+# runs each scenario beside its baseline (tools/bench/bench.py), writes bench/results/<date>.md
+# and .json, prints the table, and stops the stack.
+set -euo pipefail
+
+if [[ "${1:-}" == "--help" ]]; then
+  cat <<'USAGE'
+usage: tools/bench/bench.sh [--events N]
+  N order.created events (default 1,000,000) are loaded into a scratch database; then
+  publication (order-service draining them to Kafka, against kcat -P of the same envelopes) and
+  rebuild (order-admin rebuild orders, against COPY of the events table) are measured as ratios.
+  Exits non-zero when a target is missed.
+USAGE
+  exit 0
+fi
+
+cd "$(dirname "$0")/../.."
+tools/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build
+
+tools/stack/stack.sh up
+trap 'tools/stack/stack.sh down' EXIT
+eval "$(tools/stack/stack.sh env)"
+
+python3 tools/bench/bench.py --service build/tools/order-service --admin build/tools/order-admin "$@"
