@@ -68,21 +68,25 @@ void log_line(std::string_view level, std::string_view message, std::string_view
 }  // namespace
 
 void Projector::apply(pqxx::work& tx, const std::string& table,
-                      const std::vector<projections::LogEvent>& events) {
+                      const std::vector<projections::LogEvent>& events, Table kind) {
   if (events.empty()) return;
   const std::string target = tx.quote_name(table);
   std::string ids = "{";
   std::map<domain::OrderId, std::optional<projections::OrderRow>> rows;
   for (const auto& event : events) {
-    if (rows.emplace(event.stream_id, std::nullopt).second) {
-      ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
-    }
+    if (!rows.emplace(event.stream_id, std::nullopt).second) continue;
+    // In a private table an order first seen here at version 1 cannot have a row yet.
+    if (kind == Table::private_ && event.stream_version == 1) continue;
+    ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
   }
   ids += "}";
-  for (const auto& r : tx.exec_params(std::string("SELECT ") + kOrderRowColumns + " FROM " + target +
-                                          " WHERE order_id = ANY($1::bigint[]) FOR UPDATE",
-                                      ids)) {
-    rows[r[0].as<domain::OrderId>()] = order_row_from(r);
+  if (ids.size() > 2) {
+    const std::string lock = kind == Table::shared ? " FOR UPDATE" : "";
+    for (const auto& r : tx.exec_params(std::string("SELECT ") + kOrderRowColumns + " FROM " +
+                                            target + " WHERE order_id = ANY($1::bigint[])" + lock,
+                                        ids)) {
+      rows[r[0].as<domain::OrderId>()] = order_row_from(r);
+    }
   }
 
   std::map<domain::OrderId, bool> changed;

@@ -44,10 +44,18 @@ class Projector {
   // number of events handled (0 when caught up or not leading).
   std::size_t project_once();
 
+  // Who else writes the table `apply` folds into.
+  enum class Table {
+    shared,   // the live read model: rows may exist for any order, a batch may come twice
+    private_  // a rebuild's or verifier's own table, fed each event exactly once in log order:
+              // an order whose batch starts at version 1 has no row yet, and none is locked
+  };
+
   // Folds `events` into `table` inside `tx`: loads the rows they touch, applies the pure fold,
   // upserts what changed. Shared by the live projector, the rebuild and the verifier.
   static void apply(pqxx::work& tx, const std::string& table,
-                    const std::vector<projections::LogEvent>& events);
+                    const std::vector<projections::LogEvent>& events,
+                    Table kind = Table::shared);
 
   // Moves `subscriber`'s checkpoint from `from` to `to` inside `tx`; throws if it was elsewhere.
   static void advance(pqxx::work& tx, const std::string& subscriber,

@@ -3,10 +3,16 @@
 #include "adapters/pg/rebuild.hpp"
 
 #include <chrono>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <tuple>
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "adapters/json/order_codec.hpp"
 #include "adapters/pg/projector.hpp"
+#include "projections/order_projection.hpp"
 
 namespace order::pg {
 namespace {
@@ -32,11 +38,85 @@ std::int64_t log_size(pqxx::connection& connection) {
   return tx.exec("SELECT coalesce(max(global_position), 0) FROM events")[0][0].as<std::int64_t>();
 }
 
-void create_table(pqxx::work& tx, const std::string& table, bool temporary) {
-  tx.exec("CREATE " + std::string(temporary ? "TEMPORARY " : "") + "TABLE " +
-          tx.quote_name(table) + " (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
+enum class Durability { temporary, logged };
+
+void create_table(pqxx::work& tx, const std::string& table, Durability durability) {
+  tx.exec("CREATE " + std::string(durability == Durability::temporary ? "TEMPORARY " : "") +
+          "TABLE " + tx.quote_name(table) +
+          " (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
   tx.exec("ALTER TABLE " + tx.quote_name(table) + " ADD CONSTRAINT " +
           tx.quote_name(table + "_pkey") + " PRIMARY KEY (order_id)");
+}
+
+// One read-model row as COPY fields, in kCopyColumns' order; stream_to escapes them.
+void write_copy_row(pqxx::stream_to& out, const projections::OrderRow& row) {
+  const domain::Order& o = row.order;
+  out << std::make_tuple(std::int64_t{o.id}, std::int64_t{o.user_id},
+                         std::string(domain::to_string(o.status)), o.total.cents,
+                         json::encode_items(o.items), o.version, row.created_at, row.updated_at,
+                         o.payment_reference, o.carrier, o.tracking_number, o.cancel_reason);
+}
+
+const std::vector<std::string> kCopyColumns = {
+    "order_id", "user_id", "status", "total_cents", "items", "version", "created_at",
+    "updated_at", "payment_reference", "carrier", "tracking_number", "cancel_reason"};
+
+// Folds every event of a transaction below one snapshot's horizon, stream by stream, into
+// orders_rebuild through COPY. Memory holds one fetched page and one order. Returns the horizon:
+// every event of a transaction below it is in the table; none at or above it is.
+std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& writer,
+                        RebuildResult& result, std::int64_t log_events, Clock::time_point start,
+                        const ProgressFn& progress) {
+  auto reading = connect(database);
+  pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> scan(
+      *reading);
+  const auto horizon =
+      scan.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0].as<std::uint64_t>();
+  scan.exec(
+      "DECLARE rebuild_scan NO SCROLL CURSOR FOR "
+      "SELECT stream_id, stream_version, event_id::text, event_type, "
+      "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), data::text "
+      "FROM events WHERE transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8 "
+      "ORDER BY stream_id, stream_version");
+
+  pqxx::work write(writer);
+  pqxx::stream_to out(write, "orders_rebuild", kCopyColumns);
+  std::optional<projections::OrderRow> row;
+  domain::OrderId current = 0;
+  auto last_report = Clock::now();
+  for (;;) {
+    const pqxx::result page = scan.exec("FETCH 10000 FROM rebuild_scan");
+    if (page.empty()) break;
+    for (const auto& r : page) {
+      const auto stream_id = r[0].as<domain::OrderId>();
+      if (stream_id != current) {
+        if (row) write_copy_row(out, *row);
+        row.reset();
+        current = stream_id;
+      }
+      const std::string_view type(r[3].c_str(), r[3].size());
+      const auto decoded = json::decode_event(type, std::string_view(r[5].c_str(), r[5].size()));
+      if (!decoded) {
+        throw std::runtime_error("event " + r[2].as<std::string>() + " (" + std::string(type) +
+                                 ") does not decode: the log holds data this build cannot read");
+      }
+      const auto version = r[1].as<std::int64_t>();
+      if (projections::project(row, *decoded, version, r[4].as<std::string>()) ==
+          projections::Applied::gap) {
+        throw std::runtime_error("order " + std::to_string(stream_id) + " jumps to version " +
+                                 std::to_string(version) + ": an event is missing");
+      }
+    }
+    result.events += static_cast<std::int64_t>(page.size());
+    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
+      progress({result.events, log_events, seconds_since(start)});
+      last_report = Clock::now();
+    }
+  }
+  if (row) write_copy_row(out, *row);
+  out.complete();
+  write.commit();
+  return horizon;
 }
 
 }  // namespace
@@ -51,22 +131,33 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   {
     pqxx::work tx(*connection);
     tx.exec("DROP TABLE IF EXISTS orders_rebuild");
-    create_table(tx, "orders_rebuild", false);
+    create_table(tx, "orders_rebuild", Durability::logged);
     tx.commit();
   }
-  reader.rewind();
   const std::int64_t log_events = log_size(*connection);
 
+  // Phase 1, the bulk of the log: every event of a transaction older than the horizon of one
+  // snapshot, read in stream order so each order is folded whole and written once, by COPY.
   RebuildResult result;
+  const auto horizon = scan_into(database, *connection, result, log_events, start, progress);
+
+  // Phase 2: events of transactions at or past the horizon, in log order, as the live projector
+  // reads them; the rebuild's checkpoint starts just below the horizon.
+  reader.rewind();
   projections::LogPosition position = reader.checkpoint();
+  {
+    pqxx::work tx(*connection);
+    const projections::LogPosition below{horizon - 1, std::numeric_limits<std::int64_t>::max()};
+    Projector::advance(tx, kRebuildSubscriber, position, below);
+    tx.commit();
+    position = below;
+  }
   auto last_report = Clock::now();
-  // Replay: each batch and the rebuild's checkpoint in one transaction, as the live projector
-  // does, so an interrupted rebuild is resumable and never half-applied.
   for (;;) {
     const auto events = reader.read_after(position, batch_size);
     if (events.empty()) break;
     pqxx::work tx(*connection);
-    Projector::apply(tx, "orders_rebuild", events);
+    Projector::apply(tx, "orders_rebuild", events, Projector::Table::private_);
     Projector::advance(tx, kRebuildSubscriber, position, events.back().position);
     tx.commit();
     position = events.back().position;
@@ -98,7 +189,7 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   for (;;) {
     const auto events = reader.read_after(position, batch_size);
     if (events.empty()) break;
-    Projector::apply(tx, "orders_rebuild", events);
+    Projector::apply(tx, "orders_rebuild", events, Projector::Table::private_);
     position = events.back().position;
     result.events += static_cast<std::int64_t>(events.size());
   }
@@ -139,7 +230,7 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database, int bat
       live.empty() ? projections::LogPosition{}
                    : projections::LogPosition{live[0][0].as<std::uint64_t>(),
                                               live[0][1].as<std::int64_t>()};
-  create_table(tx, "orders_verify", true);
+  create_table(tx, "orders_verify", Durability::temporary);
 
   projections::LogPosition position{};
   std::int64_t replayed = 0;
@@ -149,7 +240,7 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database, int bat
     if (events.empty()) break;
     std::erase_if(events, [&](const auto& e) { return until < e.position; });
     if (events.empty()) break;
-    Projector::apply(tx, "orders_verify", events);
+    Projector::apply(tx, "orders_verify", events, Projector::Table::private_);
     position = events.back().position;
     replayed += static_cast<std::int64_t>(events.size());
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {

@@ -23,11 +23,14 @@ struct RebuildResult {
   double seconds = 0;
 };
 
-// Replays the whole log into a fresh table through the projector's own fold, batch by batch
-// (memory stays bounded by the batch), builds its indexes, then swaps it in atomically: under a
-// lock on `orders` and on the live projector's checkpoint, it applies the events appended during
-// the replay, replaces the table and hands the live projector the new checkpoint. Readers wait
-// only for the swap; no event appended meanwhile is lost. Only one rebuild runs at a time.
+// Replays the whole log into a fresh table through the projector's own fold, then swaps it in
+// atomically. First every event of a transaction below one snapshot's horizon, read in stream
+// order so each order is folded whole and written once by COPY (memory holds a fetched page and
+// one order); then the events at or past that horizon in log order, as the live projector reads
+// them, `batch_size` at a time. It builds the indexes, and under a lock on `orders` and on the
+// live projector's checkpoint applies what was appended meanwhile, replaces the table and hands
+// the live projector the new checkpoint. Readers wait only for the swap; no event appended
+// meanwhile is lost. Only one rebuild runs at a time.
 RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
                              const ProgressFn& progress);
 
