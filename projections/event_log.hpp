@@ -26,7 +26,7 @@ struct LogEvent {
   int schema_version = 1;
   std::string recorded_at;  // RFC 3339, UTC
   std::string data_json;
-  std::string metadata_json;
+  std::string correlation_id;  // from the event's metadata; empty when it names none
 };
 
 }  // namespace order::projections

@@ -1,25 +1,10 @@
 // Builds the seed's envelope around an event of the log.
 #include "adapters/kafka/envelope.hpp"
 
-#include <boost/json.hpp>
-
-#include "adapters/json/exact_parser.hpp"
 #include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
 
 namespace order::kafka {
-namespace {
-
-std::string correlation_of(const std::string& metadata_json) {
-  const auto parsed = json::parse_exact(metadata_json);
-  const auto* document = std::get_if<boost::json::value>(&parsed);
-  if (document == nullptr || !document->is_object()) return "";
-  const auto* value = document->get_object().if_contains("correlation_id");
-  if (value == nullptr || !value->is_string()) return "";
-  return std::string(value->get_string().data(), value->get_string().size());
-}
-
-}  // namespace
 
 Message message_of(const projections::LogEvent& event) {
   // The stored jsonb comes back with its keys reordered; decoding and encoding again gives the
@@ -44,7 +29,7 @@ Message message_of(const projections::LogEvent& event) {
       {"order-id", message.key},
       {"stream-version", std::to_string(event.stream_version)},
       {"global-position", std::to_string(event.position.global_position)},
-      {"correlation-id", correlation_of(event.metadata_json)},
+      {"correlation-id", event.correlation_id},
   };
   return message;
 }

@@ -23,7 +23,7 @@ constexpr const char* kReadAfter = R"(
 SELECT e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,
        e.stream_version, e.event_id::text, e.event_type, e.schema_version,
        to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       e.data::text, e.metadata::text
+       e.data::text, coalesce(e.metadata->>'correlation_id', '')
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
   AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
