@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   server_options.host = settings.host;
   server_options.port = settings.port;
   server_options.workers = settings.workers;
+  server_options.header_timeout_ms = settings.header_timeout_ms;
   const http::ApiOptions api_options{settings.max_body_bytes, settings.idempotency_ttl_seconds};
   http::Server server(server_options, [database, api_options]() -> http::RequestHandler {
     auto store = std::make_shared<pg::PgEventStore>(database);

@@ -67,7 +67,7 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
     return ConfigError{"cannot read --env-file " + env_file};
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
-                           "WORKERS", "STATEMENT_TIMEOUT_MS", "MAX_BODY_BYTES",
+                           "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
                            "IDEMPOTENCY_TTL_SECONDS"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
@@ -104,6 +104,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("HOST");
     } else if (flag == "--workers") {
       given = value("WORKERS");
+    } else if (flag == "--header-timeout-ms") {
+      given = value("HEADER_TIMEOUT_MS");
     } else {
       return ConfigError{"unknown flag " + flag + " (see --help)"};
     }
@@ -129,6 +131,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       timeout && !parse_int(*timeout, 100, 600'000, config.statement_timeout_ms)) {
     return ConfigError{"STATEMENT_TIMEOUT_MS must be from 100 to 600000, not " + *timeout};
   }
+  if (auto timeout = get("HEADER_TIMEOUT_MS");
+      timeout && !parse_int(*timeout, 100, 600'000, config.header_timeout_ms)) {
+    return ConfigError{"HEADER_TIMEOUT_MS must be from 100 to 600000, not " + *timeout};
+  }
   if (auto bytes = get("MAX_BODY_BYTES");
       bytes && !parse_int<std::size_t>(*bytes, 1024, 1 << 20, config.max_body_bytes)) {
     return ConfigError{"MAX_BODY_BYTES must be from 1024 to 1048576, not " + *bytes};
@@ -148,10 +154,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
 std::string usage(const std::string& program) {
   return "usage: " + program +
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
-         "       [--workers N] [--env-file PATH] [--no-migrate]\n"
+         "       [--workers N] [--header-timeout-ms N] [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
-         "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, MAX_BODY_BYTES,\n"
-         "IDEMPOTENCY_TTL_SECONDS.\n";
+         "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS.\n";
 }
 
 }  // namespace order::config

@@ -1,0 +1,99 @@
+"""The real binary under two kinds of trouble: a SIGTERM in the middle of a write load (it stops
+accepting, finishes what is in flight, and exits 0 in bounded time, with every acknowledged
+order in the log), and slowloris clients (they neither starve the others nor stay forever)."""
+import signal
+import socket
+import threading
+import time
+import unittest
+
+import harness
+
+
+class ShutdownAndSlowClients(unittest.TestCase):
+    def setUp(self):
+        self.db = harness.FreshDatabase()
+
+    def tearDown(self):
+        self.db.drop()
+
+    def test_sigterm_mid_load_finishes_in_flight_requests_and_exits_zero(self):
+        service = harness.Service(self.db.url)
+        acknowledged, statuses, lock = [], {}, threading.Lock()
+        stopping = threading.Event()
+
+        def client():
+            http = service.client()
+            while not stopping.is_set():
+                try:
+                    response = http.request("POST", "/orders", harness.SEED_BODY)
+                except OSError:
+                    return  # the listener is gone: the service is stopping
+                with lock:
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if response.status == 201:
+                        acknowledged.append(response.json["order_id"])
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        signalled = time.monotonic()
+        service.process.send_signal(signal.SIGTERM)
+        try:
+            code = service.process.wait(timeout=20)
+        finally:
+            stopping.set()
+            for t in threads:
+                t.join()
+        took = time.monotonic() - signalled
+        print(f"  exit {code} after {took:.2f} s; responses {statuses}")
+        self.assertEqual(0, code, service.output()[-2000:])
+        self.assertLess(took, 15)
+        self.assertGreater(len(acknowledged), 0)
+        self.assertTrue(set(statuses) <= {201, 503}, f"unexpected statuses {statuses}")
+        logged = {int(row[0]) for row in harness.psql(self.db.url, "SELECT stream_id FROM streams")}
+        self.assertEqual(set(), set(acknowledged) - logged, "an acknowledged order is not in the log")
+        self.assertIn('"stopped"', service.output())
+
+    def test_slowloris_clients_neither_starve_others_nor_stay_forever(self):
+        service = harness.Service(self.db.url, ["--header-timeout-ms", "2000"])
+        try:
+            slow = []
+            for _ in range(50):
+                s = socket.create_connection(("127.0.0.1", service.port))
+                s.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+                slow.append(s)
+            http = service.client()
+            worst = 0.0
+            for _ in range(20):
+                start = time.monotonic()
+                response = http.request("POST", "/orders", harness.SEED_BODY)
+                worst = max(worst, time.monotonic() - start)
+                self.assertEqual(201, response.status)
+            print(f"  slowest of 20 requests beside 50 stalled connections: {worst * 1000:.0f} ms")
+            self.assertLess(worst, 1.0)
+
+            # Past the header timeout, every stalled connection has been answered or closed.
+            time.sleep(3)
+            closed = 0
+            for s in slow:
+                s.settimeout(0.2)
+                try:
+                    data = s.recv(4096)
+                    closed += 1 if data == b"" or data.startswith(b"HTTP/1.1 408") else 0
+                except ConnectionResetError:
+                    closed += 1
+                except socket.timeout:
+                    pass  # still open: the header timeout did not apply
+                finally:
+                    s.close()
+            print(f"  {closed} of {len(slow)} stalled connections closed by the header timeout")
+            self.assertEqual(len(slow), closed)
+            self.assertTrue(service.alive())
+        finally:
+            service.stop()
+
+
+if __name__ == "__main__":
+    harness.run(__name__)
