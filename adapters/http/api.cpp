@@ -36,6 +36,7 @@ constexpr std::array kRoutes{
     Route{"GET", "/healthz", healthz},
     Route{"GET", "/readyz", readyz},
     Route{"GET", "/metrics", metrics_text},
+    Route{"GET", "/openapi.yaml", openapi_yaml},
 };
 
 enum class Match { no, yes, bad_id };
@@ -73,16 +74,45 @@ bool is_token(std::string_view value, std::size_t max_length) {
   return true;
 }
 
+// 1 to `max_length` bytes of well-formed UTF-8 without control characters: what may be stored in
+// an event's metadata (jsonb refuses malformed UTF-8) and shown in an audit trail.
 bool is_printable(std::string_view value, std::size_t max_length) {
   if (value.empty() || value.size() > max_length) return false;
-  for (char c : value) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  for (std::size_t i = 0; i < value.size();) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    // Lead byte: length and the smallest code point it may encode (no overlong forms).
+    std::size_t length = 0;
+    std::uint32_t code = 0, smallest = 0;
+    if ((c & 0xe0) == 0xc0) length = 2, code = c & 0x1f, smallest = 0x80;
+    else if ((c & 0xf0) == 0xe0) length = 3, code = c & 0x0f, smallest = 0x800;
+    else if ((c & 0xf8) == 0xf0) length = 4, code = c & 0x07, smallest = 0x10000;
+    else return false;
+    if (i + length > value.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(value[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3f);
+    }
+    if (code < smallest || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+    if (code >= 0x80 && code < 0xa0) return false;  // C1 controls
+    i += length;
   }
   return true;
 }
 
-commands::EventMetadata metadata_of(const HttpRequest& request) {
+struct RequestMetadata {
   commands::EventMetadata metadata;
+  std::string error;  // a header the request names but that cannot be honoured
+};
+
+RequestMetadata metadata_of(const HttpRequest& request) {
+  RequestMetadata out;
+  commands::EventMetadata& metadata = out.metadata;
   const auto request_id = request.header("x-request-id");
   metadata.request_id =
       request_id && is_token(*request_id, 128) ? std::string(*request_id) : new_uuid();
@@ -91,13 +121,25 @@ commands::EventMetadata metadata_of(const HttpRequest& request) {
       correlation && is_token(*correlation, 128) ? std::string(*correlation) : metadata.request_id;
   // A command arriving over HTTP is caused by the request that carried it.
   metadata.causation_id = metadata.request_id;
-  if (const auto actor = request.header("x-actor"); actor && is_printable(*actor, 200)) {
+  // What a command records: a key or an actor it cannot record is refused, never dropped (a
+  // dropped key would make a client's retry apply twice).
+  if (request.method != "POST") return out;
+  if (const auto actor = request.header("x-actor")) {
+    if (!is_printable(*actor, 200)) {
+      out.error = "X-Actor must be 1 to 200 bytes of UTF-8 text without control characters";
+      return out;
+    }
     metadata.actor = std::string(*actor);
   }
-  if (const auto key = request.header("idempotency-key"); key && is_printable(*key, 200)) {
+  if (const auto key = request.header("idempotency-key")) {
+    if (!is_printable(*key, 200)) {
+      out.error =
+          "Idempotency-Key must be 1 to 200 bytes of UTF-8 text without control characters";
+      return out;
+    }
     metadata.idempotency_key = std::string(*key);
   }
-  return metadata;
+  return out;
 }
 
 }  // namespace
@@ -112,8 +154,9 @@ HttpResponse Api::handle(const HttpRequest& request) {
   HttpResponse response;
   const std::int64_t retried_before = services_.commands.conflicts_retried();
   try {
-    context.metadata = metadata_of(request);
-    response = route(context);
+    auto metadata = metadata_of(request);
+    context.metadata = std::move(metadata.metadata);
+    response = metadata.error.empty() ? route(context) : problem(Problem::bad_request, metadata.error);
   } catch (const commands::StoreUnavailable& error) {
     std::cerr << "{\"level\":\"warn\",\"msg\":\"database unavailable\",\"request_id\":\""
               << context.metadata.request_id << "\"}\n";

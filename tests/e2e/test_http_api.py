@@ -133,6 +133,13 @@ class HttpApi(unittest.TestCase):
                 headers = {"Content-Type": content_type}
                 response = self.http.request("POST", "/orders", json.dumps(SEED_BODY), headers)
                 self.assert_problem(response, 415, "unsupported_media_type")
+        bad_headers = [("Idempotency-Key", b"key-\xdd\xdd"), ("Idempotency-Key", b"key\x01"),
+                       ("Idempotency-Key", b"k" * 201), ("X-Actor", b"\xc3\x28")]
+        for header, value in bad_headers:
+            with self.subTest(f"{header} {value[:12]!r}"):
+                response = self.http.request("POST", "/orders", SEED_BODY, {header: value})
+                self.assert_problem(response, 400, "bad_request")
+                self.assertIn(header, response.json["detail"])
         for method, path in (("DELETE", "/orders/1"), ("PUT", "/orders")):
             with self.subTest(f"{method} {path}"):
                 response = self.http.request(method, path)
