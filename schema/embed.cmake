@@ -1,4 +1,5 @@
-# Writes a C++ source holding every schema/NNN_*.sql migration, so the binaries carry their schema.
+# Writes a C++ source holding every schema/NNN_*.sql migration and the OpenAPI document, so the
+# binaries carry their schema and their contract.
 # Usage: cmake -DSCHEMA_DIR=... -DOUTPUT=... -P embed.cmake
 file(GLOB migrations ${SCHEMA_DIR}/[0-9][0-9][0-9]_*.sql)
 list(SORT migrations)
@@ -14,6 +15,11 @@ foreach(path ${migrations})
   string(APPEND body "      {${version}, \"${name}\", R\"order_sql(${sql})order_sql\"},\n")
 endforeach()
 string(APPEND body "  };\n  return kMigrations;\n}\n\n}  // namespace order::pg\n")
+file(READ ${SCHEMA_DIR}/openapi.yaml openapi)
+string(APPEND body "\n#include \"adapters/http/openapi.hpp\"\n\nnamespace order::http {\n\n")
+string(APPEND body "const std::string& openapi_document() {\n")
+string(APPEND body "  static const std::string kDocument = R\"order_yaml(${openapi})order_yaml\";\n")
+string(APPEND body "  return kDocument;\n}\n\n}  // namespace order::http\n")
 file(WRITE ${OUTPUT}.tmp "${body}")
 file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)
 file(REMOVE ${OUTPUT}.tmp)

@@ -60,5 +60,6 @@ HttpResponse order_events(Services& services, Context& context);
 HttpResponse healthz(Services& services, Context& context);
 HttpResponse readyz(Services& services, Context& context);
 HttpResponse metrics_text(Services& services, Context& context);
+HttpResponse openapi_yaml(Services& services, Context& context);
 
 }  // namespace order::http

@@ -1,5 +1,6 @@
-// Liveness and readiness.
+// Liveness, readiness, metrics and the OpenAPI document.
 #include "adapters/http/api.hpp"
+#include "adapters/http/openapi.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/metrics.hpp"
 
@@ -28,6 +29,10 @@ HttpResponse readyz(Services& services, Context&) {
 
 HttpResponse metrics_text(Services&, Context&) {
   return HttpResponse{200, "text/plain; version=0.0.4", {}, metrics().render()};
+}
+
+HttpResponse openapi_yaml(Services&, Context&) {
+  return HttpResponse{200, "application/yaml", {}, openapi_document()};
 }
 
 }  // namespace order::http
