@@ -14,13 +14,9 @@ USAGE
 fi
 
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build
-
-tools/stack/stack.sh up
-trap 'tools/stack/stack.sh down' EXIT
-eval "$(tools/stack/stack.sh env)"
+source tools/prepare.sh
+build_release
+stack_up_until_exit
 
 port="${PORT:-${Port:-8080}}"
 cat <<TRY

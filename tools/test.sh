@@ -16,20 +16,15 @@ asan=1
 [[ "${1:-}" == "--no-asan" ]] && asan=0
 
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
-
-echo "== building build/ (RelWithDebInfo)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build
+source tools/prepare.sh
+build_release
 if [[ $asan == 1 ]]; then
   echo "== building build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DORDER_SANITIZE=ON >/dev/null
   cmake --build build-asan
 fi
 
-tools/stack/stack.sh up
-trap 'tools/stack/stack.sh down' EXIT
-eval "$(tools/stack/stack.sh env)"
+stack_up_until_exit
 
 echo "== ctest in build/"
 ctest --test-dir build --output-on-failure

@@ -49,6 +49,19 @@ void project_all(pg::Projector& projector) {
   FAIL("the projector did not catch up");
 }
 
+// Verifies until no difference is left (the live projector has caught up) or `timeout` passed;
+// returns the last differences found.
+std::vector<pg::Difference> verify_once_caught_up(const FreshDatabase& db,
+                                                  std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<pg::Difference> differences;
+  do {
+    std::this_thread::sleep_for(200ms);
+    differences = pg::verify_orders({db.url()}, 500, {});
+  } while (!differences.empty() && std::chrono::steady_clock::now() < deadline);
+  return differences;
+}
+
 std::string describe(const std::vector<pg::Difference>& differences) {
   std::string out;
   for (const auto& d : differences) out += std::to_string(d.order_id) + ": " + d.description + "; ";
@@ -184,12 +197,7 @@ TEST_CASE("a rebuild while writers append and the live projector runs loses noth
   CHECK(reads_failed == 0);
 
   // Let the live projector, now on the rebuilt table, catch up; then compare.
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  std::vector<pg::Difference> differences;
-  do {
-    std::this_thread::sleep_for(300ms);
-    differences = pg::verify_orders({db.url()}, 500, {});
-  } while (!differences.empty() && std::chrono::steady_clock::now() < deadline);
+  const auto differences = verify_once_caught_up(db, 30s);
   live.stop();
   CHECK_MESSAGE(differences.empty(), describe(differences));
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders") ==
@@ -223,12 +231,7 @@ TEST_CASE("a rebuild leaves an event of a transaction still in flight to the liv
                                 std::to_string(late_id)) == 0);
   late.commit();
 
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  std::vector<pg::Difference> differences;
-  do {
-    std::this_thread::sleep_for(200ms);
-    differences = pg::verify_orders({db.url()}, 500, {});
-  } while (!differences.empty() && std::chrono::steady_clock::now() < deadline);
+  const auto differences = verify_once_caught_up(db, 30s);
   live.stop();
   CHECK_MESSAGE(differences.empty(), describe(differences));
   CHECK(rebuilt.events == committed_before);

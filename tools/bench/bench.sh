@@ -16,12 +16,8 @@ USAGE
 fi
 
 cd "$(dirname "$0")/../.."
-tools/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build
-
-tools/stack/stack.sh up
-trap 'tools/stack/stack.sh down' EXIT
-eval "$(tools/stack/stack.sh env)"
+source tools/prepare.sh
+build_release
+stack_up_until_exit
 
 python3 tools/bench/bench.py --service build/tools/order-service --admin build/tools/order-admin "$@"
