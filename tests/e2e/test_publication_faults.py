@@ -2,7 +2,8 @@
 Kafka broker of the dev stack. A publisher killed with SIGKILL in the middle of a load, and three
 instances on one database whose publication leader is killed: afterwards every event of the log is
 on the topic, each order's events first arrive in version order, and the repeats are bounded by
-the one batch in flight at each kill."""
+the one batch in flight at each kill; after the SIGKILL the projector, killed too, catches up
+until `order-admin verify orders` finds the read model equal to the log."""
 import os
 import signal
 import subprocess
@@ -175,6 +176,15 @@ class PublicationFaults(unittest.TestCase):
         print(f"  {len(load.acknowledged)} writes acknowledged, {len(lost)} not in the log")
         self.assertGreater(len(load.acknowledged), 0)
         self.assertEqual(set(), lost, "an acknowledged write is not in the log")
+        # The projector, killed with it, resumes from its checkpoint: the read model equals the log.
+        deadline, verify = time.time() + 60, None
+        while time.time() < deadline:
+            verify = subprocess.run([harness.ARGS.admin, "verify", "orders", "--db-url", self.db.url],
+                                    capture_output=True, text=True)
+            if verify.returncode == 0:
+                break
+            time.sleep(0.5)
+        self.assertEqual(0, verify.returncode, verify.stdout[-2000:] + verify.stderr[-2000:])
 
     def test_three_instances_hand_publication_over_when_the_leader_dies(self):
         services = [self.start_service() for _ in range(3)]
