@@ -13,7 +13,7 @@ packages=(
   libpistache-dev libpqxx-dev libpq-dev librdkafka-dev
   libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev
   postgresql-15 postgresql-client-15
-  kcat maven default-jre-headless python3 python3-venv time
+  kcat maven default-jre-headless python3 python3-venv time clang
 )
 
 missing=()

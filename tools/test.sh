@@ -8,7 +8,8 @@ if [[ "${1:-}" == "--help" ]]; then
   cat <<'USAGE'
 usage: tools/test.sh [--no-asan]
   Unit, integration and end-to-end tests through ctest, in a plain build (build/) and in an
-  ASan+UBSan build (build-asan/). Starts and stops its own PostgreSQL and Kafka (tools/stack).
+  ASan+UBSan build (build-asan/), and the libFuzzer harnesses for a bounded time (build-fuzz/).
+  Starts and stops its own PostgreSQL and Kafka (tools/stack).
 USAGE
   exit 0
 fi
@@ -23,6 +24,12 @@ if [[ $asan == 1 ]]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DORDER_SANITIZE=ON >/dev/null
   cmake --build build-asan
 fi
+echo "== building build-fuzz/ (libFuzzer harnesses of tests/fuzz, clang, ASan + UBSan)"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DORDER_FUZZ=ON >/dev/null
+cmake --build build-fuzz
+echo "== fuzzing the decoders (ctest in build-fuzz/)"
+ctest --test-dir build-fuzz --output-on-failure
 
 stack_up_until_exit
 

@@ -170,6 +170,8 @@ template <class... Fs>
 struct Overloaded : Fs... {
   using Fs::operator()...;
 };
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;  // clang 14 (the fuzzing build) lacks aggregate CTAD
 
 }  // namespace
 
