@@ -91,18 +91,9 @@ void Projector::apply(pqxx::work& tx, const std::string& table,
 
   std::map<domain::OrderId, bool> changed;
   for (const auto& event : events) {
-    const auto decoded = json::decode_event(event.type, event.data_json);
-    if (!decoded) {
-      throw std::runtime_error("event " + event.event_id + " (" + event.type +
-                               ") does not decode: the log holds data this build cannot read");
-    }
-    auto& row = rows[event.stream_id];
-    switch (projections::project(row, *decoded, event.stream_version, event.recorded_at)) {
-      case projections::Applied::changed: changed[event.stream_id] = true; break;
-      case projections::Applied::already_applied: break;
-      case projections::Applied::gap:
-        throw std::runtime_error("order " + std::to_string(event.stream_id) + " jumps to version " +
-                                 std::to_string(event.stream_version) + ": an event is missing");
+    if (fold(rows[event.stream_id], event.stream_id, event.stream_version, event.type,
+             event.data_json, event.recorded_at, event.event_id)) {
+      changed[event.stream_id] = true;
     }
   }
   if (changed.empty()) return;
@@ -128,6 +119,23 @@ void Projector::apply(pqxx::work& tx, const std::string& table,
           "  tracking_number = excluded.tracking_number, cancel_reason = excluded.cancel_reason "
           "WHERE " + target + ".version < excluded.version",
       w.str());
+}
+
+bool Projector::fold(std::optional<projections::OrderRow>& row, domain::OrderId order_id,
+                     std::int64_t version, std::string_view type, std::string_view data_json,
+                     const std::string& recorded_at, std::string_view event_id) {
+  const auto decoded = json::decode_event(type, data_json);
+  if (!decoded) {
+    throw std::runtime_error("event " + std::string(event_id) + " (" + std::string(type) +
+                             ") does not decode: the log holds data this build cannot read");
+  }
+  switch (projections::project(row, *decoded, version, recorded_at)) {
+    case projections::Applied::changed: return true;
+    case projections::Applied::already_applied: return false;
+    case projections::Applied::gap: break;
+  }
+  throw std::runtime_error("order " + std::to_string(order_id) + " jumps to version " +
+                           std::to_string(version) + ": an event is missing");
 }
 
 void Projector::advance(pqxx::work& tx, const std::string& subscriber,

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -56,6 +58,12 @@ class Projector {
   static void apply(pqxx::work& tx, const std::string& table,
                     const std::vector<projections::LogEvent>& events,
                     Table kind = Table::shared);
+
+  // Decodes one stored event and folds it into `row` through the shared pure projection. Returns
+  // whether the row changed; throws when the data does not decode or the order skips a version.
+  static bool fold(std::optional<projections::OrderRow>& row, domain::OrderId order_id,
+                   std::int64_t version, std::string_view type, std::string_view data_json,
+                   const std::string& recorded_at, std::string_view event_id);
 
   // Moves `subscriber`'s checkpoint from `from` to `to` inside `tx`; throws if it was elsewhere.
   static void advance(pqxx::work& tx, const std::string& subscriber,

@@ -94,18 +94,10 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& wri
         row.reset();
         current = stream_id;
       }
-      const std::string_view type(r[3].c_str(), r[3].size());
-      const auto decoded = json::decode_event(type, std::string_view(r[5].c_str(), r[5].size()));
-      if (!decoded) {
-        throw std::runtime_error("event " + r[2].as<std::string>() + " (" + std::string(type) +
-                                 ") does not decode: the log holds data this build cannot read");
-      }
-      const auto version = r[1].as<std::int64_t>();
-      if (projections::project(row, *decoded, version, r[4].as<std::string>()) ==
-          projections::Applied::gap) {
-        throw std::runtime_error("order " + std::to_string(stream_id) + " jumps to version " +
-                                 std::to_string(version) + ": an event is missing");
-      }
+      Projector::fold(row, stream_id, r[1].as<std::int64_t>(),
+                      std::string_view(r[3].c_str(), r[3].size()),
+                      std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
+                      std::string_view(r[2].c_str(), r[2].size()));
     }
     result.events += static_cast<std::int64_t>(page.size());
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
