@@ -10,6 +10,7 @@
 #include "adapters/http/server.hpp"
 #include "adapters/kafka/embedded_broker.hpp"
 #include "adapters/kafka/publisher.hpp"
+#include "adapters/log.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/projector.hpp"
@@ -22,9 +23,6 @@ std::optional<std::string> from_environment(const std::string& name) {
   return std::string(value);
 }
 
-void log_line(std::string_view level, std::string_view message) {
-  std::cerr << R"({"level":")" << level << R"(","msg":")" << message << "\"}\n";
-}
 
 }  // namespace
 
@@ -55,7 +53,7 @@ int main(int argc, char** argv) {
     auto connection = pg::connect(database);
     if (settings.migrate) {
       pg::apply_migrations(*connection, pg::embedded_migrations(),
-                           [](std::string_view line) { log_line("info", line); });
+                           [](std::string_view line) { log::info("migrations", line); });
     }
   } catch (const std::exception& error) {
     std::cerr << "order-service: " << error.what() << "\n";
@@ -73,9 +71,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     brokers = embedded_broker->bootstrap();
-    std::cerr << R"({"level":"info","msg":"no KAFKA_BROKERS: embedded Kafka broker started",)"
-              << R"("bootstrap":")" << brokers << R"(","try":"kcat -b )" << brokers << " -t "
-              << settings.order_topic << " -C\"}\n";
+    const std::string try_it = "kcat -b " + brokers + " -t " + settings.order_topic + " -C";
+    log::info("", "no KAFKA_BROKERS: embedded Kafka broker started",
+              {{"bootstrap", brokers}, {"try", try_it}});
   }
   // An embedded broker starts empty each time, so its publisher starts from the log's beginning
   // under a checkpoint of its own, and a real broker's checkpoint is left alone.
@@ -113,16 +111,15 @@ int main(int argc, char** argv) {
     std::cerr << "order-service: " << error.what() << "\n";
     return 1;
   }
-  std::cerr << R"({"level":"info","msg":"listening","address":")" << settings.host << ":"
-            << settings.port << R"(","database":")" << pg::redact_url(settings.db_url)
-            << "\"}\n";
+  const std::string address = settings.host + ":" + std::to_string(settings.port);
+  log::info("", "listening", {{"address", address}, {"database", pg::redact_url(settings.db_url)}});
 
   int received = 0;
   sigwait(&stop_signals, &received);
-  log_line("info", received == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
+  log::info("", received == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
   server.shutdown();
   publisher.stop();
   projector.stop();
-  log_line("info", "stopped");
+  log::info("", "stopped");
   return 0;
 }

@@ -3,10 +3,10 @@
 
 #include <array>
 #include <charconv>
-#include <iostream>
 
 #include "adapters/http/problem.hpp"
 #include "adapters/ids.hpp"
+#include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
 
 namespace order::http {
@@ -158,13 +158,12 @@ HttpResponse Api::handle(const HttpRequest& request) {
     context.metadata = std::move(metadata.metadata);
     response = metadata.error.empty() ? route(context) : problem(Problem::bad_request, metadata.error);
   } catch (const commands::StoreUnavailable& error) {
-    std::cerr << "{\"level\":\"warn\",\"msg\":\"database unavailable\",\"request_id\":\""
-              << context.metadata.request_id << "\"}\n";
+    log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
     response = problem(Problem::unavailable, "the database is unavailable; retry later");
   } catch (const std::exception& error) {
     // The text stays in our log: it may name tables, queries or internals.
-    std::cerr << "{\"level\":\"error\",\"msg\":\"request failed\",\"request_id\":\""
-              << context.metadata.request_id << "\",\"error\":\"" << error.what() << "\"}\n";
+    log::error("http", "request failed",
+               {{"request_id", context.metadata.request_id}, {"error", error.what()}});
     response = problem(Problem::internal_error, "an internal error occurred; it has been logged");
   }
   response.with_header("X-Request-Id", context.metadata.request_id);

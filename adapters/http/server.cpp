@@ -6,13 +6,13 @@
 
 #include <condition_variable>
 #include <deque>
-#include <iostream>
 #include <mutex>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "adapters/http/problem.hpp"
+#include "adapters/log.hpp"
 
 namespace order::http {
 namespace {
@@ -199,8 +199,7 @@ struct Server::Impl {
     try {
       handler = factory();
     } catch (const std::exception& error) {
-      std::cerr << "{\"level\":\"error\",\"msg\":\"worker could not start\",\"error\":\""
-                << error.what() << "\"}\n";
+      log::error("http", "worker could not start", {{"error", error.what()}});
     }
     while (auto job = queue->pop()) {
       try {

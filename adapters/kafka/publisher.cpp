@@ -2,20 +2,11 @@
 // producer and resume from the checkpoint.
 #include "adapters/kafka/publisher.hpp"
 
-#include <iostream>
 
+#include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
 
 namespace order::kafka {
-namespace {
-
-void log_line(std::string_view level, std::string_view message, std::string_view error = "") {
-  std::cerr << R"({"level":")" << level << R"(","component":"publisher","msg":")" << message
-            << (error.empty() ? "" : R"(","error":")") << error << "\"}\n";
-}
-
-}  // namespace
-
 Publisher::Publisher(PublisherOptions options) : options_(std::move(options)) {}
 
 Publisher::~Publisher() { stop(); }
@@ -42,7 +33,7 @@ std::size_t Publisher::publish_once() {
       return 0;
     }
     m.leader = 1;
-    log_line("info", "leading publication");
+    log::info("publisher", "leading publication");
   }
   if (!producer_) producer_ = std::make_unique<Producer>(options_.producer);
 
@@ -94,7 +85,8 @@ void Publisher::run() {
         }
       }
     } catch (const std::exception& error) {
-      log_line("warn", "publication failed; resuming from the checkpoint", error.what());
+      log::warn("publisher", "publication failed; resuming from the checkpoint",
+                {{"error", error.what()}});
       if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) reader_.reset();
       for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopping_;
            slept += std::chrono::milliseconds(100)) {

@@ -1,12 +1,12 @@
 // Batches of log events → rows of the read model, checkpoint in the same transaction.
 #include "adapters/pg/projector.hpp"
 
-#include <iostream>
 #include <map>
 #include <pqxx/pqxx>
 
 #include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
+#include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
 #include "projections/order_projection.hpp"
 
@@ -60,10 +60,6 @@ void write_row(json::JsonWriter& w, const projections::OrderRow& row) {
   w.end_object();
 }
 
-void log_line(std::string_view level, std::string_view message, std::string_view error = "") {
-  std::cerr << R"({"level":")" << level << R"(","component":"projector","msg":")" << message
-            << (error.empty() ? "" : R"(","error":")") << error << "\"}\n";
-}
 
 }  // namespace
 
@@ -176,7 +172,7 @@ std::size_t Projector::project_once() {
       return 0;
     }
     m.leader = 1;
-    log_line("info", "leading projection into " + options_.table);
+    log::info("projector", "leading projection", {{"table", options_.table}});
   }
   const projections::LogPosition from = reader_->checkpoint();
   const auto events = reader_->read_after(from, options_.batch_size);
@@ -217,7 +213,8 @@ void Projector::run() {
       }
     } catch (const std::exception& error) {
       ++metrics().projector.failures_total;
-      log_line("warn", "projection failed; resuming from the checkpoint", error.what());
+      log::warn("projector", "projection failed; resuming from the checkpoint",
+                {{"error", error.what()}});
       if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) reader_.reset();
       for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopping_;
            slept += std::chrono::milliseconds(100)) {

@@ -1,6 +1,7 @@
 """The real binary under two kinds of trouble: a SIGTERM in the middle of a write load (it stops
 accepting, finishes what is in flight, and exits 0 in bounded time, with every acknowledged
 order in the log), and slowloris clients (they neither starve the others nor stay forever)."""
+import json
 import signal
 import socket
 import threading
@@ -55,6 +56,14 @@ class ShutdownAndSlowClients(unittest.TestCase):
         logged = {int(row[0]) for row in harness.psql(self.db.url, "SELECT stream_id FROM streams")}
         self.assertEqual(set(), set(acknowledged) - logged, "an acknowledged order is not in the log")
         self.assertIn('"stopped"', service.output())
+        # Its log is JSON lines: every line parses, with a time, a level and a message.
+        lines = [line for line in service.output().splitlines() if line.startswith("{")]
+        self.assertGreater(len(lines), 3)
+        for line in lines:
+            entry = json.loads(line)
+            self.assertRegex(entry["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+            self.assertIn(entry["level"], ("info", "warn", "error"))
+            self.assertTrue(entry["msg"])
 
     def test_slowloris_clients_neither_starve_others_nor_stay_forever(self):
         service = harness.Service(self.db.url, ["--header-timeout-ms", "2000"])
