@@ -23,7 +23,6 @@ std::optional<std::string> from_environment(const std::string& name) {
   return std::string(value);
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -2,11 +2,11 @@
 // producer and resume from the checkpoint.
 #include "adapters/kafka/publisher.hpp"
 
-
 #include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
 
 namespace order::kafka {
+
 Publisher::Publisher(PublisherOptions options) : options_(std::move(options)) {}
 
 Publisher::~Publisher() { stop(); }

@@ -60,7 +60,6 @@ void write_row(json::JsonWriter& w, const projections::OrderRow& row) {
   w.end_object();
 }
 
-
 }  // namespace
 
 void Projector::apply(pqxx::work& tx, const std::string& table,
