@@ -36,6 +36,10 @@ std::string Metrics::render() const {
       "# TYPE order_command_conflicts_retried_total counter\n"
       "order_command_conflicts_retried_total {}\n",
       conflicts_retried.load());
+  out += fmt::format(
+      "# TYPE order_group_commits_total counter\norder_group_commits_total {}\n"
+      "# TYPE order_group_committed_appends_total counter\norder_group_committed_appends_total {}\n",
+      append_commits.load(), appends_committed.load());
   render_subscriber(out, "publisher", publisher);
   render_subscriber(out, "projector", projector);
   return out;

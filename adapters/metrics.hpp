@@ -20,6 +20,8 @@ struct Metrics {
   // Responses by status class: index 1 is 1xx … 5 is 5xx.
   std::array<std::atomic<std::int64_t>, 6> responses_by_class{};
   std::atomic<std::int64_t> conflicts_retried{0};
+  std::atomic<std::int64_t> append_commits{0};  // group commit: statements that committed appends
+  std::atomic<std::int64_t> appends_committed{0};  // … and the appends they carried
   SubscriberMetrics publisher;
   SubscriberMetrics projector;
 

@@ -11,6 +11,7 @@
 #include "adapters/kafka/embedded_broker.hpp"
 #include "adapters/kafka/publisher.hpp"
 #include "adapters/log.hpp"
+#include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/projector.hpp"
@@ -98,8 +99,11 @@ int main(int argc, char** argv) {
   server_options.workers = settings.workers;
   server_options.header_timeout_ms = settings.header_timeout_ms;
   const http::ApiOptions api_options{settings.max_body_bytes, settings.idempotency_ttl_seconds};
-  http::Server server(server_options, [database, api_options]() -> http::RequestHandler {
-    auto store = std::make_shared<pg::PgEventStore>(database);
+  // Declared before the server, so it outlives the workers that append through it.
+  std::unique_ptr<pg::GroupCommit> group_commit;
+  if (settings.group_commit) group_commit = std::make_unique<pg::GroupCommit>(database);
+  http::Server server(server_options, [&, database, api_options]() -> http::RequestHandler {
+    auto store = std::make_shared<pg::PgEventStore>(database, group_commit.get());
     auto api = std::make_shared<http::Api>(
         *store, *store, [store] { return store->ping(); }, api_options);
     return [store, api](const http::HttpRequest& request) { return api->handle(request); };

@@ -68,7 +68,7 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
                            "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS"}) {
+                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -143,6 +143,15 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       ttl && !parse_int(*ttl, 1, 30 * 86'400, config.idempotency_ttl_seconds)) {
     return ConfigError{"IDEMPOTENCY_TTL_SECONDS must be from 1 to 2592000, not " + *ttl};
   }
+  if (auto group_commit = get("GROUP_COMMIT")) {
+    if (*group_commit == "on" || *group_commit == "true" || *group_commit == "1") {
+      config.group_commit = true;
+    } else if (*group_commit == "off" || *group_commit == "false" || *group_commit == "0") {
+      config.group_commit = false;
+    } else {
+      return ConfigError{"GROUP_COMMIT must be on or off, not " + *group_commit};
+    }
+  }
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
         "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
@@ -157,7 +166,8 @@ std::string usage(const std::string& program) {
          "       [--workers N] [--header-timeout-ms N] [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
-         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS.\n";
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, GROUP_COMMIT (on, the default: concurrent appends\n"
+         "share commits; off: each commits on its own).\n";
 }
 
 }  // namespace order::config

@@ -23,6 +23,7 @@ struct Config {
   int header_timeout_ms = 10'000;      // HEADER_TIMEOUT_MS: a request's headers must arrive by then
   std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
   int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
+  bool group_commit = true;            // GROUP_COMMIT=off: each append commits on its own
   bool migrate = true;                 // apply schema migrations at start (--no-migrate)
   bool help = false;
 };

@@ -5,7 +5,9 @@
 #include <pqxx/pqxx>
 
 #include "adapters/json/json_writer.hpp"
+
 #include "adapters/json/order_codec.hpp"
+#include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/log_reader.hpp"
 #include "adapters/pg/projector.hpp"
 
@@ -14,33 +16,59 @@ namespace {
 
 constexpr const char* kRfc3339 = R"(to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
 
-// One statement, one round trip: advance the stream's head only if it is at the expected version
-// (or create it when 0 is expected), then insert the events numbered from there. A stale writer
+// One statement appends a batch: each element is one append, {"stream", "expected", "events":
+// [{"type", "data"}…], "metadata", "key", "fingerprint", "command", "ttl"}. An append whose key
+// is already recorded is left out; of the rest, each advances its stream's head only if it is at
+// the expected version (or creates it when 0 is expected), and only the appends whose head
+// advanced record their key and insert their events, numbered from there. A stale writer
 // advances nothing, so it inserts nothing and gets no rows back: a conflict, never an overwrite.
 // Concurrent writers of one stream serialise on its `streams` row; the unique (stream, version)
-// constraint stands behind this as a second line.
+// constraint stands behind this as a second line, and the key's primary key behind the key check
+// (a key recorded meanwhile by another transaction fails the statement: nothing is written).
+// Rows: the recorded events, then one row without a position per append whose key was taken.
 const std::string kAppend = std::string(R"(
-WITH advanced AS (
-  UPDATE streams SET version = $3 WHERE stream_id = $1 AND version = $2 AND $2 > 0
-  RETURNING stream_id
+WITH request AS (
+  SELECT (r.value->>'stream')::bigint AS stream_id,
+         (r.value->>'expected')::bigint AS expected,
+         (r.value->>'expected')::bigint + jsonb_array_length(r.value->'events') AS new_version,
+         r.value->'events' AS events, r.value->'metadata' AS metadata,
+         coalesce(r.value->>'key', '') AS key, r.value->>'fingerprint' AS fingerprint,
+         r.value->>'command' AS command, coalesce((r.value->>'ttl')::integer, 0) AS ttl,
+         r.ordinality AS slot
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r
+), unclaimed AS (
+  SELECT * FROM request q
+  WHERE q.key = '' OR NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.key = q.key)
+), advanced AS (
+  UPDATE streams s SET version = u.new_version FROM unclaimed u
+  WHERE s.stream_id = u.stream_id AND s.version = u.expected AND u.expected > 0
+  RETURNING s.stream_id
 ), created AS (
-  INSERT INTO streams (stream_id, version) SELECT $1, $3 WHERE $2 = 0
+  INSERT INTO streams (stream_id, version)
+  SELECT stream_id, new_version FROM unclaimed WHERE expected = 0
   ON CONFLICT (stream_id) DO NOTHING
   RETURNING stream_id
 ), head AS (
-  SELECT stream_id FROM advanced UNION ALL SELECT stream_id FROM created
+  SELECT u.* FROM unclaimed u
+  WHERE u.stream_id IN (SELECT stream_id FROM advanced UNION ALL SELECT stream_id FROM created)
 ), remembered AS (
-  -- The request's Idempotency-Key, in the same statement as its events: both or neither.
-  -- A key recorded meanwhile fails the statement on the primary key, so nothing is appended.
   INSERT INTO idempotency_keys (key, fingerprint, command, order_id, stream_version, expires_at)
-  SELECT $6, $7, $8, head.stream_id, $3, now() + make_interval(secs => $9)
-  FROM head WHERE $6 <> ''
+  SELECT key, fingerprint, command, stream_id, new_version, now() + make_interval(secs => ttl)
+  FROM head WHERE key <> ''
+), appended AS (
+  INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
+  SELECT h.stream_id, h.expected + e.ordinality, e.value->>'type', e.value->'data', h.metadata
+  FROM head h, jsonb_array_elements(h.events) WITH ORDINALITY AS e
+  ORDER BY h.slot, e.ordinality
+  RETURNING stream_id, global_position, stream_version, event_id::text AS event_id, event_type,
+            data::text AS data, )") + kRfc3339 + R"( AS recorded_at
 )
-INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
-SELECT head.stream_id, $2 + e.ordinality, e.value->>'type', e.value->'data', $5::jsonb
-FROM head, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e
-RETURNING global_position, stream_version, event_id::text, event_type, data::text, )") +
-                            kRfc3339;
+SELECT a.global_position, a.stream_version, a.event_id, a.event_type, a.data, a.recorded_at,
+       h.slot
+FROM appended a JOIN head h ON h.stream_id = a.stream_id
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, q.slot FROM request q
+WHERE NOT EXISTS (SELECT 1 FROM unclaimed u WHERE u.slot = q.slot))";
 
 const std::string kLoad = std::string(R"(
 SELECT global_position, stream_version, event_id::text, event_type, data::text, )") + kRfc3339 + R"(
@@ -110,21 +138,6 @@ commands::RecordedEvent recorded_from(const pqxx::row& row) {
                                  std::move(*event)};
 }
 
-std::string encode_metadata(const commands::EventMetadata& metadata) {
-  json::JsonWriter w;
-  w.begin_object();
-  auto put = [&](std::string_view key, const std::string& value) {
-    if (!value.empty()) w.key(key).string(value);
-  };
-  put("request_id", metadata.request_id);
-  put("correlation_id", metadata.correlation_id);
-  put("causation_id", metadata.causation_id);
-  put("actor", metadata.actor);
-  put("idempotency_key", metadata.idempotency_key);
-  w.end_object();
-  return w.take();
-}
-
 }  // namespace
 
 std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
@@ -133,7 +146,7 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     // set_variable, unlike a plain SET, is replayed by libpqxx 6.4 when it silently reconnects.
     connection->set_variable("statement_timeout", std::to_string(options.statement_timeout_ms));
     connection->set_variable("application_name", "'order-service'");
-    connection->prepare("append", kAppend);
+    prepare_append(*connection);
     connection->prepare("load", kLoad);
     connection->prepare("next_order_id", kNextOrderId);
     connection->prepare("find_key", kFindKey);
@@ -151,6 +164,91 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
   }
 }
 
+EncodedAppend encode_append(domain::OrderId stream, std::int64_t expected_version,
+                            std::span<const domain::Event> events,
+                            const commands::EventMetadata& metadata,
+                            const commands::IdempotencyClaim* claim) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.key("stream").integer(stream);
+  w.key("expected").integer(expected_version);
+  w.key("events").begin_array();
+  for (const auto& event : events) {
+    w.begin_object();
+    w.key("type").string(domain::event_type(event));
+    w.key("data").raw(json::encode_event_data(event));
+    w.end_object();
+  }
+  w.end_array();
+  w.key("metadata").begin_object();
+  auto put = [&](std::string_view key, const std::string& value) {
+    if (!value.empty()) w.key(key).string(value);
+  };
+  put("request_id", metadata.request_id);
+  put("correlation_id", metadata.correlation_id);
+  put("causation_id", metadata.causation_id);
+  put("actor", metadata.actor);
+  put("idempotency_key", metadata.idempotency_key);
+  w.end_object();
+  if (claim != nullptr && !claim->key.empty()) {
+    w.key("key").string(claim->key);
+    w.key("fingerprint").string(claim->fingerprint);
+    w.key("command").string(claim->command);
+    w.key("ttl").integer(claim->ttl_seconds);
+  }
+  w.end_object();
+  return EncodedAppend{stream, claim != nullptr ? claim->key : std::string(), w.take()};
+}
+
+void prepare_append(pqxx::connection& connection) { connection.prepare("append", kAppend); }
+
+std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
+                                                 std::span<const EncodedAppend* const> batch) {
+  std::string document;
+  std::size_t size = 2;
+  for (const auto* append : batch) size += append->json.size() + 1;
+  document.reserve(size);
+  document += '[';
+  for (const auto* append : batch) {
+    if (document.size() > 1) document += ',';
+    document += append->json;
+  }
+  document += ']';
+
+  std::vector<commands::AppendResult> results(batch.size());
+  // No appended rows and no taken key: the stream was not at the expected version.
+  for (auto& result : results) result.conflict = true;
+  pqxx::result rows;
+  {
+    // One statement outside a transaction block is a transaction of its own: one commit.
+    pqxx::nontransaction tx(connection);
+    try {
+      rows = tx.exec_prepared("append", document);
+    } catch (const pqxx::unique_violation& error) {
+      // Another transaction recorded a claimed key after this statement's snapshot. For one
+      // append that is its answer; for a batch, the caller finds out whose by retrying alone.
+      const bool key = std::string_view(error.what()).find("idempotency_keys_pkey") !=
+                       std::string_view::npos;
+      if (!key || batch.size() != 1) throw;
+      return {commands::AppendResult{false, true, {}}};
+    }
+  }
+  for (const auto& row : rows) {
+    auto& result = results.at(row[6].as<std::size_t>() - 1);
+    result.conflict = false;
+    if (row[0].is_null()) {
+      result.key_taken = true;
+    } else {
+      result.recorded.push_back(recorded_from(row));
+    }
+  }
+  for (auto& result : results) {
+    std::sort(result.recorded.begin(), result.recorded.end(),
+              [](const auto& a, const auto& b) { return a.stream_version < b.stream_version; });
+  }
+  return results;
+}
+
 std::string redact_url(const std::string& url) {
   // postgresql://user:secret@host/db → postgresql://user:***@host/db
   const auto scheme = url.find("://");
@@ -161,7 +259,31 @@ std::string redact_url(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-PgEventStore::PgEventStore(ConnectionOptions options) : options_(std::move(options)) {}
+std::exception_ptr translate_store_error(std::exception_ptr error, bool& connection_lost) {
+  connection_lost = false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const pqxx::broken_connection& e) {
+    connection_lost = true;
+    return std::make_exception_ptr(
+        commands::StoreUnavailable(std::string("database connection lost: ") + e.what()));
+  } catch (const pqxx::in_doubt_error& e) {
+    connection_lost = true;
+    return std::make_exception_ptr(
+        commands::StoreUnavailable(std::string("commit outcome unknown: ") + e.what()));
+  } catch (const pqxx::sql_error& e) {
+    if (is_unavailability(e)) {
+      return std::make_exception_ptr(
+          commands::StoreUnavailable(std::string("database unavailable: ") + e.what()));
+    }
+    return error;
+  } catch (...) {
+    return error;
+  }
+}
+
+PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit)
+    : options_(std::move(options)), group_commit_(group_commit) {}
 PgEventStore::~PgEventStore() = default;
 
 pqxx::connection& PgEventStore::connection() {
@@ -173,18 +295,12 @@ template <class F>
 auto PgEventStore::guarded(F&& work) -> decltype(work()) {
   try {
     return work();
-  } catch (const pqxx::broken_connection& error) {
-    // Drop the connection: the next call opens a fresh one (prepared statements included).
-    connection_.reset();
-    throw commands::StoreUnavailable(std::string("database connection lost: ") + error.what());
-  } catch (const pqxx::in_doubt_error& error) {
-    connection_.reset();
-    throw commands::StoreUnavailable(std::string("commit outcome unknown: ") + error.what());
-  } catch (const pqxx::sql_error& error) {
-    if (is_unavailability(error)) {
-      throw commands::StoreUnavailable(std::string("database unavailable: ") + error.what());
-    }
-    throw;
+  } catch (...) {
+    bool connection_lost = false;
+    auto error = translate_store_error(std::current_exception(), connection_lost);
+    // A lost connection is dropped: the next call opens a fresh one (prepared statements too).
+    if (connection_lost) connection_.reset();
+    std::rethrow_exception(error);
   }
 }
 
@@ -213,43 +329,11 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
                                             std::span<const domain::Event> events,
                                             const commands::EventMetadata& metadata,
                                             const commands::IdempotencyClaim* claim) {
-  json::JsonWriter batch;
-  batch.begin_array();
-  for (const auto& event : events) {
-    batch.begin_object();
-    batch.key("type").string(domain::event_type(event));
-    batch.key("data").raw(json::encode_event_data(event));
-    batch.end_object();
-  }
-  batch.end_array();
-  const auto new_version = expected_version + static_cast<std::int64_t>(events.size());
-
-  const commands::IdempotencyClaim none{};
-  const commands::IdempotencyClaim& key = claim != nullptr ? *claim : none;
-
+  EncodedAppend encoded = encode_append(stream, expected_version, events, metadata, claim);
+  if (group_commit_ != nullptr) return group_commit_->append(std::move(encoded));
   return guarded([&] {
-    pqxx::work tx(connection());
-    pqxx::result rows;
-    try {
-      rows = tx.exec_prepared("append", stream, expected_version, new_version, batch.str(),
-                              encode_metadata(metadata), key.key, key.fingerprint, key.command,
-                              key.ttl_seconds);
-    } catch (const pqxx::unique_violation& error) {
-      if (std::string_view(error.what()).find("idempotency_keys_pkey") == std::string_view::npos) {
-        throw;
-      }
-      return commands::AppendResult{false, true, {}};
-    }
-    commands::AppendResult result;
-    if (rows.empty()) {
-      result.conflict = true;
-      return result;  // the transaction rolls back: it wrote nothing
-    }
-    tx.commit();
-    for (const auto& row : rows) result.recorded.push_back(recorded_from(row));
-    std::sort(result.recorded.begin(), result.recorded.end(),
-              [](const auto& a, const auto& b) { return a.stream_version < b.stream_version; });
-    return result;
+    const EncodedAppend* batch[] = {&encoded};
+    return std::move(append_batch(connection(), batch).front());
   });
 }
 

@@ -2,8 +2,11 @@
 // not thread-safe. All SQL of the store lives in pg_event_store.cpp as named prepared statements.
 #pragma once
 
+#include <exception>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "commands/event_store.hpp"
 #include "projections/order_read_model.hpp"
@@ -11,6 +14,8 @@
 #include <pqxx/connection>
 
 namespace order::pg {
+
+class GroupCommit;
 
 struct ConnectionOptions {
   std::string url;
@@ -21,13 +26,43 @@ struct ConnectionOptions {
 // commands::StoreUnavailable with a one-line reason when the database cannot be reached.
 std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options);
 
+// What a driver error means to the store's callers: a commands::StoreUnavailable when the
+// database cannot be reached, refused for lack of resources, timed out, or left a commit's
+// outcome unknown (then `connection_lost` is set: drop the connection); the error itself
+// otherwise.
+std::exception_ptr translate_store_error(std::exception_ptr error, bool& connection_lost);
+
+// One append as the batch statement takes it: a JSON object, encoded by the caller's thread.
+struct EncodedAppend {
+  domain::OrderId stream = 0;
+  std::string key;   // the idempotency key claimed, "" for none
+  std::string json;  // {"stream":…,"expected":…,"events":[…],"metadata":{…},"key":…,…}
+};
+
+EncodedAppend encode_append(domain::OrderId stream, std::int64_t expected_version,
+                            std::span<const domain::Event> events,
+                            const commands::EventMetadata& metadata,
+                            const commands::IdempotencyClaim* claim);
+
+// Prepares the batch statement on a connection (pg::connect does it for every connection).
+void prepare_append(pqxx::connection& connection);
+
+// Appends every one of `batch` in one statement: one transaction, one commit. Each append writes
+// all its events or none: none when its stream is not at its expected version (conflict) or its
+// key is already recorded (key_taken), and that leaves the others untouched. The streams and the
+// keys of a batch must be distinct. Throws the driver's error when the statement as a whole
+// fails; then nothing of the batch was written.
+std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
+                                                 std::span<const EncodedAppend* const> batch);
+
 // Masks the password of a postgresql:// URL for logs.
 std::string redact_url(const std::string& url);
 
 // The event store and, over the same connection, the queries of the orders read model.
 class PgEventStore final : public commands::EventStore, public projections::OrderReadModel {
  public:
-  explicit PgEventStore(ConnectionOptions options);
+  // With `group_commit`, appends go through it and share commits with other threads' appends.
+  explicit PgEventStore(ConnectionOptions options, GroupCommit* group_commit = nullptr);
   ~PgEventStore() override;
 
   domain::OrderId next_order_id() override;
@@ -57,6 +92,7 @@ class PgEventStore final : public commands::EventStore, public projections::Orde
   auto guarded(F&& work) -> decltype(work());
 
   ConnectionOptions options_;
+  GroupCommit* group_commit_;
   std::unique_ptr<pqxx::connection> connection_;
 };
 

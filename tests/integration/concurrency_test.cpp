@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
@@ -21,6 +22,11 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
   constexpr int kOrders = 20;
   constexpr int kClients = 8;
   constexpr int kCommandsEach = 60;
+  std::unique_ptr<pg::GroupCommit> group_commit;
+  SUBCASE("each append commits on its own") {}
+  SUBCASE("appends share commits") {
+    group_commit = std::make_unique<pg::GroupCommit>(pg::ConnectionOptions{db.url()});
+  }
 
   std::vector<domain::OrderId> ids;
   std::map<domain::OrderId, domain::Money> totals;
@@ -41,7 +47,7 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      pg::PgEventStore store({db.url()});
+      pg::PgEventStore store({db.url()}, group_commit.get());
       commands::OrderCommands commands(store);
       std::mt19937 random(static_cast<unsigned>(c) * 7919U + 1U);
       for (int n = 0; n < kCommandsEach; ++n) {

@@ -1,0 +1,163 @@
+// The committer thread: takes what queued while the last batch committed, appends it in one
+// statement, and hands each caller its own outcome.
+#include "adapters/pg/group_commit.hpp"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+#include <unordered_set>
+
+#include "adapters/metrics.hpp"
+
+namespace order::pg {
+
+GroupCommit::GroupCommit(ConnectionOptions options, std::size_t max_batch)
+    : options_(std::move(options)), max_batch_(std::max<std::size_t>(1, max_batch)) {
+  committer_ = std::thread([this] { run(); });
+}
+
+GroupCommit::~GroupCommit() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  committer_.join();
+}
+
+commands::AppendResult GroupCommit::append(EncodedAppend append) {
+  Pending pending{std::move(append), {}};
+  auto outcome = pending.result.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw commands::StoreUnavailable("the service is shutting down");
+    queue_.push_back(&pending);
+  }
+  ready_.notify_one();
+  return outcome.get();
+}
+
+GroupCommit::Stats GroupCommit::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats now = stats_;
+  now.queued = queue_.size();
+  return now;
+}
+
+void GroupCommit::run() {
+  for (;;) {
+    std::vector<Pending*> batch = take_batch();
+    if (batch.empty()) return;
+    commit(batch);
+  }
+}
+
+// Everything queued, in arrival order, but at most one append per stream and per key: a second
+// append to a stream was decided before the first one's outcome was known, and waits for it.
+std::vector<GroupCommit::Pending*> GroupCommit::take_batch() {
+  std::unique_lock lock(mutex_);
+  ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  std::vector<Pending*> batch;
+  std::unordered_set<domain::OrderId> streams;
+  std::unordered_set<std::string_view> keys;
+  for (auto it = queue_.begin(); it != queue_.end() && batch.size() < max_batch_;) {
+    Pending* pending = *it;
+    const auto& key = pending->append.key;
+    if (streams.contains(pending->append.stream) || (!key.empty() && keys.contains(key))) {
+      ++it;
+      continue;
+    }
+    streams.insert(pending->append.stream);
+    if (!key.empty()) keys.insert(key);
+    batch.push_back(pending);
+    it = queue_.erase(it);
+  }
+  if (!batch.empty()) {
+    ++stats_.batches;
+    stats_.appends += batch.size();
+    stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());
+  }
+  return batch;
+}
+
+pqxx::connection& GroupCommit::connection() {
+  if (!connection_) connection_ = connect(options_);
+  return *connection_;
+}
+
+namespace {
+
+// Whether a batch that failed with `error` is worth retrying append by append: its statement
+// failed by itself (nothing was written and the connection is usable) for a reason one of its
+// appends may own: a key recorded meanwhile, data the database refuses, a deadlock. Not when
+// the database is unreachable, overloaded or timing out: every append would fail the same way.
+bool worth_retrying_alone(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const pqxx::broken_connection&) {
+    return false;
+  } catch (const pqxx::in_doubt_error&) {
+    return false;
+  } catch (const pqxx::sql_error& e) {
+    const std::string& state = e.sqlstate();
+    return state == "40P01" || state == "40001" ||
+           !(state.starts_with("08") || state.starts_with("53") || state.starts_with("57"));
+  } catch (...) {
+    return true;
+  }
+}
+
+}  // namespace
+
+void GroupCommit::commit(const std::vector<Pending*>& batch) {
+  // Runs appends in one statement; on failure returns the driver's error untranslated.
+  auto attempt = [&](std::span<const EncodedAppend* const> appends,
+                     std::vector<commands::AppendResult>& results) -> std::exception_ptr {
+    try {
+      results = append_batch(connection(), appends);
+      return nullptr;
+    } catch (...) {
+      return std::current_exception();
+    }
+  };
+  // What a caller is told: a lost connection is dropped, and the next batch opens a fresh one.
+  auto answer = [&](std::exception_ptr error) {
+    bool connection_lost = false;
+    auto translated = translate_store_error(error, connection_lost);
+    if (connection_lost) connection_.reset();
+    return translated;
+  };
+
+  std::vector<const EncodedAppend*> appends;
+  appends.reserve(batch.size());
+  for (const auto* pending : batch) appends.push_back(&pending->append);
+  std::vector<commands::AppendResult> results;
+  const std::exception_ptr error = attempt(appends, results);
+  if (!error) {
+    metrics().append_commits += 1;
+    metrics().appends_committed += static_cast<std::int64_t>(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result.set_value(std::move(results[i]));
+    return;
+  }
+  if (batch.size() == 1 || !worth_retrying_alone(error)) {
+    // Unreachable, or the commit's outcome unknown: every append shares that answer (retrying a
+    // commit that may have happened could apply it twice).
+    const auto translated = answer(error);
+    for (auto* pending : batch) pending->result.set_exception(translated);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.batches_retried_alone;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const EncodedAppend* one[] = {appends[i]};
+    std::vector<commands::AppendResult> alone;
+    if (const auto failure = attempt(one, alone)) {
+      batch[i]->result.set_exception(answer(failure));
+    } else {
+      batch[i]->result.set_value(std::move(alone.front()));
+    }
+  }
+}
+
+}  // namespace order::pg
