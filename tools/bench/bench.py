@@ -4,8 +4,15 @@ PostgreSQL and Kafka (tools/bench/bench.sh starts them), reported as ratios.
   publication  order-service drains a backlog of N events to a fresh topic on the real broker;
                baseline: the same N envelopes produced from a file by kcat -P (idempotent, acks=all)
   rebuild      order-admin rebuild orders over the N events; baseline: COPY events to /dev/null
+  ingest       POST /orders with the seed's body on 32 keep-alive connections (wrk), publisher and
+               projector running; baseline: pgbench inserting the same event row, one transaction
+               per order, 32 clients; then how long the publisher and projector take to drain
+  read         GET /orders/{id} of random orders placed by ingest, 32 connections (wrk);
+               baseline: pgbench selecting the same stream's rows
+  memory       order-service RSS idle, and at the end of the ingest scenario
 
-Writes bench/results/<date>.md and .json and prints the table."""
+Writes bench/results/<date>.md, .json and .png (throughput and latency percentiles per scenario)
+and prints the table."""
 import argparse
 import datetime
 import json
@@ -115,10 +122,11 @@ def publication(args, url, events):
     return {
         "scenario": "publication",
         "measured": f"order-service drains {events:,} events to Kafka",
-        "events_per_second": events / seconds,
+        "unit": "events/s",
+        "per_second": events / seconds,
         "seconds": seconds,
         "baseline": f"kcat -P of the same {events:,} envelopes",
-        "baseline_events_per_second": events / baseline_seconds,
+        "baseline_per_second": events / baseline_seconds,
         "baseline_seconds": baseline_seconds,
         "ratio": baseline_seconds / seconds,
         "target": ">= 0.5x the baseline and >= 50,000 events/s",
@@ -187,10 +195,11 @@ def rebuild(args, url, events):
     return {
         "scenario": "rebuild",
         "measured": f"order-admin rebuild orders over {events:,} events",
-        "events_per_second": events / seconds,
+        "unit": "events/s",
+        "per_second": events / seconds,
         "seconds": seconds,
         "baseline": "COPY events TO /dev/null",
-        "baseline_events_per_second": events / baseline_seconds,
+        "baseline_per_second": events / baseline_seconds,
         "baseline_seconds": baseline_seconds,
         "ratio": baseline_seconds / seconds,
         "target": "time <= 3x the baseline, >= 200,000 events/s, peak RSS <= 200 MB",
@@ -199,56 +208,344 @@ def rebuild(args, url, events):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--service", required=True)
-    parser.add_argument("--admin", required=True)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
-    args = parser.parse_args()
-    os.makedirs(args.results, exist_ok=True)
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONNECTIONS = 32  # the ingest and read scenarios' client count, for wrk and pgbench alike
+SEED_BODY = json.dumps({"user_id": 101, "args": [
+    {"product_id": 1001, "quantity": 2, "price": 4.99},
+    {"product_id": 1002, "quantity": 1, "price": 3.50}]})
 
-    server = os.environ["DB_URL"]
+# The baseline's order: the same event row as the service appends for the seed's body, one
+# transaction (one commit) per order.
+INGEST_SQL = """
+INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
+SELECT n, 1, 'order.created',
+       jsonb_build_object('orderid', n, 'userid', 101, 'totalamount', '13.48', 'status', 'pending',
+         'items', '[{"product_id": 1001, "quantity": 2, "price": 4.99},
+                    {"product_id": 1002, "quantity": 1, "price": 3.5}]'::jsonb),
+       jsonb_build_object('request_id', md5(n::text), 'correlation_id', md5(n::text))
+FROM (SELECT nextval('order_ids') AS n) AS next;
+"""
+
+# The read baseline: the rows GET /orders/{id} folds, one random stream at a time.
+READ_SQL = """
+\\set id random(1, :orders)
+SELECT global_position, stream_version, event_id::text, event_type, data::text, recorded_at
+FROM events WHERE stream_id = :id ORDER BY stream_version;
+"""
+
+
+def fresh_database(args, server, name):
     admin = with_database(server, "postgres")
-    name = "order_bench"
     psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     psql(admin, f"CREATE DATABASE {name}")
     url = with_database(server, name)
     subprocess.run([args.admin, "migrate", "--db-url", url], check=True, capture_output=True)
-    print(f"loading {args.events:,} events ...", flush=True)
-    start = time.monotonic()
-    load_backlog(url, args.events)
-    print(f"loaded in {time.monotonic() - start:.1f} s", flush=True)
+    return url
 
+
+def drop_database(server, name):
+    psql(with_database(server, "postgres"), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(f.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def percentile(values, p):
+    return values[min(len(values) - 1, int(p * len(values)))] if values else 0
+
+
+def wrk(url, script, seconds, script_args=()):
+    """Runs wrk with one of the Lua scripts; returns its JSON report with per_second added."""
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
+               "-s", os.path.join(HERE, script), url]
+    if script_args:
+        command += ["--", *map(str, script_args)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    report = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    report["per_second"] = report["requests"] / (report["duration_us"] / 1e6)
+    report["errors"] = sum(v for k, v in report.items() if k.startswith("errors_"))
+    return report
+
+
+def pgbench(url, sql, seconds, variables=()):
+    """Runs pgbench with one script, CONNECTIONS clients, prepared statements; returns the
+    transactions per second and the latency percentiles (microseconds) from its per-transaction
+    log."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = os.path.join(folder, "script.sql")
+        with open(script, "w") as f:
+            f.write(sql)
+        command = ["pgbench", "-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", "2",
+                   "-T", str(seconds), "-l", "--log-prefix", os.path.join(folder, "tx"),
+                   "-f", script]
+        for name, value in variables:
+            command += ["-D", f"{name}={value}"]
+        subprocess.run([*command, url], check=True, capture_output=True, text=True)
+        latencies = []
+        for name in os.listdir(folder):
+            if name.startswith("tx"):
+                with open(os.path.join(folder, name)) as log:
+                    latencies += [int(line.split()[2]) for line in log if line.strip()]
+    latencies.sort()
+    return {"requests": len(latencies), "per_second": len(latencies) / seconds,
+            "p50_us": percentile(latencies, 0.50), "p90_us": percentile(latencies, 0.90),
+            "p99_us": percentile(latencies, 0.99), "p999_us": percentile(latencies, 0.999)}
+
+
+class Service:
+    """order-service on a free port over `url`, with the stack's broker and a fresh topic."""
+
+    def __init__(self, args, url, name):
+        self.port = free_port()
+        topic = f"bench-{name}-{int(time.time())}"
+        env = dict(os.environ, ORDER_TOPIC=topic, DB_URL=url, PORT=str(self.port))
+        self.log = open(os.path.join(args.results, f"bench-{name}.log.tmp"), "w")
+        self.process = subprocess.Popen([args.service], env=env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"order-service did not start (see {self.log.name})")
+                time.sleep(0.1)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def rss_mb(self):
+        return rss_mb(self.process.pid)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+def last_event(url):
+    return psql(url, "SELECT transaction_id, global_position FROM events "
+                     "ORDER BY transaction_id DESC, global_position DESC LIMIT 1").split("|")
+
+
+def wait_drained(url, subscribers, timeout=120):
+    """Seconds until every subscriber's checkpoint reaches the last event of the log."""
+    xid, position = last_event(url)
+    names = ", ".join(f"'{name}'" for name in subscribers)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        done = psql(url, f"SELECT count(*) FROM subscriptions WHERE name IN ({names}) AND "
+                         f"(transaction_id, global_position) >= ('{xid}'::xid8, {position})")
+        if int(done) == len(subscribers):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return float("inf")
+
+
+def ingest_read_memory(args, server):
+    """The ingest, read and memory scenarios, on one service instance over a fresh database."""
+    seconds = args.seconds
+    base = fresh_database(args, server, "order_bench_ingest_base")
+    print("  ingest baseline: pgbench ...", flush=True)
+    ingest_base = pgbench(base, INGEST_SQL, seconds)
+    drop_database(server, "order_bench_ingest_base")
+
+    url = fresh_database(args, server, "order_bench_ingest")
+    service = Service(args, url, "ingest")
+    try:
+        time.sleep(3)
+        idle_rss = service.rss_mb()
+        print("  ingest: wrk POST /orders ...", flush=True)
+        load = wrk(service.url("/orders"), "ingest.lua", seconds)
+        loaded_rss = service.rss_mb()
+        drain = wait_drained(url, ["kafka-publisher", "orders-projector"])
+        placed = int(psql(url, "SELECT count(*) FROM events WHERE event_type = 'order.created'"))
+
+        print("  read: wrk GET /orders/{id} ...", flush=True)
+        read = wrk(service.url("/orders/1"), "read.lua", seconds, [placed])
+        print("  read baseline: pgbench ...", flush=True)
+        read_base = pgbench(url, READ_SQL, seconds, [("orders", placed)])
+        after_read_rss = service.rss_mb()
+    finally:
+        service.stop()
+    drop_database(server, "order_bench_ingest")
+
+    ingest_ratio = load["per_second"] / ingest_base["per_second"]
+    read_ratio = read["per_second"] / read_base["per_second"]
+    return [
+        {
+            "scenario": "ingest",
+            "measured": f"POST /orders, {CONNECTIONS} connections, {seconds} s (wrk)",
+            "unit": "orders/s",
+            "per_second": load["per_second"],
+            "baseline": f"pgbench INSERT of the event row, 1 commit per order, {CONNECTIONS} clients",
+            "baseline_per_second": ingest_base["per_second"],
+            "ratio": ingest_ratio,
+            "target": ">= 1.0x the baseline, p99 <= 25 ms, drained <= 5 s after the load",
+            "met": ingest_ratio >= 1.0 and load["p99_us"] <= 25_000 and drain <= 5
+                   and load["errors"] == 0,
+            "latency_us": {k: load[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
+            "baseline_latency_us": {k: ingest_base[k] for k in ("p50_us", "p90_us", "p99_us",
+                                                                "p999_us")},
+            "requests": load["requests"], "errors": load["errors"], "orders_in_log": placed,
+            "drained_seconds_after_load": drain,
+        },
+        {
+            "scenario": "read",
+            "measured": f"GET /orders/{{id}} of {placed:,} orders, {CONNECTIONS} connections (wrk)",
+            "unit": "reads/s",
+            "per_second": read["per_second"],
+            "baseline": f"pgbench SELECT of the stream's rows, {CONNECTIONS} clients",
+            "baseline_per_second": read_base["per_second"],
+            "ratio": read_ratio,
+            "target": ">= 0.8x the baseline",
+            "met": read_ratio >= 0.8 and read["errors"] == 0,
+            "latency_us": {k: read[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
+            "baseline_latency_us": {k: read_base[k] for k in ("p50_us", "p90_us", "p99_us",
+                                                              "p999_us")},
+            "requests": read["requests"], "errors": read["errors"],
+        },
+        {
+            "scenario": "memory",
+            "measured": "order-service RSS idle / after ingest / after read",
+            "unit": "MB",
+            "idle_rss_mb": idle_rss, "loaded_rss_mb": loaded_rss,
+            "after_read_rss_mb": after_read_rss,
+            "target": "<= 64 MB idle, <= 256 MB loaded",
+            "met": idle_rss <= 64 and max(loaded_rss, after_read_rss) <= 256,
+        },
+    ]
+
+
+def chart(results, path):
+    """Throughput beside its baseline, and latency percentiles, per scenario, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rated = [r for r in results if "baseline_per_second" in r]
+    timed_results = [r for r in results if "latency_us" in r]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    xs = range(len(rated))
+    left.bar([x - 0.2 for x in xs], [r["per_second"] for r in rated], 0.4, label="order-service")
+    left.bar([x + 0.2 for x in xs], [r["baseline_per_second"] for r in rated], 0.4,
+             label="baseline")
+    for x, r in zip(xs, rated):
+        left.annotate(f"{r['ratio']:.2f}x", (x, max(r["per_second"], r["baseline_per_second"])),
+                      ha="center", va="bottom")
+    left.set_xticks(list(xs), [f"{r['scenario']}\n({r['unit']})" for r in rated])
+    left.set_yscale("log")
+    left.set_title("Throughput (log scale), ratio to the baseline on top")
+    left.legend()
+    percentiles = ["p50_us", "p90_us", "p99_us", "p999_us"]
+    width = 0.8 / (2 * max(1, len(timed_results)))
+    for i, r in enumerate(timed_results):
+        for j, (key, label) in enumerate([("latency_us", "order-service"),
+                                          ("baseline_latency_us", "baseline")]):
+            offset = (2 * i + j) * width - 0.4 + width / 2
+            right.bar([k + offset for k in range(len(percentiles))],
+                      [r[key][p] / 1000 for p in percentiles], width,
+                      label=f"{r['scenario']}: {label}")
+    right.set_xticks(range(len(percentiles)), ["p50", "p90", "p99", "p99.9"])
+    right.set_ylabel("ms")
+    right.set_title("Latency percentiles")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def table(results):
+    lines = ["| scenario | measured | rate | baseline | rate | ratio | target | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        met = "yes" if r["met"] else "NO"
+        if r["scenario"] == "memory":
+            lines.append(f"| memory | {r['measured']} | {r['idle_rss_mb']:.1f} / "
+                         f"{r['loaded_rss_mb']:.1f} / {r['after_read_rss_mb']:.1f} MB | | | | "
+                         f"{r['target']} | {met} |")
+            continue
+        took = f" ({r['seconds']:.1f} s)" if "seconds" in r else ""
+        base_took = f" ({r['baseline_seconds']:.1f} s)" if "baseline_seconds" in r else ""
+        lines.append(f"| {r['scenario']} | {r['measured']}{took} | "
+                     f"{r['per_second']:,.0f} {r['unit']} | {r['baseline']}{base_took} | "
+                     f"{r['baseline_per_second']:,.0f} {r['unit']} | {r['ratio']:.2f}x | "
+                     f"{r['target']} | {met} |")
+    return lines
+
+
+def details(results):
+    lines = []
+    for r in results:
+        if "latency_us" in r:
+            ms = lambda d: " / ".join(f"{d[k] / 1000:.1f}" for k in ("p50_us", "p90_us", "p99_us",
+                                                                      "p999_us"))
+            lines.append(f"- {r['scenario']} latency p50 / p90 / p99 / p99.9: {ms(r['latency_us'])} ms "
+                         f"(baseline {ms(r['baseline_latency_us'])} ms); {r['requests']:,} requests, "
+                         f"{r['errors']} errors")
+        if r["scenario"] == "ingest":
+            lines.append(f"- ingest: {r['orders_in_log']:,} orders in the log; publisher and "
+                         f"projector drained {r['drained_seconds_after_load']:.2f} s after the load")
+        extra = ", ".join(f"{k} {v:.1f}" for k, v in r.items()
+                          if isinstance(v, float) and ("_mb" in k or "_ms" in k or
+                                                       k.startswith("load_"))
+                          and r["scenario"] != "memory")
+        if extra:
+            lines.append(f"- {r['scenario']}: {extra}")
+    return lines
+
+
+SCENARIOS = ("publication", "rebuild", "ingest")  # ingest also runs read and memory
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--admin", required=True)
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="the backlog of the publication and rebuild scenarios")
+    parser.add_argument("--seconds", type=int, default=20,
+                        help="how long each side of the ingest and read scenarios runs")
+    parser.add_argument("--only", choices=SCENARIOS, action="append",
+                        help="run only these scenarios (repeatable); default: all")
+    parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
+    args = parser.parse_args()
+    os.makedirs(args.results, exist_ok=True)
+    chosen = args.only or SCENARIOS
+
+    server = os.environ["DB_URL"]
     results = []
-    for scenario in (publication, rebuild):
-        print(f"running {scenario.__name__} ...", flush=True)
-        results.append(scenario(args, url, args.events))
-    psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if "publication" in chosen or "rebuild" in chosen:
+        name = "order_bench"
+        url = fresh_database(args, server, name)
+        print(f"loading {args.events:,} events ...", flush=True)
+        start = time.monotonic()
+        load_backlog(url, args.events)
+        print(f"loaded in {time.monotonic() - start:.1f} s", flush=True)
+        for scenario in (publication, rebuild):
+            if scenario.__name__ in chosen:
+                print(f"running {scenario.__name__} ...", flush=True)
+                results.append(scenario(args, url, args.events))
+        drop_database(server, name)
+    if "ingest" in chosen:
+        print("running ingest, read and memory ...", flush=True)
+        results += ingest_read_memory(args, server)
 
     today = datetime.date.today().isoformat()
     machine = f"{os.cpu_count()} CPUs, {os.uname().release}"
-    lines = [f"# Benchmarks, {today}", "", f"{args.events:,} events; {machine}.", "",
-             "| scenario | measured | events/s | baseline | events/s | ratio | target | met |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r['scenario']} | {r['measured']} ({r['seconds']:.1f} s) | "
-                     f"{r['events_per_second']:,.0f} | {r['baseline']} ({r['baseline_seconds']:.1f} s) | "
-                     f"{r['baseline_events_per_second']:,.0f} | {r['ratio']:.2f}x | {r['target']} | "
-                     f"{'yes' if r['met'] else 'NO'} |")
-    extra = [f"- {r['scenario']}: " + ", ".join(
-        f"{k} {v:.1f}" for k, v in r.items()
-        if isinstance(v, float) and ("_mb" in k or "_ms" in k or k.startswith("load_")))
-             for r in results]
-    lines += ["", "Memory and latency:", *extra, "",
-              "Not measured yet: ingest (wrk against pgbench), read, idle and loaded service "
-              "memory."]
+    lines = [f"# Benchmarks, {today}", "",
+             f"Backlog {args.events:,} events; ingest and read {args.seconds} s per side; "
+             f"{machine}.", "", *table(results), "", *details(results), "",
+             f"![throughput and latency]({today}.png)"]
     report = "\n".join(lines) + "\n"
     with open(os.path.join(args.results, f"{today}.md"), "w") as f:
         f.write(report)
     with open(os.path.join(args.results, f"{today}.json"), "w") as f:
         json.dump({"date": today, "events": args.events, "machine": machine, "results": results},
                   f, indent=2)
+    chart(results, os.path.join(args.results, f"{today}.png"))
     print()
     print(report)
     return 0 if all(r["met"] for r in results) else 1
