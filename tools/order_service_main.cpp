@@ -102,8 +102,9 @@ int main(int argc, char** argv) {
   // Declared before the server, so it outlives the workers that append through it.
   std::unique_ptr<pg::GroupCommit> group_commit;
   if (settings.group_commit) group_commit = std::make_unique<pg::GroupCommit>(database);
+  pg::OrderIdBlocks order_ids;
   http::Server server(server_options, [&, database, api_options]() -> http::RequestHandler {
-    auto store = std::make_shared<pg::PgEventStore>(database, group_commit.get());
+    auto store = std::make_shared<pg::PgEventStore>(database, group_commit.get(), &order_ids);
     auto api = std::make_shared<http::Api>(
         *store, *store, [store] { return store->ping(); }, api_options);
     return [store, api](const http::HttpRequest& request) { return api->handle(request); };

@@ -77,6 +77,7 @@ WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
 ORDER BY stream_version)";
 
 const std::string kNextOrderId = "SELECT nextval('order_ids')";
+const std::string kNextOrderIds = "SELECT nextval('order_ids') FROM generate_series(1, $1)";
 
 const std::string kHistoryColumns = std::string(R"(
 SELECT global_position, stream_id, stream_version, event_id::text, event_type, schema_version, )") +
@@ -149,6 +150,7 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     prepare_append(*connection);
     connection->prepare("load", kLoad);
     connection->prepare("next_order_id", kNextOrderId);
+    connection->prepare("next_order_ids", kNextOrderIds);
     connection->prepare("find_key", kFindKey);
     connection->prepare("history", kHistory);
     connection->prepare("user_history", kUserHistory);
@@ -282,8 +284,21 @@ std::exception_ptr translate_store_error(std::exception_ptr error, bool& connect
   }
 }
 
-PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit)
-    : options_(std::move(options)), group_commit_(group_commit) {}
+domain::OrderId OrderIdBlocks::next(pqxx::connection& connection) {
+  std::lock_guard lock(mutex_);
+  if (used_ == block_.size()) {
+    pqxx::nontransaction tx(connection);
+    const pqxx::result rows = tx.exec_prepared("next_order_ids", block_size_);
+    block_.clear();
+    for (const auto& row : rows) block_.push_back(row[0].as<domain::OrderId>());
+    used_ = 0;
+  }
+  return block_.at(used_++);
+}
+
+PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit,
+                           OrderIdBlocks* ids)
+    : options_(std::move(options)), group_commit_(group_commit), ids_(ids) {}
 PgEventStore::~PgEventStore() = default;
 
 pqxx::connection& PgEventStore::connection() {
@@ -306,6 +321,7 @@ auto PgEventStore::guarded(F&& work) -> decltype(work()) {
 
 domain::OrderId PgEventStore::next_order_id() {
   return guarded([&] {
+    if (ids_ != nullptr) return ids_->next(connection());
     pqxx::nontransaction tx(connection());
     return tx.exec_prepared("next_order_id")[0][0].as<domain::OrderId>();
   });

@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -55,14 +56,32 @@ void prepare_append(pqxx::connection& connection);
 std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
                                                  std::span<const EncodedAppend* const> batch);
 
+// Order ids taken from the sequence a block at a time and handed out to a process's stores: one
+// round trip per block instead of one per order. Ids stay unique and close to arrival order; the
+// rest of a block is skipped when the process stops, a gap like a rolled-back nextval leaves.
+class OrderIdBlocks {
+ public:
+  explicit OrderIdBlocks(int block_size = 32) : block_size_(block_size) {}
+  // Refills through `connection` (the caller's own) when the block is used up.
+  domain::OrderId next(pqxx::connection& connection);
+
+ private:
+  std::mutex mutex_;
+  std::vector<domain::OrderId> block_;
+  std::size_t used_ = 0;
+  int block_size_;
+};
+
 // Masks the password of a postgresql:// URL for logs.
 std::string redact_url(const std::string& url);
 
 // The event store and, over the same connection, the queries of the orders read model.
 class PgEventStore final : public commands::EventStore, public projections::OrderReadModel {
  public:
-  // With `group_commit`, appends go through it and share commits with other threads' appends.
-  explicit PgEventStore(ConnectionOptions options, GroupCommit* group_commit = nullptr);
+  // With `group_commit`, appends go through it and share commits with other threads' appends;
+  // with `ids`, order ids come from its blocks.
+  explicit PgEventStore(ConnectionOptions options, GroupCommit* group_commit = nullptr,
+                        OrderIdBlocks* ids = nullptr);
   ~PgEventStore() override;
 
   domain::OrderId next_order_id() override;
@@ -93,6 +112,7 @@ class PgEventStore final : public commands::EventStore, public projections::Orde
 
   ConnectionOptions options_;
   GroupCommit* group_commit_;
+  OrderIdBlocks* ids_;
   std::unique_ptr<pqxx::connection> connection_;
 };
 

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <barrier>
+#include <mutex>
 #include <numeric>
+#include <set>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -186,4 +188,29 @@ TEST_CASE("an unreachable database is StoreUnavailable with the password masked"
     CHECK(text.find("hunter2") == std::string::npos);
     CHECK(text.find("127.0.0.1:1") != std::string::npos);
   }
+}
+
+TEST_CASE("order ids from shared blocks are unique across threads, one round trip per block") {
+  FreshDatabase db;
+  pg::OrderIdBlocks blocks(16);
+  constexpr int kThreads = 6;
+  constexpr int kEach = 50;
+  std::mutex mutex;
+  std::set<domain::OrderId> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      pg::PgEventStore store({db.url()}, nullptr, &blocks);
+      for (int i = 0; i < kEach; ++i) {
+        const auto id = store.next_order_id();
+        std::lock_guard lock(mutex);
+        ids.insert(id);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(ids.size() == kThreads * kEach);
+  CHECK(*ids.begin() >= 1);
+  // 300 ids in blocks of 16: 19 blocks, so the sequence moved 304, not 300 times one by one.
+  CHECK(db.scalar<std::int64_t>("SELECT last_value FROM order_ids") == 304);
 }
