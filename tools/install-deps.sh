@@ -4,7 +4,8 @@
 set -euo pipefail
 
 if [[ "${1:-}" == "--help" ]]; then
-  echo "usage: tools/install-deps.sh   install the Debian packages the project needs"
+  echo "usage: tools/install-deps.sh [PACKAGE...]"
+  echo "  install the Debian packages the project needs, and the extra ones named"
   exit 0
 fi
 
@@ -14,6 +15,7 @@ packages=(
   libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev
   postgresql-15 postgresql-client-15
   kcat maven default-jre-headless python3 python3-venv time clang
+  "$@"
 )
 
 missing=()

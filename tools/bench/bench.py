@@ -297,10 +297,10 @@ def pgbench(url, sql, seconds, variables=()):
 class Service:
     """order-service on a free port over `url`, with the stack's broker and a fresh topic."""
 
-    def __init__(self, args, url, name):
+    def __init__(self, args, url, name, **settings):
         self.port = free_port()
         topic = f"bench-{name}-{int(time.time())}"
-        env = dict(os.environ, ORDER_TOPIC=topic, DB_URL=url, PORT=str(self.port))
+        env = dict(os.environ, ORDER_TOPIC=topic, DB_URL=url, PORT=str(self.port), **settings)
         self.log = open(os.path.join(args.results, f"bench-{name}.log.tmp"), "w")
         self.process = subprocess.Popen([args.service], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -354,6 +354,16 @@ def ingest_read_memory(args, server):
     ingest_base = pgbench(base, INGEST_SQL, seconds)
     drop_database(server, "order_bench_ingest_base")
 
+    # The same load with each append committing on its own: what group commit gains.
+    alone_url = fresh_database(args, server, "order_bench_ingest_alone")
+    service = Service(args, alone_url, "ingest-alone", GROUP_COMMIT="off")
+    try:
+        print("  ingest, GROUP_COMMIT=off: wrk POST /orders ...", flush=True)
+        alone = wrk(service.url("/orders"), "ingest.lua", seconds)
+    finally:
+        service.stop()
+    drop_database(server, "order_bench_ingest_alone")
+
     url = fresh_database(args, server, "order_bench_ingest")
     service = Service(args, url, "ingest")
     try:
@@ -392,6 +402,8 @@ def ingest_read_memory(args, server):
             "baseline_latency_us": {k: ingest_base[k] for k in ("p50_us", "p90_us", "p99_us",
                                                                 "p999_us")},
             "requests": load["requests"], "errors": load["errors"], "orders_in_log": placed,
+            "without_group_commit_per_second": alone["per_second"],
+            "without_group_commit_p99_us": alone["p99_us"],
             "drained_seconds_after_load": drain,
         },
         {
@@ -488,6 +500,10 @@ def details(results):
         if r["scenario"] == "ingest":
             lines.append(f"- ingest: {r['orders_in_log']:,} orders in the log; publisher and "
                          f"projector drained {r['drained_seconds_after_load']:.2f} s after the load")
+            lines.append(f"- ingest with GROUP_COMMIT=off (each append commits on its own), same "
+                         f"load: {r['without_group_commit_per_second']:,.0f} orders/s, p99 "
+                         f"{r['without_group_commit_p99_us'] / 1000:.1f} ms; group commit: "
+                         f"{r['per_second'] / r['without_group_commit_per_second']:.2f}x")
         extra = ", ".join(f"{k} {v:.1f}" for k, v in r.items()
                           if isinstance(v, float) and ("_mb" in k or "_ms" in k or
                                                        k.startswith("load_"))

@@ -6,10 +6,14 @@ set -euo pipefail
 
 if [[ "${1:-}" == "--help" ]]; then
   cat <<'USAGE'
-usage: tools/bench/bench.sh [--events N]
+usage: tools/bench/bench.sh [--events N] [--seconds S] [--only SCENARIO]...
   N order.created events (default 1,000,000) are loaded into a scratch database; then
   publication (order-service draining them to Kafka, against kcat -P of the same envelopes) and
   rebuild (order-admin rebuild orders, against COPY of the events table) are measured as ratios.
+  Then ingest (POST /orders by wrk, 32 connections, against pgbench inserting the same event
+  row one commit per order), read (GET /orders/{id} against pgbench selecting the stream's
+  rows) and the service's memory, S seconds per side (default 20). SCENARIO: publication,
+  rebuild, ingest (with read and memory). Writes bench/results/<date>.md, .json and .png.
   Exits non-zero when a target is missed.
 USAGE
   exit 0
@@ -20,4 +24,6 @@ source tools/prepare.sh
 build_release
 stack_up_until_exit
 
-python3 tools/bench/bench.py --service build/tools/order-service --admin build/tools/order-admin "$@"
+# wrk for the HTTP load, matplotlib (Debian's, for Debian's python3) for the chart.
+tools/install-deps.sh wrk python3-matplotlib
+/usr/bin/python3 tools/bench/bench.py --service build/tools/order-service --admin build/tools/order-admin "$@"
