@@ -9,13 +9,19 @@
 #include <thread>
 
 namespace order::kafka {
-namespace {
 
-struct BatchState {
+struct Producer::Batch::State {
   std::atomic<std::size_t> pending{0};
   std::atomic<std::size_t> acknowledged{0};
   std::atomic<int> first_error{RD_KAFKA_RESP_ERR_NO_ERROR};
 };
+
+Producer::Batch::Batch() : state(std::make_unique<State>()) {}
+Producer::Batch::~Batch() = default;
+
+namespace {
+
+using BatchState = Producer::Batch::State;
 
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
   auto* batch = static_cast<BatchState*>(message->_private);
@@ -92,11 +98,16 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
 Producer::~Producer() = default;
 
 BatchResult Producer::send(const std::vector<Message>& messages, std::chrono::milliseconds timeout) {
+  return finish(start(messages, timeout));
+}
+
+std::unique_ptr<Producer::Batch> Producer::start(const std::vector<Message>& messages,
+                                                 std::chrono::milliseconds timeout) {
   std::erase_if(impl_->abandoned, [](const auto& b) { return b->pending.load() == 0; });
-  auto state = std::make_unique<BatchState>();
-  BatchState& batch = *state;
-  BatchResult result;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto started = std::make_unique<Batch>();
+  started->timeout = timeout;
+  started->deadline = std::chrono::steady_clock::now() + timeout;
+  BatchState& batch = *started->state;
   for (const Message& message : messages) {
     const auto header = [&](std::size_t i) -> const std::pair<std::string, std::string>& {
       return message.headers.at(i);
@@ -125,16 +136,24 @@ BatchResult Producer::send(const std::vector<Message>& messages, std::chrono::mi
           RD_KAFKA_V_OPAQUE(&batch), RD_KAFKA_V_END);
       if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       --batch.pending;
-      if (error != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline) {
-        result.error = rd_kafka_err2str(error);
+      if (error != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
+          std::chrono::steady_clock::now() > started->deadline) {
+        started->error = rd_kafka_err2str(error);
         break;
       }
       rd_kafka_poll(impl_->handle, 10);  // the queue is full: let deliveries drain it
     }
-    if (!result.error.empty()) break;
+    if (!started->error.empty()) break;
   }
+  rd_kafka_poll(impl_->handle, 0);  // serve the delivery reports already in
+  return started;
+}
 
-  while (batch.pending.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+BatchResult Producer::finish(std::unique_ptr<Batch> started) {
+  BatchState& batch = *started->state;
+  BatchResult result;
+  result.error = started->error;
+  while (batch.pending.load() > 0 && std::chrono::steady_clock::now() < started->deadline) {
     rd_kafka_poll(impl_->handle, 5);
     if (batch.first_error.load() != RD_KAFKA_RESP_ERR_NO_ERROR) break;
     if (!impl_->fatal_error().empty()) break;
@@ -145,14 +164,14 @@ BatchResult Producer::send(const std::vector<Message>& messages, std::chrono::mi
   } else if (const int code = batch.first_error.load(); code != RD_KAFKA_RESP_ERR_NO_ERROR) {
     result.error = rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
   } else if (batch.pending.load() > 0 && result.error.empty()) {
-    result.error = "not acknowledged within " + std::to_string(timeout.count()) + " ms";
+    result.error = "not acknowledged within " + std::to_string(started->timeout.count()) + " ms";
   }
   result.acknowledged = batch.acknowledged.load();
   if (batch.pending.load() > 0) {
     // Give up on what is queued: the caller sends the batch again from its checkpoint.
     rd_kafka_purge(impl_->handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(impl_->handle, 0);
-    impl_->abandoned.push_back(std::move(state));
+    impl_->abandoned.push_back(std::move(started->state));
   }
   return result;
 }

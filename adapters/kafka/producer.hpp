@@ -35,6 +35,26 @@ class Producer {
   // one failed. Within a partition the idempotent producer keeps order across its retries.
   BatchResult send(const std::vector<Message>& messages, std::chrono::milliseconds timeout);
 
+  // send() in two halves, so a batch can be on its way while the next is prepared: start()
+  // queues the messages (waiting only while librdkafka's queue is full) and finish() waits for
+  // their acknowledgements. Batches finish in the order they started.
+  class Batch {
+   public:
+    struct State;  // its delivery counts, which its messages' delivery reports update
+    Batch();
+    ~Batch();
+
+   private:
+    friend class Producer;
+    std::unique_ptr<State> state;
+    std::chrono::steady_clock::time_point deadline;
+    std::chrono::milliseconds timeout{0};
+    std::string error;  // met while queueing
+  };
+  std::unique_ptr<Batch> start(const std::vector<Message>& messages,
+                               std::chrono::milliseconds timeout);
+  BatchResult finish(std::unique_ptr<Batch> batch);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -33,15 +34,28 @@ class Publisher {
   // Stops after the batch in flight (acknowledged or abandoned); the checkpoint stays honest.
   void stop();
 
-  // One pass: lead if possible, read a batch, publish it, advance. Returns events published.
+  // One pass: lead if possible; read a batch and send it, read and send the next one while the
+  // first is being acknowledged, then wait for the first's acks and advance past it. Returns the
+  // events published (acknowledged and checkpointed); the next batch stays in flight for the
+  // next pass, so reading never waits for acks and acks never wait for reading. After a failure
+  // both batches are sent again: repeats are bounded by two batches per failure.
   // Exposed for tests; start() runs it in a loop on its own thread.
   std::size_t publish_once();
 
  private:
+  struct InFlight {
+    std::unique_ptr<Producer::Batch> batch;
+    projections::LogPosition from;
+    projections::LogPosition to;
+    std::size_t events = 0;
+  };
+  std::optional<InFlight> send_after(projections::LogPosition from);
+  void abandon_in_flight();
   void run();
   PublisherOptions options_;
   std::unique_ptr<pg::LogReader> reader_;
   std::unique_ptr<Producer> producer_;
+  std::optional<InFlight> in_flight_;  // sent, not yet acknowledged; from the checkpoint on
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::chrono::steady_clock::time_point next_lead_attempt_{};

@@ -133,11 +133,12 @@ void write_lifecycles(pg::PgEventStore& store, int orders) {
   }
 }
 
-// Duplicates are bounded by one batch per failed batch: the bound since `failures_before`.
+// Duplicates are bounded by two batches per failure (the failed one and the next, sent while it
+// was being acknowledged): the bound since `failures_before`.
 constexpr std::size_t kBatchSize = 500;
 std::int64_t failed_batches() { return order::metrics().publisher.failures_total.load(); }
 std::size_t repeat_bound(std::int64_t failures_before) {
-  return static_cast<std::size_t>(failed_batches() - failures_before) * kBatchSize;
+  return static_cast<std::size_t>(failed_batches() - failures_before) * 2 * kBatchSize;
 }
 
 // Calls publish_once until a batch is published (errors are retried after a pause), and returns
