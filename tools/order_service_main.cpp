@@ -97,7 +97,10 @@ int main(int argc, char** argv) {
   server_options.port = settings.port;
   server_options.workers = settings.workers;
   server_options.header_timeout_ms = settings.header_timeout_ms;
-  const http::ApiOptions api_options{settings.max_body_bytes, settings.idempotency_ttl_seconds};
+  http::ApiOptions api_options;
+  api_options.max_body_bytes = settings.max_body_bytes;
+  api_options.idempotency_ttl_seconds = settings.idempotency_ttl_seconds;
+  api_options.jwt_secret = settings.jwt_secret;
   http::Server server(server_options, [database, api_options]() -> http::RequestHandler {
     auto store = std::make_shared<pg::PgEventStore>(database);
     auto api = std::make_shared<http::Api>(
@@ -111,7 +114,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string address = settings.host + ":" + std::to_string(settings.port);
-  log::info("", "listening", {{"address", address}, {"database", pg::redact_url(settings.db_url)}});
+  log::info("", "listening",
+            {{"address", address},
+             {"database", pg::redact_url(settings.db_url)},
+             {"authentication", settings.jwt_secret.empty() ? "off" : "bearer HS256 JWT"}});
 
   int received = 0;
   sigwait(&stop_signals, &received);

@@ -68,7 +68,7 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
                            "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS"}) {
+                           "IDEMPOTENCY_TTL_SECONDS", "JWT_SECRET"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -106,6 +106,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("WORKERS");
     } else if (flag == "--header-timeout-ms") {
       given = value("HEADER_TIMEOUT_MS");
+    } else if (flag == "--jwt-secret") {
+      given = value("JWT_SECRET");
     } else {
       return ConfigError{"unknown flag " + flag + " (see --help)"};
     }
@@ -143,6 +145,12 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       ttl && !parse_int(*ttl, 1, 30 * 86'400, config.idempotency_ttl_seconds)) {
     return ConfigError{"IDEMPOTENCY_TTL_SECONDS must be from 1 to 2592000, not " + *ttl};
   }
+  config.jwt_secret = get("JWT_SECRET").value_or("");
+  // HS256 is only as strong as its key: RFC 7518 §3.2 asks for at least the hash's 256 bits.
+  if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
+    return ConfigError{"JWT_SECRET must be at least 32 bytes (RFC 7518: a key of 256 bits for "
+                       "HS256), not " + std::to_string(config.jwt_secret.size())};
+  }
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
         "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
@@ -154,10 +162,14 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
 std::string usage(const std::string& program) {
   return "usage: " + program +
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
-         "       [--workers N] [--header-timeout-ms N] [--env-file PATH] [--no-migrate]\n"
+         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--env-file PATH]\n"
+         "       [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
-         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS.\n";
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, JWT_SECRET.\n"
+         "JWT_SECRET (32 bytes or more) turns on bearer authentication: every request but\n"
+         "GET /healthz, /readyz, /metrics and /openapi.yaml needs Authorization: Bearer <JWT>,\n"
+         "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n";
 }
 
 }  // namespace order::config

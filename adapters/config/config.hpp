@@ -23,6 +23,7 @@ struct Config {
   int header_timeout_ms = 10'000;      // HEADER_TIMEOUT_MS: a request's headers must arrive by then
   std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
   int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
+  std::string jwt_secret;              // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
   bool migrate = true;                 // apply schema migrations at start (--no-migrate)
   bool help = false;
 };
