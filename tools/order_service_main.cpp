@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   server_options.port = settings.port;
   server_options.workers = settings.workers;
   server_options.header_timeout_ms = settings.header_timeout_ms;
+  server_options.access_log = settings.access_log;
   http::ApiOptions api_options;
   api_options.max_body_bytes = settings.max_body_bytes;
   api_options.idempotency_ttl_seconds = settings.idempotency_ttl_seconds;

@@ -68,7 +68,7 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
                            "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS", "JWT_SECRET"}) {
+                           "IDEMPOTENCY_TTL_SECONDS", "JWT_SECRET", "ACCESS_LOG"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -108,6 +108,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("HEADER_TIMEOUT_MS");
     } else if (flag == "--jwt-secret") {
       given = value("JWT_SECRET");
+    } else if (flag == "--access-log") {
+      given = value("ACCESS_LOG");
     } else {
       return ConfigError{"unknown flag " + flag + " (see --help)"};
     }
@@ -151,6 +153,15 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
     return ConfigError{"JWT_SECRET must be at least 32 bytes (RFC 7518: a key of 256 bits for "
                        "HS256), not " + std::to_string(config.jwt_secret.size())};
   }
+  if (auto access_log = get("ACCESS_LOG")) {
+    if (*access_log == "on" || *access_log == "true" || *access_log == "1") {
+      config.access_log = true;
+    } else if (*access_log == "off" || *access_log == "false" || *access_log == "0") {
+      config.access_log = false;
+    } else {
+      return ConfigError{"ACCESS_LOG must be on or off, not " + *access_log};
+    }
+  }
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
         "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
@@ -162,14 +173,15 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
 std::string usage(const std::string& program) {
   return "usage: " + program +
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
-         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--env-file PATH]\n"
-         "       [--no-migrate]\n"
+         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log on|off]\n"
+         "       [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
-         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, JWT_SECRET.\n"
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, JWT_SECRET, ACCESS_LOG.\n"
          "JWT_SECRET (32 bytes or more) turns on bearer authentication: every request but\n"
          "GET /healthz, /readyz, /metrics and /openapi.yaml needs Authorization: Bearer <JWT>,\n"
-         "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n";
+         "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n"
+         "ACCESS_LOG=off drops the per-request log line (default on).\n";
 }
 
 }  // namespace order::config

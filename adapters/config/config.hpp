@@ -24,6 +24,7 @@ struct Config {
   std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
   int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
   std::string jwt_secret;              // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
+  bool access_log = true;              // ACCESS_LOG: one log line per request (on/off)
   bool migrate = true;                 // apply schema migrations at start (--no-migrate)
   bool help = false;
 };

@@ -4,6 +4,8 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 
+#include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -19,10 +21,14 @@ namespace {
 
 namespace P = Pistache;
 
+using Clock = std::chrono::steady_clock;
+
 struct Job {
   HttpRequest request;
   P::Http::ResponseWriter writer;
   bool keep_alive = true;
+  bool access_log = true;
+  Clock::time_point received = Clock::now();
 };
 
 class WorkQueue {
@@ -123,6 +129,32 @@ class NamedHeader final : public P::Http::Header::Header {
   std::string value_;
 };
 
+// One line per request, from its arrival on the reactor to its answer handed to the transport
+// (so the time in the queue counts). Never a header but the request id: no Authorization, no
+// token, no cookie reaches the log. Long paths are cut, so a 1 MiB URL is not a 1 MiB log line.
+void log_access(const Job& job, const HttpResponse& response) {
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.received).count();
+  char duration[32];
+  auto [end, error] = std::to_chars(duration, duration + sizeof duration,
+                                    static_cast<double>(micros) / 1000.0,
+                                    std::chars_format::fixed, 3);
+  if (error != std::errc()) end = duration;
+  char status[8];
+  const auto status_end = std::to_chars(status, status + sizeof status, response.status).ptr;
+  std::string_view request_id;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "X-Request-Id") request_id = value;
+  }
+  constexpr std::size_t kMaxPathBytes = 256;
+  log::info("http", "request",
+            {{"method", job.request.method},
+             {"path", std::string_view(job.request.path).substr(0, kMaxPathBytes)},
+             {"status", std::string_view(status, static_cast<std::size_t>(status_end - status))},
+             {"duration_ms", std::string_view(duration, static_cast<std::size_t>(end - duration))},
+             {"request_id", request_id}});
+}
+
 bool wants_keep_alive(const P::Http::Request& request) {
   const auto connection = request.headers().tryGet<P::Http::Header::Connection>();
   if (connection) return connection->control() == P::Http::ConnectionControl::KeepAlive;
@@ -145,18 +177,20 @@ void write(Job& job, const HttpResponse& response) {
   } catch (const std::exception&) {
     // The client went away before its answer: nothing to tell anyone.
   }
+  if (job.access_log) log_access(job, response);
 }
 
 class PistacheHandler : public P::Http::Handler {
  public:
   HTTP_PROTOTYPE(PistacheHandler)
 
-  PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping)
-      : queue_(std::move(queue)), stopping_(std::move(stopping)) {}
+  PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping,
+                  bool access_log)
+      : queue_(std::move(queue)), stopping_(std::move(stopping)), access_log_(access_log) {}
 
   // Runs on a reactor thread: copy the request out and hand it to a worker, nothing more.
   void onRequest(const P::Http::Request& request, P::Http::ResponseWriter writer) override {
-    auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true});
+    auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true, access_log_});
     try {
       job->keep_alive = wants_keep_alive(request);
       job->request = convert(request);
@@ -174,13 +208,14 @@ class PistacheHandler : public P::Http::Handler {
   }
 
   void onTimeout(const P::Http::Request&, P::Http::ResponseWriter writer) override {
-    Job job{HttpRequest{}, std::move(writer), false};
+    Job job{HttpRequest{}, std::move(writer), false, access_log_};
     write(job, problem(Problem::bad_request, "the request was not received in time"));
   }
 
  private:
   std::shared_ptr<WorkQueue> queue_;
   std::shared_ptr<std::atomic<bool>> stopping_;
+  bool access_log_ = true;
 };
 
 }  // namespace
@@ -232,7 +267,8 @@ void Server::start() {
                               .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
                               .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms));
   endpoint->init(pistache_options);
-  endpoint->setHandler(std::make_shared<PistacheHandler>(impl_->queue, impl_->stopping));
+  endpoint->setHandler(
+      std::make_shared<PistacheHandler>(impl_->queue, impl_->stopping, o.access_log));
   for (int i = 0; i < o.workers; ++i) impl_->workers.emplace_back([this] { impl_->work(); });
   impl_->running = true;
   try {

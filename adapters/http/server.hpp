@@ -27,6 +27,7 @@ struct ServerOptions {
   std::size_t max_request_bytes = 1 << 20;  // Pistache's own limit (headers and body)
   int header_timeout_ms = 10'000;
   int body_timeout_ms = 30'000;
+  bool access_log = true;  // one JSON log line per request: method, path, status, time, request id
 };
 
 class Server {
