@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   server_options.workers = settings.workers;
   server_options.header_timeout_ms = settings.header_timeout_ms;
   server_options.access_log = settings.access_log;
+  server_options.max_connections = settings.max_connections;
   http::ApiOptions api_options;
   api_options.max_body_bytes = settings.max_body_bytes;
   api_options.idempotency_ttl_seconds = settings.idempotency_ttl_seconds;
@@ -118,7 +119,8 @@ int main(int argc, char** argv) {
   log::info("", "listening",
             {{"address", address},
              {"database", pg::redact_url(settings.db_url)},
-             {"authentication", settings.jwt_secret.empty() ? "off" : "bearer HS256 JWT"}});
+             {"authentication", settings.jwt_secret.empty() ? "off" : "bearer HS256 JWT"},
+             {"max_connections", std::to_string(settings.max_connections)}});
 
   int received = 0;
   sigwait(&stop_signals, &received);

@@ -68,7 +68,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
                            "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS", "JWT_SECRET", "ACCESS_LOG"}) {
+                           "IDEMPOTENCY_TTL_SECONDS", "JWT_SECRET", "ACCESS_LOG",
+                           "MAX_CONNECTIONS"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -110,6 +111,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("JWT_SECRET");
     } else if (flag == "--access-log") {
       given = value("ACCESS_LOG");
+    } else if (flag == "--max-connections") {
+      given = value("MAX_CONNECTIONS");
     } else {
       return ConfigError{"unknown flag " + flag + " (see --help)"};
     }
@@ -162,6 +165,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       return ConfigError{"ACCESS_LOG must be on or off, not " + *access_log};
     }
   }
+  if (auto connections = get("MAX_CONNECTIONS");
+      connections && !parse_int(*connections, 1, 1'000'000, config.max_connections)) {
+    return ConfigError{"MAX_CONNECTIONS must be from 1 to 1000000, not " + *connections};
+  }
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
         "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
@@ -174,14 +181,15 @@ std::string usage(const std::string& program) {
   return "usage: " + program +
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
          "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log on|off]\n"
-         "       [--env-file PATH] [--no-migrate]\n"
+         "       [--max-connections N] [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
-         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, JWT_SECRET, ACCESS_LOG.\n"
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, JWT_SECRET, ACCESS_LOG, MAX_CONNECTIONS.\n"
          "JWT_SECRET (32 bytes or more) turns on bearer authentication: every request but\n"
          "GET /healthz, /readyz, /metrics and /openapi.yaml needs Authorization: Bearer <JWT>,\n"
          "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n"
-         "ACCESS_LOG=off drops the per-request log line (default on).\n";
+         "ACCESS_LOG=off drops the per-request log line (default on). MAX_CONNECTIONS (default\n"
+         "1024) caps open client connections; beyond it new ones get a 503 and are closed.\n";
 }
 
 }  // namespace order::config

@@ -25,6 +25,7 @@ struct Config {
   int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
   std::string jwt_secret;              // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
   bool access_log = true;              // ACCESS_LOG: one log line per request (on/off)
+  int max_connections = 1024;          // MAX_CONNECTIONS: beyond it new connections are closed
   bool migrate = true;                 // apply schema migrations at start (--no-migrate)
   bool help = false;
 };

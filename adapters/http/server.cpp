@@ -3,6 +3,8 @@
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
@@ -180,16 +182,81 @@ void write(Job& job, const HttpResponse& response) {
   if (job.access_log) log_access(job, response);
 }
 
+// Open connections against the cap, shared by the handler's per-reactor clones.
+class ConnectionCount {
+ public:
+  explicit ConnectionCount(int limit) : limit_(limit) {}
+
+  bool try_take() {
+    int open = open_.load();
+    do {
+      if (open >= limit_) return false;
+    } while (!open_.compare_exchange_weak(open, open + 1));
+    return true;
+  }
+  void release() { --open_; }
+
+  // A warning at most once a second, with how many were refused since the last one: a flood of
+  // connections must not become a flood of log lines.
+  void note_refusal() {
+    ++refused_;
+    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
+                                    Clock::now().time_since_epoch())
+                                    .count();
+    std::int64_t last = last_logged_second_.load();
+    if (second > last && last_logged_second_.compare_exchange_strong(last, second)) {
+      log::warn("http", "connections refused: at the cap",
+                {{"max_connections", std::to_string(limit_)},
+                 {"refused", std::to_string(refused_.exchange(0))}});
+    }
+  }
+
+ private:
+  const int limit_;
+  std::atomic<int> open_{0};
+  std::atomic<std::int64_t> refused_{0};
+  std::atomic<std::int64_t> last_logged_second_{0};
+};
+
+struct ConnectionSlot {
+  explicit ConnectionSlot(std::shared_ptr<ConnectionCount> count) : count_(std::move(count)) {}
+  ~ConnectionSlot() { count_->release(); }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::shared_ptr<ConnectionCount> count_;
+};
+
 class PistacheHandler : public P::Http::Handler {
  public:
   HTTP_PROTOTYPE(PistacheHandler)
 
   PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping,
-                  bool access_log)
-      : queue_(std::move(queue)), stopping_(std::move(stopping)), access_log_(access_log) {}
+                  std::shared_ptr<ConnectionCount> connections, bool access_log)
+      : queue_(std::move(queue)),
+        stopping_(std::move(stopping)),
+        connections_(std::move(connections)),
+        access_log_(access_log) {}
+
+  // Runs on the reactor thread that owns the new connection, before it is polled. Pistache's own
+  // Http::Handler::onConnection is private, so what it does in 0.0.5 (give the peer its request
+  // parser) is done here; then the connection takes a slot, or is refused.
+  void onConnection(const std::shared_ptr<P::Tcp::Peer>& peer) override {
+    peer->putData(ParserData, std::make_shared<P::Http::RequestParser>(getMaxRequestSize()));
+    if (!connections_->try_take()) {
+      refuse(peer->fd());
+      return;
+    }
+    // Released when Pistache drops the peer, whichever way it closes it (a client's close, a
+    // reset, "Connection: close", a timeout): the peer's data dies with the peer.
+    peer->putData(kSlotKey, std::make_shared<ConnectionSlot>(connections_));
+  }
 
   // Runs on a reactor thread: copy the request out and hand it to a worker, nothing more.
   void onRequest(const P::Http::Request& request, P::Http::ResponseWriter writer) override {
+    // A refused connection whose request was already in flight: it is being closed, not served.
+    if (const auto peer = writer.getPeer(); !peer || !peer->tryGetData(kSlotKey)) return;
     auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true, access_log_});
     try {
       job->keep_alive = wants_keep_alive(request);
@@ -213,8 +280,31 @@ class PistacheHandler : public P::Http::Handler {
   }
 
  private:
+  static constexpr const char* kSlotKey = "order.connection_slot";
+
+  // Past the cap: a short 503 written straight to the socket (it is fresh, so its send buffer
+  // takes it whole), then both directions shut. Pistache then reads EOF and closes the
+  // descriptor on its own path; closing it here would race its bookkeeping of that descriptor.
+  void refuse(int fd) {
+    static constexpr std::string_view kRefusal =
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/problem+json\r\n"
+        "Retry-After: 1\r\n"
+        "Connection: close\r\n"
+        "Content-Length: 150\r\n"
+        "\r\n"
+        R"({"type":"/problems/overloaded","title":"The service is overloaded; retry later",)"
+        R"("status":503,"code":"overloaded","detail":"too many open connections"})";
+    static_assert(kRefusal.size() - kRefusal.find("\r\n\r\n") - 4 == 150);
+    [[maybe_unused]] const auto sent =
+        ::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_RDWR);
+    connections_->note_refusal();
+  }
+
   std::shared_ptr<WorkQueue> queue_;
   std::shared_ptr<std::atomic<bool>> stopping_;
+  std::shared_ptr<ConnectionCount> connections_;
   bool access_log_ = true;
 };
 
@@ -267,8 +357,9 @@ void Server::start() {
                               .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
                               .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms));
   endpoint->init(pistache_options);
-  endpoint->setHandler(
-      std::make_shared<PistacheHandler>(impl_->queue, impl_->stopping, o.access_log));
+  endpoint->setHandler(std::make_shared<PistacheHandler>(
+      impl_->queue, impl_->stopping, std::make_shared<ConnectionCount>(o.max_connections),
+      o.access_log));
   for (int i = 0; i < o.workers; ++i) impl_->workers.emplace_back([this] { impl_->work(); });
   impl_->running = true;
   try {
