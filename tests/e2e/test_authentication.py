@@ -79,6 +79,9 @@ class Authentication(unittest.TestCase):
                 self.assertIn(response.status, (200, 503), response)
                 self.assertNotEqual(401, response.status)
         self.assertEqual(200, self.http.request("GET", "/healthz").status)
+        contract = self.http.request("GET", "/openapi.yaml").body.decode()
+        self.assertIn("bearerAuth:", contract)
+        self.assertIn('"401": { $ref: "#/components/responses/Unauthorized" }', contract)
 
     def test_bad_tokens_are_401_invalid_token(self):
         now = int(time.time())
