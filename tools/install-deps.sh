@@ -12,7 +12,7 @@ fi
 packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   libpistache-dev libpqxx-dev libpq-dev librdkafka-dev
-  libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev
+  libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev libssl-dev
   postgresql-15 postgresql-client-15
   kcat maven default-jre-headless python3 python3-venv time clang
   "$@"

@@ -98,8 +98,13 @@ int main(int argc, char** argv) {
   server_options.port = settings.port;
   server_options.workers = settings.workers;
   server_options.header_timeout_ms = settings.header_timeout_ms;
-  const http::ApiOptions api_options{settings.max_body_bytes, settings.idempotency_ttl_seconds};
-  // Declared before the server, so it outlives the workers that append through it.
+  server_options.access_log = settings.access_log;
+  server_options.max_connections = settings.max_connections;
+  http::ApiOptions api_options;
+  api_options.max_body_bytes = settings.max_body_bytes;
+  api_options.idempotency_ttl_seconds = settings.idempotency_ttl_seconds;
+  api_options.jwt_secret = settings.jwt_secret;
+  // Declared before the server, so they outlive the workers that use them.
   std::unique_ptr<pg::GroupCommit> group_commit;
   if (settings.group_commit) group_commit = std::make_unique<pg::GroupCommit>(database);
   pg::OrderIdBlocks order_ids;
@@ -116,7 +121,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string address = settings.host + ":" + std::to_string(settings.port);
-  log::info("", "listening", {{"address", address}, {"database", pg::redact_url(settings.db_url)}});
+  log::info("", "listening",
+            {{"address", address},
+             {"database", pg::redact_url(settings.db_url)},
+             {"authentication", settings.jwt_secret.empty() ? "off" : "bearer HS256 JWT"},
+             {"max_connections", std::to_string(settings.max_connections)}});
 
   int received = 0;
   sigwait(&stop_signals, &received);

@@ -27,6 +27,18 @@ bool parse_int(const std::string& text, Int min, Int max, Int& out) {
   return true;
 }
 
+// on/true/1 or off/false/0.
+bool parse_switch(const std::string& text, bool& out) {
+  if (text == "on" || text == "true" || text == "1") {
+    out = true;
+  } else if (text == "off" || text == "false" || text == "0") {
+    out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> parse_dotenv(const std::string& text) {
@@ -68,7 +80,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
                            "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT"}) {
+                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG",
+                           "MAX_CONNECTIONS"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -106,6 +119,12 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("WORKERS");
     } else if (flag == "--header-timeout-ms") {
       given = value("HEADER_TIMEOUT_MS");
+    } else if (flag == "--jwt-secret") {
+      given = value("JWT_SECRET");
+    } else if (flag == "--access-log") {
+      given = value("ACCESS_LOG");
+    } else if (flag == "--max-connections") {
+      given = value("MAX_CONNECTIONS");
     } else {
       return ConfigError{"unknown flag " + flag + " (see --help)"};
     }
@@ -143,14 +162,23 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       ttl && !parse_int(*ttl, 1, 30 * 86'400, config.idempotency_ttl_seconds)) {
     return ConfigError{"IDEMPOTENCY_TTL_SECONDS must be from 1 to 2592000, not " + *ttl};
   }
-  if (auto group_commit = get("GROUP_COMMIT")) {
-    if (*group_commit == "on" || *group_commit == "true" || *group_commit == "1") {
-      config.group_commit = true;
-    } else if (*group_commit == "off" || *group_commit == "false" || *group_commit == "0") {
-      config.group_commit = false;
-    } else {
-      return ConfigError{"GROUP_COMMIT must be on or off, not " + *group_commit};
-    }
+  if (auto group_commit = get("GROUP_COMMIT");
+      group_commit && !parse_switch(*group_commit, config.group_commit)) {
+    return ConfigError{"GROUP_COMMIT must be on or off, not " + *group_commit};
+  }
+  config.jwt_secret = get("JWT_SECRET").value_or("");
+  // HS256 is only as strong as its key: RFC 7518 §3.2 asks for at least the hash's 256 bits.
+  if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
+    return ConfigError{"JWT_SECRET must be at least 32 bytes (RFC 7518: a key of 256 bits for "
+                       "HS256), not " + std::to_string(config.jwt_secret.size())};
+  }
+  if (auto access_log = get("ACCESS_LOG");
+      access_log && !parse_switch(*access_log, config.access_log)) {
+    return ConfigError{"ACCESS_LOG must be on or off, not " + *access_log};
+  }
+  if (auto connections = get("MAX_CONNECTIONS");
+      connections && !parse_int(*connections, 1, 1'000'000, config.max_connections)) {
+    return ConfigError{"MAX_CONNECTIONS must be from 1 to 1000000, not " + *connections};
   }
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
@@ -163,11 +191,18 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
 std::string usage(const std::string& program) {
   return "usage: " + program +
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
-         "       [--workers N] [--header-timeout-ms N] [--env-file PATH] [--no-migrate]\n"
+         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log on|off]\n"
+         "       [--max-connections N] [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
-         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, GROUP_COMMIT (on, the default: concurrent appends\n"
-         "share commits; off: each commits on its own).\n";
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, GROUP_COMMIT, JWT_SECRET, ACCESS_LOG,\n"
+         "MAX_CONNECTIONS. GROUP_COMMIT (default on) lets concurrent appends share commits; off:\n"
+         "each commits on its own.\n"
+         "JWT_SECRET (32 bytes or more) turns on bearer authentication: every request but\n"
+         "GET /healthz, /readyz, /metrics and /openapi.yaml needs Authorization: Bearer <JWT>,\n"
+         "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n"
+         "ACCESS_LOG=off drops the per-request log line (default on). MAX_CONNECTIONS (default\n"
+         "1024) caps open client connections; beyond it new ones get a 503 and are closed.\n";
 }
 
 }  // namespace order::config

@@ -24,6 +24,9 @@ struct Config {
   std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
   int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
   bool group_commit = true;            // GROUP_COMMIT=off: each append commits on its own
+  std::string jwt_secret;              // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
+  bool access_log = true;              // ACCESS_LOG: one log line per request (on/off)
+  int max_connections = 1024;          // MAX_CONNECTIONS: beyond it new connections are closed
   bool migrate = true;                 // apply schema migrations at start (--no-migrate)
   bool help = false;
 };

@@ -3,7 +3,9 @@
 
 #include <array>
 #include <charconv>
+#include <chrono>
 
+#include "adapters/http/jwt.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/log.hpp"
@@ -110,7 +112,9 @@ struct RequestMetadata {
   std::string error;  // a header the request names but that cannot be honoured
 };
 
-RequestMetadata metadata_of(const HttpRequest& request) {
+// `actor_from_header`: false when authentication is on, and the actor is the token's subject, which
+// a header must not override.
+RequestMetadata metadata_of(const HttpRequest& request, bool actor_from_header) {
   RequestMetadata out;
   commands::EventMetadata& metadata = out.metadata;
   const auto request_id = request.header("x-request-id");
@@ -124,7 +128,7 @@ RequestMetadata metadata_of(const HttpRequest& request) {
   // What a command records: a key or an actor it cannot record is refused, never dropped (a
   // dropped key would make a client's retry apply twice).
   if (request.method != "POST") return out;
-  if (const auto actor = request.header("x-actor")) {
+  if (const auto actor = actor_from_header ? request.header("x-actor") : std::nullopt) {
     if (!is_printable(*actor, 200)) {
       out.error = "X-Actor must be 1 to 200 bytes of UTF-8 text without control characters";
       return out;
@@ -142,6 +146,34 @@ RequestMetadata metadata_of(const HttpRequest& request) {
   return out;
 }
 
+// What needs no token: the probes an orchestrator calls, the scrape, and the contract itself.
+bool is_public(const HttpRequest& request, std::string_view path) {
+  return request.method == "GET" &&
+         (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.yaml");
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// The token of "Authorization: Bearer <token>" (RFC 6750 §2.1; the scheme is case-insensitive).
+std::optional<std::string_view> bearer_token(const HttpRequest& request) {
+  const auto header = request.header("authorization");
+  if (!header) return std::nullopt;
+  const std::string_view value = trim(*header);
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return std::nullopt;
+  }
+  return trim(value.substr(kScheme.size()));
+}
+
+// Tokens from clocks a little apart still work; a stolen expired token does not for long.
+constexpr std::int64_t kJwtLeewaySeconds = 30;
+
 }  // namespace
 
 Api::Api(commands::EventStore& store, projections::OrderReadModel& read_model,
@@ -154,9 +186,15 @@ HttpResponse Api::handle(const HttpRequest& request) {
   HttpResponse response;
   const std::int64_t retried_before = services_.commands.conflicts_retried();
   try {
-    auto metadata = metadata_of(request);
+    auto metadata = metadata_of(request, services_.options.jwt_secret.empty());
     context.metadata = std::move(metadata.metadata);
-    response = metadata.error.empty() ? route(context) : problem(Problem::bad_request, metadata.error);
+    if (auto refused = authenticate(context)) {
+      response = std::move(*refused);
+    } else if (!metadata.error.empty()) {
+      response = problem(Problem::bad_request, metadata.error);
+    } else {
+      response = route(context);
+    }
   } catch (const commands::StoreUnavailable& error) {
     log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
     response = problem(Problem::unavailable, "the database is unavailable; retry later");
@@ -170,6 +208,33 @@ HttpResponse Api::handle(const HttpRequest& request) {
   metrics().count_response(response.status);
   metrics().conflicts_retried += services_.commands.conflicts_retried() - retried_before;
   return response;
+}
+
+std::optional<HttpResponse> Api::authenticate(Context& context) const {
+  const std::string& secret = services_.options.jwt_secret;
+  if (secret.empty()) return std::nullopt;
+  std::string_view path = context.request.path;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (is_public(context.request, path)) return std::nullopt;
+
+  // RFC 6750 §3: no credentials get the bare challenge; a token that fails says invalid_token.
+  const auto token = bearer_token(context.request);
+  if (!token || token->empty()) {
+    return problem(Problem::unauthorized, "send Authorization: Bearer <token>")
+        .with_header("WWW-Authenticate", "Bearer realm=\"orders\"");
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto verified = verify_hs256(*token, secret, now, kJwtLeewaySeconds);
+  if (const auto* error = std::get_if<JwtError>(&verified)) {
+    const std::string description(describe(*error));
+    return problem(Problem::unauthorized, description)
+        .with_header("WWW-Authenticate", "Bearer realm=\"orders\", error=\"invalid_token\", "
+                                         "error_description=\"" + description + "\"");
+  }
+  context.metadata.actor = std::move(std::get<JwtClaims>(verified).subject);
+  return std::nullopt;
 }
 
 HttpResponse Api::route(Context& context) {

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "adapters/http/http_types.hpp"
@@ -17,6 +18,9 @@ struct ApiOptions {
   std::size_t max_body_bytes = 64 * 1024;
   int idempotency_ttl_seconds = 86'400;
   double max_projection_lag_seconds = 30;  // /readyz fails beyond it
+  // Not empty: every request but the probes, the metrics and the contract needs a Bearer HS256
+  // JWT signed with it, and the token's `sub` is the actor recorded in the events.
+  std::string jwt_secret;
 };
 
 // What endpoints reach: the store of this worker thread and the command handler over it.
@@ -45,6 +49,9 @@ class Api {
 
  private:
   HttpResponse route(Context& context);
+  // A 401 when authentication is on and the request does not carry a valid token; otherwise
+  // nothing, and the token's subject is the request's actor.
+  std::optional<HttpResponse> authenticate(Context& context) const;
   Services services_;
 };
 

@@ -16,6 +16,8 @@ ProblemRow row_of(Problem kind) {
   switch (kind) {
     case Problem::malformed_json: return {400, "malformed_json", "The body is not valid JSON"};
     case Problem::bad_request: return {400, "bad_request", "The request is malformed"};
+    case Problem::unauthorized:
+      return {401, "unauthorized", "A valid bearer token is required"};
     case Problem::not_found: return {404, "not_found", "No such resource"};
     case Problem::order_not_found: return {404, "order_not_found", "No such order"};
     case Problem::method_not_allowed: return {405, "method_not_allowed", "Method not allowed"};

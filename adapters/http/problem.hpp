@@ -13,6 +13,7 @@ namespace order::http {
 enum class Problem {
   malformed_json,         // 400
   bad_request,            // 400: a malformed header or query parameter
+  unauthorized,           // 401: bearer authentication is on and the token is missing or invalid
   not_found,              // 404: no such route
   order_not_found,        // 404
   method_not_allowed,     // 405

@@ -3,7 +3,11 @@
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
+#include <sys/socket.h>
 
+#include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -19,10 +23,14 @@ namespace {
 
 namespace P = Pistache;
 
+using Clock = std::chrono::steady_clock;
+
 struct Job {
   HttpRequest request;
   P::Http::ResponseWriter writer;
   bool keep_alive = true;
+  bool access_log = true;
+  Clock::time_point received = Clock::now();
 };
 
 class WorkQueue {
@@ -123,6 +131,32 @@ class NamedHeader final : public P::Http::Header::Header {
   std::string value_;
 };
 
+// One line per request, from its arrival on the reactor to its answer handed to the transport
+// (so the time in the queue counts). Never a header but the request id: no Authorization, no
+// token, no cookie reaches the log. Long paths are cut, so a 1 MiB URL is not a 1 MiB log line.
+void log_access(const Job& job, const HttpResponse& response) {
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.received).count();
+  char duration[32];
+  auto [end, error] = std::to_chars(duration, duration + sizeof duration,
+                                    static_cast<double>(micros) / 1000.0,
+                                    std::chars_format::fixed, 3);
+  if (error != std::errc()) end = duration;
+  char status[8];
+  const auto status_end = std::to_chars(status, status + sizeof status, response.status).ptr;
+  std::string_view request_id;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "X-Request-Id") request_id = value;
+  }
+  constexpr std::size_t kMaxPathBytes = 256;
+  log::info("http", "request",
+            {{"method", job.request.method},
+             {"path", std::string_view(job.request.path).substr(0, kMaxPathBytes)},
+             {"status", std::string_view(status, static_cast<std::size_t>(status_end - status))},
+             {"duration_ms", std::string_view(duration, static_cast<std::size_t>(end - duration))},
+             {"request_id", request_id}});
+}
+
 bool wants_keep_alive(const P::Http::Request& request) {
   const auto connection = request.headers().tryGet<P::Http::Header::Connection>();
   if (connection) return connection->control() == P::Http::ConnectionControl::KeepAlive;
@@ -145,18 +179,85 @@ void write(Job& job, const HttpResponse& response) {
   } catch (const std::exception&) {
     // The client went away before its answer: nothing to tell anyone.
   }
+  if (job.access_log) log_access(job, response);
 }
+
+// Open connections against the cap, shared by the handler's per-reactor clones.
+class ConnectionCount {
+ public:
+  explicit ConnectionCount(int limit) : limit_(limit) {}
+
+  bool try_take() {
+    int open = open_.load();
+    do {
+      if (open >= limit_) return false;
+    } while (!open_.compare_exchange_weak(open, open + 1));
+    return true;
+  }
+  void release() { --open_; }
+
+  // A warning at most once a second, with how many were refused since the last one: a flood of
+  // connections must not become a flood of log lines.
+  void note_refusal() {
+    ++refused_;
+    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
+                                    Clock::now().time_since_epoch())
+                                    .count();
+    std::int64_t last = last_logged_second_.load();
+    if (second > last && last_logged_second_.compare_exchange_strong(last, second)) {
+      log::warn("http", "connections refused: at the cap",
+                {{"max_connections", std::to_string(limit_)},
+                 {"refused", std::to_string(refused_.exchange(0))}});
+    }
+  }
+
+ private:
+  const int limit_;
+  std::atomic<int> open_{0};
+  std::atomic<std::int64_t> refused_{0};
+  std::atomic<std::int64_t> last_logged_second_{0};
+};
+
+struct ConnectionSlot {
+  explicit ConnectionSlot(std::shared_ptr<ConnectionCount> count) : count_(std::move(count)) {}
+  ~ConnectionSlot() { count_->release(); }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::shared_ptr<ConnectionCount> count_;
+};
 
 class PistacheHandler : public P::Http::Handler {
  public:
   HTTP_PROTOTYPE(PistacheHandler)
 
-  PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping)
-      : queue_(std::move(queue)), stopping_(std::move(stopping)) {}
+  PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping,
+                  std::shared_ptr<ConnectionCount> connections, bool access_log)
+      : queue_(std::move(queue)),
+        stopping_(std::move(stopping)),
+        connections_(std::move(connections)),
+        access_log_(access_log) {}
+
+  // Runs on the reactor thread that owns the new connection, before it is polled. Pistache's own
+  // Http::Handler::onConnection is private, so what it does in 0.0.5 (give the peer its request
+  // parser) is done here; then the connection takes a slot, or is refused.
+  void onConnection(const std::shared_ptr<P::Tcp::Peer>& peer) override {
+    peer->putData(ParserData, std::make_shared<P::Http::RequestParser>(getMaxRequestSize()));
+    if (!connections_->try_take()) {
+      refuse(peer->fd());
+      return;
+    }
+    // Released when Pistache drops the peer, whichever way it closes it (a client's close, a
+    // reset, "Connection: close", a timeout): the peer's data dies with the peer.
+    peer->putData(kSlotKey, std::make_shared<ConnectionSlot>(connections_));
+  }
 
   // Runs on a reactor thread: copy the request out and hand it to a worker, nothing more.
   void onRequest(const P::Http::Request& request, P::Http::ResponseWriter writer) override {
-    auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true});
+    // A refused connection whose request was already in flight: it is being closed, not served.
+    if (const auto peer = writer.getPeer(); !peer || !peer->tryGetData(kSlotKey)) return;
+    auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true, access_log_});
     try {
       job->keep_alive = wants_keep_alive(request);
       job->request = convert(request);
@@ -174,13 +275,37 @@ class PistacheHandler : public P::Http::Handler {
   }
 
   void onTimeout(const P::Http::Request&, P::Http::ResponseWriter writer) override {
-    Job job{HttpRequest{}, std::move(writer), false};
+    Job job{HttpRequest{}, std::move(writer), false, access_log_};
     write(job, problem(Problem::bad_request, "the request was not received in time"));
   }
 
  private:
+  static constexpr const char* kSlotKey = "order.connection_slot";
+
+  // Past the cap: a short 503 written straight to the socket (it is fresh, so its send buffer
+  // takes it whole), then both directions shut. Pistache then reads EOF and closes the
+  // descriptor on its own path; closing it here would race its bookkeeping of that descriptor.
+  void refuse(int fd) {
+    static constexpr std::string_view kRefusal =
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/problem+json\r\n"
+        "Retry-After: 1\r\n"
+        "Connection: close\r\n"
+        "Content-Length: 150\r\n"
+        "\r\n"
+        R"({"type":"/problems/overloaded","title":"The service is overloaded; retry later",)"
+        R"("status":503,"code":"overloaded","detail":"too many open connections"})";
+    static_assert(kRefusal.size() - kRefusal.find("\r\n\r\n") - 4 == 150);
+    [[maybe_unused]] const auto sent =
+        ::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_RDWR);
+    connections_->note_refusal();
+  }
+
   std::shared_ptr<WorkQueue> queue_;
   std::shared_ptr<std::atomic<bool>> stopping_;
+  std::shared_ptr<ConnectionCount> connections_;
+  bool access_log_ = true;
 };
 
 }  // namespace
@@ -232,7 +357,9 @@ void Server::start() {
                               .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
                               .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms));
   endpoint->init(pistache_options);
-  endpoint->setHandler(std::make_shared<PistacheHandler>(impl_->queue, impl_->stopping));
+  endpoint->setHandler(std::make_shared<PistacheHandler>(
+      impl_->queue, impl_->stopping, std::make_shared<ConnectionCount>(o.max_connections),
+      o.access_log));
   for (int i = 0; i < o.workers; ++i) impl_->workers.emplace_back([this] { impl_->work(); });
   impl_->running = true;
   try {

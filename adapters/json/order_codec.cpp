@@ -69,6 +69,17 @@ class Fields {
     return std::nullopt;
   }
 
+  // Text that goes into an event: PostgreSQL's jsonb cannot hold U+0000 (it would refuse the
+  // whole event, a 500), so a NUL is the client's error, said as such.
+  std::optional<std::string> stored_text(std::string_view key, const bj::value* value) {
+    auto result = text(key, value);
+    if (result && result->find('\0') != std::string::npos) {
+      fail(key, "invalid_character", std::string(key) + " must not contain U+0000 (NUL)");
+      return std::nullopt;
+    }
+    return result;
+  }
+
   std::optional<Money> money(std::string_view key, const bj::value* value) {
     if (value == nullptr) return std::nullopt;
     const auto result = money_of(*value);
@@ -229,7 +240,8 @@ std::variant<domain::PayOrder, FieldErrors> decode_pay(const bj::value& body, do
   const bj::object* object = expect_object(body, errors, true);
   if (object == nullptr) return errors;
   Fields fields(*object, "", errors);
-  const auto reference = fields.text("payment_reference", fields.required("payment_reference"));
+  const auto reference =
+      fields.stored_text("payment_reference", fields.required("payment_reference"));
   const auto amount = fields.money("amount", fields.required("amount"));
   fields.reject_unknown();
   if (!errors.empty()) return errors;
@@ -242,8 +254,8 @@ std::variant<domain::ShipOrder, FieldErrors> decode_ship(const bj::value& body,
   const bj::object* object = expect_object(body, errors, true);
   if (object == nullptr) return errors;
   Fields fields(*object, "", errors);
-  const auto carrier = fields.text("carrier", fields.required("carrier"));
-  const auto tracking = fields.text("tracking_number", fields.required("tracking_number"));
+  const auto carrier = fields.stored_text("carrier", fields.required("carrier"));
+  const auto tracking = fields.stored_text("tracking_number", fields.required("tracking_number"));
   fields.reject_unknown();
   if (!errors.empty()) return errors;
   return domain::ShipOrder{id, *carrier, *tracking};
@@ -268,7 +280,7 @@ std::variant<domain::CancelOrder, FieldErrors> decode_cancel(const bj::value& bo
   Fields fields(*object, "", errors);
   std::optional<std::string> reason;
   if (const auto* value = fields.find("reason"); value != nullptr && !value->is_null()) {
-    reason = fields.text("reason", value);
+    reason = fields.stored_text("reason", value);
   }
   fields.reject_unknown();
   if (!errors.empty()) return errors;

@@ -200,3 +200,21 @@ TEST_CASE("the writer escapes what JSON requires and nothing else") {
   w.begin_object().key("k").string("a\"b\\c\n\x01é").key("n").integer(-5).end_object();
   CHECK(w.str() == "{\"k\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-5}");
 }
+
+TEST_CASE("a NUL in a text that goes into an event is a validation error, not a database error") {
+  const auto pay = json::decode_pay(parse(R"({"payment_reference":"a\u0000b","amount":"1.00"})"), 1);
+  REQUIRE(std::holds_alternative<json::FieldErrors>(pay));
+  CHECK(fields_of(std::get<json::FieldErrors>(pay)) ==
+        std::vector<std::string>{"payment_reference:invalid_character"});
+  const auto ship = json::decode_ship(parse(R"({"carrier":"\u0000","tracking_number":"x\u0000"})"), 1);
+  REQUIRE(std::holds_alternative<json::FieldErrors>(ship));
+  CHECK(fields_of(std::get<json::FieldErrors>(ship)) ==
+        std::vector<std::string>{"carrier:invalid_character", "tracking_number:invalid_character"});
+  const auto cancel = json::decode_cancel(parse(R"({"reason":"why\u0000"})"), 1);
+  REQUIRE(std::holds_alternative<json::FieldErrors>(cancel));
+  CHECK(fields_of(std::get<json::FieldErrors>(cancel)) ==
+        std::vector<std::string>{"reason:invalid_character"});
+  // Other control characters are valid in jsonb and stay the client's data.
+  CHECK(std::holds_alternative<domain::CancelOrder>(
+      json::decode_cancel(parse(R"({"reason":"tab\tand\u0001"})"), 1)));
+}

@@ -1,0 +1,83 @@
+// The hardening settings: authentication, the access log and the connection cap, from the
+// environment or flags, each checked once at start with a clear message.
+#include <doctest/doctest.h>
+
+#include "adapters/config/config.hpp"
+
+namespace {
+
+using namespace order::config;
+
+std::variant<Config, ConfigError> load(std::vector<std::string> args,
+                                       std::map<std::string, std::string> environment = {}) {
+  environment.emplace("DB_URL", "postgresql://u@h:1/d");
+  return load_config(
+      args,
+      [environment](const std::string& name) -> std::optional<std::string> {
+        const auto it = environment.find(name);
+        if (it == environment.end()) return std::nullopt;
+        return it->second;
+      },
+      "/nonexistent/.env");
+}
+
+Config loaded(std::vector<std::string> args, std::map<std::string, std::string> environment = {}) {
+  auto result = load(std::move(args), std::move(environment));
+  REQUIRE_MESSAGE(std::holds_alternative<Config>(result), std::get<ConfigError>(result).message);
+  return std::get<Config>(result);
+}
+
+std::string error_of(std::vector<std::string> args,
+                     std::map<std::string, std::string> environment = {}) {
+  auto result = load(std::move(args), std::move(environment));
+  REQUIRE_MESSAGE(std::holds_alternative<ConfigError>(result), "accepted");
+  return std::get<ConfigError>(result).message;
+}
+
+const std::string kSecret(32, 's');
+
+}  // namespace
+
+TEST_CASE("authentication is off, the access log on and 1024 connections allowed by default") {
+  const Config config = loaded({});
+  CHECK(config.jwt_secret.empty());
+  CHECK(config.access_log);
+  CHECK(config.max_connections == 1024);
+}
+
+TEST_CASE("JWT_SECRET comes from the environment, and --jwt-secret wins over it") {
+  CHECK(loaded({}, {{"JWT_SECRET", kSecret}}).jwt_secret == kSecret);
+  CHECK(loaded({"--jwt-secret", kSecret + "x"}, {{"JWT_SECRET", kSecret}}).jwt_secret ==
+        kSecret + "x");
+}
+
+TEST_CASE("a JWT secret shorter than 256 bits is refused") {
+  CHECK(error_of({}, {{"JWT_SECRET", std::string(31, 's')}}).find("at least 32 bytes") !=
+        std::string::npos);
+}
+
+TEST_CASE("ACCESS_LOG is on or off and nothing else") {
+  CHECK_FALSE(loaded({}, {{"ACCESS_LOG", "off"}}).access_log);
+  CHECK_FALSE(loaded({"--access-log", "false"}).access_log);
+  CHECK(loaded({"--access-log", "on"}, {{"ACCESS_LOG", "off"}}).access_log);
+  CHECK(error_of({}, {{"ACCESS_LOG", "maybe"}}).find("ACCESS_LOG must be on or off") !=
+        std::string::npos);
+}
+
+TEST_CASE("GROUP_COMMIT is on unless turned off, and on or off only") {
+  CHECK(loaded({}).group_commit);
+  CHECK_FALSE(loaded({}, {{"GROUP_COMMIT", "off"}}).group_commit);
+  CHECK_FALSE(loaded({}, {{"GROUP_COMMIT", "0"}}).group_commit);
+  CHECK(loaded({}, {{"GROUP_COMMIT", "true"}}).group_commit);
+  CHECK(error_of({}, {{"GROUP_COMMIT", "sometimes"}}).find("GROUP_COMMIT must be on or off") !=
+        std::string::npos);
+}
+
+TEST_CASE("MAX_CONNECTIONS is a number from 1 to 1000000") {
+  CHECK(loaded({}, {{"MAX_CONNECTIONS", "10"}}).max_connections == 10);
+  CHECK(loaded({"--max-connections", "5000"}).max_connections == 5000);
+  for (const char* bad : {"0", "-1", "1000001", "many", "10x"}) {
+    CAPTURE(bad);
+    CHECK(error_of({"--max-connections", bad}).find("MAX_CONNECTIONS") != std::string::npos);
+  }
+}
