@@ -17,6 +17,8 @@ import argparse
 import datetime
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +52,52 @@ def timed(command, **kwargs):
                        **kwargs)
         seconds, kilobytes = report.read().split()[-2:]
     return float(seconds), int(kilobytes) / 1024.0
+
+
+class Profile:
+    """perf record -a over the measured side of a scenario (when perf works here): where the
+    machine's CPU went, by process, and the hottest symbols of ours, for the report."""
+
+    def __init__(self, name, enabled):
+        self.name = name
+        self.summary = None
+        self.process = None
+        if not enabled or not shutil.which("perf"):
+            return
+        self.data = os.path.join(tempfile.gettempdir(), f"bench-{name}-{os.getpid()}.perf")
+        self.process = subprocess.Popen(["perf", "record", "-F", "499", "-a", "-g", "-o",
+                                         self.data], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        try:
+            self.summary = {"by_process": self.report("comm", 3.0),
+                            "ours": self.report("comm,sym", 1.0, ours=True)}
+        finally:
+            if os.path.exists(self.data):
+                os.unlink(self.data)
+
+    def report(self, keys, limit, ours=False):
+        out = subprocess.run(["perf", "report", "-i", self.data, "--no-children", "--stdio",
+                              "--sort", keys, "-g", "none", "--percent-limit", str(limit)],
+                             capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split(None, 1)
+            if not parts or not parts[0].endswith("%") or line.startswith("#"):
+                continue
+            label = " ".join(parts[1].split())
+            if ours and not label.startswith(("order-service", "order-admin")):
+                continue
+            rows.append((label, float(parts[0].rstrip("%"))))
+        return rows[:12]
 
 
 def load_backlog(url, events, chunk=100_000):
@@ -103,16 +151,15 @@ def publication(args, url, events):
     log = open(os.path.join(args.results, "bench-service.log.tmp"), "w")
     start = time.monotonic()
     service = subprocess.Popen([args.service], env=env, stdout=log, stderr=subprocess.STDOUT)
+    profile = Profile("publication", args.profile)
     try:
-        while True:
-            done = psql(url, f"SELECT count(*) FROM subscriptions WHERE name = 'kafka-publisher' "
-                             f"AND (transaction_id, global_position) >= "
-                             f"('{last[0]}'::xid8, {last[1]})")
-            if done == "1":
-                break
-            if service.poll() is not None:
-                raise SystemExit("order-service exited during the publication scenario")
-            time.sleep(0.2)
+        with profile:
+            while psql(url, f"SELECT count(*) FROM subscriptions WHERE name = 'kafka-publisher' "
+                            f"AND (transaction_id, global_position) >= "
+                            f"('{last[0]}'::xid8, {last[1]})") != "1":
+                if service.poll() is not None:
+                    raise SystemExit("order-service exited during the publication scenario")
+                time.sleep(0.2)
         seconds = time.monotonic() - start
         rss = int(open(f"/proc/{service.pid}/status").read().split("VmRSS:")[1].split()[0]) / 1024
         latency = publication_latency(url, env, topic, brokers, events)
@@ -133,6 +180,7 @@ def publication(args, url, events):
         "met": baseline_seconds / seconds >= 0.5 and events / seconds >= 50_000,
         "service_rss_mb_after": rss,
         **latency,
+        "profile": profile.summary,
     }
 
 
@@ -190,8 +238,9 @@ def publication_latency(url, env, topic, brokers, backlog, clients=8, seconds=10
 def rebuild(args, url, events):
     baseline_seconds, _ = timed(["psql", url, "-XAtq", "-c", "COPY events TO STDOUT"],
                                 stdout=subprocess.DEVNULL)
-    seconds, peak = timed([args.admin, "rebuild", "orders", "--db-url", url],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with Profile("rebuild", args.profile) as profile:
+        seconds, peak = timed([args.admin, "rebuild", "orders", "--db-url", url],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return {
         "scenario": "rebuild",
         "measured": f"order-admin rebuild orders over {events:,} events",
@@ -205,6 +254,7 @@ def rebuild(args, url, events):
         "target": "time <= 3x the baseline, >= 200,000 events/s, peak RSS <= 200 MB",
         "met": seconds <= 3 * baseline_seconds and events / seconds >= 200_000 and peak <= 200,
         "peak_rss_mb": peak,
+        "profile": profile.summary,
     }
 
 
@@ -370,13 +420,15 @@ def ingest_read_memory(args, server):
         time.sleep(3)
         idle_rss = service.rss_mb()
         print("  ingest: wrk POST /orders ...", flush=True)
-        load = wrk(service.url("/orders"), "ingest.lua", seconds)
+        with Profile("ingest", args.profile) as ingest_profile:
+            load = wrk(service.url("/orders"), "ingest.lua", seconds)
         loaded_rss = service.rss_mb()
         drain = wait_drained(url, ["kafka-publisher", "orders-projector"])
         placed = int(psql(url, "SELECT count(*) FROM events WHERE event_type = 'order.created'"))
 
         print("  read: wrk GET /orders/{id} ...", flush=True)
-        read = wrk(service.url("/orders/1"), "read.lua", seconds, [placed])
+        with Profile("read", args.profile) as read_profile:
+            read = wrk(service.url("/orders/1"), "read.lua", seconds, [placed])
         print("  read baseline: pgbench ...", flush=True)
         read_base = pgbench(url, READ_SQL, seconds, [("orders", placed)])
         after_read_rss = service.rss_mb()
@@ -404,6 +456,7 @@ def ingest_read_memory(args, server):
             "requests": load["requests"], "errors": load["errors"], "orders_in_log": placed,
             "without_group_commit_per_second": alone["per_second"],
             "without_group_commit_p99_us": alone["p99_us"],
+            "profile": ingest_profile.summary,
             "drained_seconds_after_load": drain,
         },
         {
@@ -420,6 +473,7 @@ def ingest_read_memory(args, server):
             "baseline_latency_us": {k: read_base[k] for k in ("p50_us", "p90_us", "p99_us",
                                                               "p999_us")},
             "requests": read["requests"], "errors": read["errors"],
+            "profile": read_profile.summary,
         },
         {
             "scenario": "memory",
@@ -488,6 +542,25 @@ def table(results):
     return lines
 
 
+def profiles(results):
+    """Where the CPU went during each scenario's measured side (perf record -a)."""
+    lines = []
+    for r in results:
+        summary = r.get("profile")
+        if not summary:
+            continue
+        shares = ", ".join(f"{label} {share:.0f}%" for label, share in summary["by_process"])
+        lines.append(f"- {r['scenario']}: {shares}")
+        if summary["ours"]:
+            hot = "; ".join(f"{label.split(None, 1)[-1]} {share:.1f}%"
+                            for label, share in summary["ours"][:6])
+            lines.append(f"  - hottest in ours: {hot}")
+    if lines:
+        lines = ["## Where the CPU went (perf record -a, all CPUs, measured side only)", "",
+                 *lines]
+    return lines
+
+
 def details(results):
     lines = []
     for r in results:
@@ -527,6 +600,8 @@ def main():
     parser.add_argument("--only", choices=SCENARIOS, action="append",
                         help="run only these scenarios (repeatable); default: all")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip perf record over the measured side of each scenario")
     args = parser.parse_args()
     os.makedirs(args.results, exist_ok=True)
     chosen = args.only or SCENARIOS
@@ -554,6 +629,7 @@ def main():
     lines = [f"# Benchmarks, {today}", "",
              f"Backlog {args.events:,} events; ingest and read {args.seconds} s per side; "
              f"{machine}.", "", *table(results), "", *details(results), "",
+             *profiles(results), "",
              f"![throughput and latency]({today}.png)"]
     report = "\n".join(lines) + "\n"
     with open(os.path.join(args.results, f"{today}.md"), "w") as f:
