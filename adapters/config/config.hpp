@@ -18,7 +18,7 @@ struct Config {
   std::string order_topic = "orders";  // ORDER_TOPIC
   std::string host = "0.0.0.0";        // HOST
   std::uint16_t port = 8080;           // Port or PORT
-  int workers = 8;                     // WORKERS: request threads, one database connection each
+  int workers = 16;                    // WORKERS: request threads, one database connection each
   int statement_timeout_ms = 5000;     // STATEMENT_TIMEOUT_MS
   int header_timeout_ms = 10'000;      // HEADER_TIMEOUT_MS: a request's headers must arrive by then
   std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
