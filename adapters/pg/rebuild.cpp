@@ -3,12 +3,16 @@
 #include "adapters/pg/rebuild.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <limits>
 #include <optional>
 #include <string_view>
 #include <tuple>
 #include <pqxx/pqxx>
 #include <stdexcept>
+#include <thread>
 
 #include "adapters/json/order_codec.hpp"
 #include "adapters/pg/projector.hpp"
@@ -62,7 +66,7 @@ const std::vector<std::string> kCopyColumns = {
     "updated_at", "payment_reference", "carrier", "tracking_number", "cancel_reason"};
 
 // Folds every event of a transaction below one snapshot's horizon, stream by stream, into
-// orders_rebuild through COPY. Memory holds one fetched page and one order. Returns the horizon:
+// orders_rebuild through COPY. Memory holds three fetched pages and one order. Returns the horizon:
 // every event of a transaction below it is in the table; none at or above it is.
 std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& writer,
                         RebuildResult& result, std::int64_t log_events, Clock::time_point start,
@@ -79,15 +83,68 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& wri
       "FROM events WHERE transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8 "
       "ORDER BY stream_id, stream_version");
 
+  // Pages are fetched on a thread of their own, one ahead, so the database reads the next page
+  // while this thread folds the current one and the COPY backend writes it.
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<pqxx::result> pages;
+  bool exhausted = false;
+  bool abandoned = false;
+  std::exception_ptr fetch_error;
+  std::thread fetcher([&] {
+    try {
+      for (;;) {
+        pqxx::result page = scan.exec("FETCH 10000 FROM rebuild_scan");
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return pages.size() < 2 || abandoned; });
+        if (abandoned) return;
+        if (page.empty()) break;
+        pages.push_back(std::move(page));
+        changed.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      fetch_error = std::current_exception();
+    }
+    std::lock_guard lock(mutex);
+    exhausted = true;
+    changed.notify_all();
+  });
+  // The fetcher stops and is joined however this scope is left.
+  struct Join {
+    std::thread& thread;
+    std::mutex& mutex;
+    std::condition_variable& changed;
+    bool& abandoned;
+    ~Join() {
+      {
+        std::lock_guard lock(mutex);
+        abandoned = true;
+      }
+      changed.notify_all();
+      thread.join();
+    }
+  } join{fetcher, mutex, changed, abandoned};
+  auto next_page = [&]() -> std::optional<pqxx::result> {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return !pages.empty() || exhausted; });
+    if (pages.empty()) {
+      if (fetch_error) std::rethrow_exception(fetch_error);
+      return std::nullopt;
+    }
+    pqxx::result page = std::move(pages.front());
+    pages.pop_front();
+    changed.notify_all();
+    return page;
+  };
+
   pqxx::work write(writer);
   pqxx::stream_to out(write, "orders_rebuild", kCopyColumns);
   std::optional<projections::OrderRow> row;
   domain::OrderId current = 0;
   auto last_report = Clock::now();
-  for (;;) {
-    const pqxx::result page = scan.exec("FETCH 10000 FROM rebuild_scan");
-    if (page.empty()) break;
-    for (const auto& r : page) {
+  while (const auto page = next_page()) {
+    for (const auto& r : *page) {
       const auto stream_id = r[0].as<domain::OrderId>();
       if (stream_id != current) {
         if (row) write_copy_row(out, *row);
@@ -99,7 +156,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& wri
                       std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
                       std::string_view(r[2].c_str(), r[2].size()));
     }
-    result.events += static_cast<std::int64_t>(page.size());
+    result.events += static_cast<std::int64_t>(page->size());
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
       progress({result.events, log_events, seconds_since(start)});
       last_report = Clock::now();
