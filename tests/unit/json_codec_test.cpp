@@ -201,6 +201,20 @@ TEST_CASE("the writer escapes what JSON requires and nothing else") {
   CHECK(w.str() == "{\"k\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-5}");
 }
 
+TEST_CASE("whatever the writer quotes reads back as the same text") {
+  std::vector<std::string> texts = {"", "\"", "\\\\", "\n\n", "plain", "\x1f at the start",
+                                    "at the end\x7f\x01", "é ü 雪 😀 mixed\tin"};
+  std::string every_byte;
+  for (int c = 0; c < 128; ++c) every_byte += static_cast<char>(c);
+  texts.push_back(every_byte);
+  for (const auto& text : texts) {
+    json::JsonWriter w;
+    w.begin_array().string(text).end_array();
+    const boost::json::value read = boost::json::parse(w.str());
+    CHECK(std::string(read.as_array().at(0).as_string()) == text);
+  }
+}
+
 TEST_CASE("a NUL in a text that goes into an event is a validation error, not a database error") {
   const auto pay = json::decode_pay(parse(R"({"payment_reference":"a\u0000b","amount":"1.00"})"), 1);
   REQUIRE(std::holds_alternative<json::FieldErrors>(pay));
