@@ -65,6 +65,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def refused_at_start(*flags):
+    """Runs the service with `flags` and an unreachable database: a setting it refuses must stop
+    it (exit status 2, the reason on stderr) before it tries to connect."""
+    return subprocess.run([ARGS.service, "--db-url", "postgresql://x@127.0.0.1:1/x", *flags],
+                          capture_output=True, text=True, timeout=10)
+
+
 class Service:
     """The real binary, started on a free port and stopped with SIGTERM (SIGKILL after 10 s)."""
 

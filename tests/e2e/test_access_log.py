@@ -89,9 +89,7 @@ class AccessLog(unittest.TestCase):
             service.stop()
 
     def test_a_bad_access_log_value_is_refused_at_start(self):
-        import subprocess
-        out = subprocess.run([harness.ARGS.service, "--db-url", "postgresql://x@127.0.0.1:1/x",
-                              "--access-log", "maybe"], capture_output=True, text=True, timeout=10)
+        out = harness.refused_at_start("--access-log", "maybe")
         self.assertEqual(2, out.returncode, out.stderr)
         self.assertIn("ACCESS_LOG must be on or off", out.stderr)
 

@@ -150,9 +150,7 @@ class AuthenticationIsOffByDefault(unittest.TestCase):
             db.drop()
 
     def test_a_short_secret_is_refused_at_start(self):
-        import subprocess
-        out = subprocess.run([harness.ARGS.service, "--db-url", "postgresql://x@127.0.0.1:1/x",
-                              "--jwt-secret", "short"], capture_output=True, text=True, timeout=10)
+        out = harness.refused_at_start("--jwt-secret", "short")
         self.assertEqual(2, out.returncode, out.stderr)
         self.assertIn("JWT_SECRET must be at least 32 bytes", out.stderr)
 

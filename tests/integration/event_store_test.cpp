@@ -13,20 +13,14 @@
 #include "adapters/pg/pg_event_store.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
+#include "sample_events.hpp"
 
 namespace {
 
 using namespace order;
 using order::testing::FreshDatabase;
-
-domain::Event placed(domain::OrderId id) {
-  return domain::OrderPlaced{id, 101, {{1001, 2, domain::Money{499}}}, domain::Money{998}};
-}
-
-domain::Event paid(domain::OrderId id) {
-  return domain::OrderPaid{{id, 101, domain::Money{998}, domain::OrderStatus::pending}, "p-1",
-                           domain::Money{998}};
-}
+using order::testing::paid;
+using order::testing::placed;
 
 domain::Event cancelled(domain::OrderId id, domain::OrderStatus from, std::string reason) {
   return domain::OrderCancelled{{id, 101, domain::Money{998}, from}, std::move(reason)};
