@@ -1,6 +1,8 @@
 """PostgreSQL restarted under a write load: while it is down the API answers 503 problem+json
 with Retry-After, never a 2xx for a write that is not durable and never a hang; once it is back
-the same process serves again, with every acknowledged order in the log."""
+the same process serves again, with every acknowledged order in the log. A write stuck behind a
+lock is answered 503 at STATEMENT_TIMEOUT_MS, never left hanging."""
+import json
 import os
 import subprocess
 import threading
@@ -15,7 +17,8 @@ PG_SH = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "stack", "p
 class DatabaseRestart(unittest.TestCase):
     def setUp(self):
         self.db = harness.FreshDatabase()
-        self.service = harness.Service(self.db.url)
+        self.service = harness.Service(self.db.url, env={**os.environ,
+                                                         "STATEMENT_TIMEOUT_MS": "500"})
 
     def tearDown(self):
         self.service.stop()
@@ -76,6 +79,36 @@ class DatabaseRestart(unittest.TestCase):
         logged = {int(row[0]) for row in harness.psql(self.db.url, "SELECT stream_id FROM streams")}
         self.assertEqual(set(), set(acknowledged) - logged, "an acknowledged order is not in the log")
         self.assertTrue(self.service.alive())
+
+
+    def test_a_write_stuck_behind_a_lock_is_answered_503_at_the_statement_timeout(self):
+        http = self.service.client()
+        placed = http.request("POST", "/orders", harness.SEED_BODY)
+        self.assertEqual(201, placed.status)
+        order = placed.json["order_id"]
+        total = placed.json["total_amount"]
+        # Another session holds the order's stream row for 4 s, so its next append waits.
+        holder = subprocess.Popen(
+            ["psql", self.db.url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c",
+             f"BEGIN; SELECT 1 FROM streams WHERE stream_id = {order} FOR UPDATE; "
+             f"SELECT pg_sleep(4); COMMIT;"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            start = time.monotonic()
+            pay = {"payment_reference": "P-1", "amount": total}
+            stuck = http.request("POST", f"/orders/{order}/pay", json.dumps(pay))
+            took = time.monotonic() - start
+            print(f"  blocked pay answered {stuck.status} after {took:.2f} s")
+            self.assertEqual(503, stuck.status, stuck)
+            self.assertEqual("application/problem+json", stuck.headers["content-type"])
+            self.assertIn("retry-after", stuck.headers)
+            self.assertLess(took, 3.0, "answered long after the 500 ms statement timeout")
+        finally:
+            holder.wait(timeout=30)
+        # Nothing of the refused write was recorded; once the lock is gone the same write lands.
+        self.assertEqual("1", self.db.scalar(f"SELECT count(*) FROM events WHERE stream_id = {order}"))
+        again = http.request("POST", f"/orders/{order}/pay", json.dumps(pay))
+        self.assertEqual(200, again.status, again)
 
 
 if __name__ == "__main__":

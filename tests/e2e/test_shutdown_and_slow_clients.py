@@ -1,4 +1,4 @@
-"""The real binary under two kinds of trouble: a SIGTERM in the middle of a write load (it stops
+"""The real binary under two kinds of trouble: a SIGTERM or a SIGINT in the middle of a write load (it stops
 accepting, finishes what is in flight, and exits 0 in bounded time, with every acknowledged
 order in the log), slowloris clients (they neither starve the others nor stay forever), and more
 connections than MAX_CONNECTIONS (the extra ones are refused at once, the open ones keep working,
@@ -21,6 +21,12 @@ class ShutdownAndSlowClients(unittest.TestCase):
         self.db.drop()
 
     def test_sigterm_mid_load_finishes_in_flight_requests_and_exits_zero(self):
+        self.stop_mid_load(signal.SIGTERM)
+
+    def test_sigint_mid_load_finishes_in_flight_requests_and_exits_zero(self):
+        self.stop_mid_load(signal.SIGINT)
+
+    def stop_mid_load(self, stop_signal):
         service = harness.Service(self.db.url)
         acknowledged, statuses, lock = [], {}, threading.Lock()
         stopping = threading.Event()
@@ -42,7 +48,7 @@ class ShutdownAndSlowClients(unittest.TestCase):
             t.start()
         time.sleep(2)
         signalled = time.monotonic()
-        service.process.send_signal(signal.SIGTERM)
+        service.process.send_signal(stop_signal)
         try:
             code = service.process.wait(timeout=20)
         finally:
@@ -50,7 +56,7 @@ class ShutdownAndSlowClients(unittest.TestCase):
             for t in threads:
                 t.join()
         took = time.monotonic() - signalled
-        print(f"  exit {code} after {took:.2f} s; responses {statuses}")
+        print(f"  {stop_signal.name}: exit {code} after {took:.2f} s; responses {statuses}")
         self.assertEqual(0, code, service.output()[-2000:])
         self.assertLess(took, 15)
         self.assertGreater(len(acknowledged), 0)
