@@ -25,12 +25,12 @@ GroupCommit::~GroupCommit() {
 }
 
 commands::AppendResult GroupCommit::append(EncodedAppend append) {
-  Pending pending{std::move(append), {}};
-  auto outcome = pending.result.get_future();
+  auto pending = std::make_shared<Pending>(Pending{std::move(append), {}});
+  auto outcome = pending->result.get_future();
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw commands::StoreUnavailable("the service is shutting down");
-    queue_.push_back(&pending);
+    queue_.push_back(std::move(pending));
   }
   ready_.notify_one();
   return outcome.get();
@@ -45,7 +45,7 @@ GroupCommit::Stats GroupCommit::stats() const {
 
 void GroupCommit::run() {
   for (;;) {
-    std::vector<Pending*> batch = take_batch();
+    const std::vector<std::shared_ptr<Pending>> batch = take_batch();
     if (batch.empty()) return;
     commit(batch);
   }
@@ -53,14 +53,14 @@ void GroupCommit::run() {
 
 // Everything queued, in arrival order, but at most one append per stream and per key: a second
 // append to a stream was decided before the first one's outcome was known, and waits for it.
-std::vector<GroupCommit::Pending*> GroupCommit::take_batch() {
+std::vector<std::shared_ptr<GroupCommit::Pending>> GroupCommit::take_batch() {
   std::unique_lock lock(mutex_);
   ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-  std::vector<Pending*> batch;
+  std::vector<std::shared_ptr<Pending>> batch;
   std::unordered_set<domain::OrderId> streams;
   std::unordered_set<std::string_view> keys;
   for (auto it = queue_.begin(); it != queue_.end() && batch.size() < max_batch_;) {
-    Pending* pending = *it;
+    const std::shared_ptr<Pending>& pending = *it;
     const auto& key = pending->append.key;
     if (streams.contains(pending->append.stream) || (!key.empty() && keys.contains(key))) {
       ++it;
@@ -108,7 +108,7 @@ bool worth_retrying_alone(std::exception_ptr error) {
 
 }  // namespace
 
-void GroupCommit::commit(const std::vector<Pending*>& batch) {
+void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
   // Runs appends in one statement; on failure returns the driver's error untranslated.
   auto attempt = [&](std::span<const EncodedAppend* const> appends,
                      std::vector<commands::AppendResult>& results) -> std::exception_ptr {
@@ -129,7 +129,7 @@ void GroupCommit::commit(const std::vector<Pending*>& batch) {
 
   std::vector<const EncodedAppend*> appends;
   appends.reserve(batch.size());
-  for (const auto* pending : batch) appends.push_back(&pending->append);
+  for (const auto& pending : batch) appends.push_back(&pending->append);
   std::vector<commands::AppendResult> results;
   const std::exception_ptr error = attempt(appends, results);
   if (!error) {
@@ -142,7 +142,7 @@ void GroupCommit::commit(const std::vector<Pending*>& batch) {
     // Unreachable, or the commit's outcome unknown: every append shares that answer (retrying a
     // commit that may have happened could apply it twice).
     const auto translated = answer(error);
-    for (auto* pending : batch) pending->result.set_exception(translated);
+    for (const auto& pending : batch) pending->result.set_exception(translated);
     return;
   }
   {

@@ -50,14 +50,16 @@ class GroupCommit {
   Stats stats() const;
 
  private:
+  // Shared by the caller and the committer: the committer may still be returning from
+  // set_value() when the caller wakes up and leaves.
   struct Pending {
     EncodedAppend append;
     std::promise<commands::AppendResult> result;
   };
 
   void run();
-  std::vector<Pending*> take_batch();
-  void commit(const std::vector<Pending*>& batch);
+  std::vector<std::shared_ptr<Pending>> take_batch();
+  void commit(const std::vector<std::shared_ptr<Pending>>& batch);
   pqxx::connection& connection();
 
   ConnectionOptions options_;
@@ -65,7 +67,7 @@ class GroupCommit {
   std::unique_ptr<pqxx::connection> connection_;  // the committer thread's only
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Pending*> queue_;
+  std::deque<std::shared_ptr<Pending>> queue_;
   bool stopping_ = false;
   Stats stats_;
   std::thread committer_;
