@@ -130,7 +130,7 @@ int verify(const std::vector<std::string>& args, const order::config::Config& se
     return 2;
   }
   const auto differences =
-      order::pg::verify_orders({settings.db_url, 0}, 5000, progress_printer("verify orders"));
+      order::pg::verify_orders({settings.db_url, 0}, progress_printer("verify orders"));
   if (::isatty(STDERR_FILENO) == 1) std::cerr << "\n";
   for (const auto& d : differences) std::cout << "order " << d.order_id << ": " << d.description << "\n";
   if (!differences.empty()) {

@@ -22,7 +22,6 @@ namespace order::pg {
 namespace {
 
 constexpr const char* kRebuildSubscriber = "orders-rebuild";
-constexpr const char* kVerifySubscriber = "orders-verify";
 
 // The read model's secondary indexes, as schema/005 creates them: (name suffix, columns).
 const std::vector<std::pair<std::string, std::string>> kIndexes = {
@@ -44,7 +43,7 @@ std::int64_t log_size(pqxx::connection& connection) {
 
 enum class Durability { temporary, logged };
 
-void create_table(pqxx::work& tx, const std::string& table, Durability durability) {
+void create_table(pqxx::transaction_base& tx, const std::string& table, Durability durability) {
   tx.exec("CREATE " + std::string(durability == Durability::temporary ? "TEMPORARY " : "") +
           "TABLE " + tx.quote_name(table) +
           " (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
@@ -65,23 +64,31 @@ const std::vector<std::string> kCopyColumns = {
     "order_id", "user_id", "status", "total_cents", "items", "version", "created_at",
     "updated_at", "payment_reference", "carrier", "tracking_number", "cancel_reason"};
 
-// Folds every event of a transaction below one snapshot's horizon, stream by stream, into
-// orders_rebuild through COPY. Memory holds three fetched pages and one order. Returns the horizon:
-// every event of a transaction below it is in the table; none at or above it is.
-std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& writer,
-                        RebuildResult& result, std::int64_t log_events, Clock::time_point start,
+// Folds events stream by stream into `table` through COPY within `write`: with `until`, every
+// event at or before that log position (what a projector with that checkpoint has applied);
+// without, every event of a transaction below the horizon of the scan's own snapshot. Memory
+// holds three fetched pages and one order. Returns the horizon: every event of a transaction
+// below it that the bound admits is in the table.
+std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_base& write,
+                        const std::string& table,
+                        const std::optional<projections::LogPosition>& until,
+                        std::int64_t& events, std::int64_t log_events, Clock::time_point start,
                         const ProgressFn& progress) {
   auto reading = connect(database);
   pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> scan(
       *reading);
   const auto horizon =
       scan.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0].as<std::uint64_t>();
+  const std::string bound =
+      until ? "(transaction_id, global_position) <= (" +
+                  scan.quote(std::to_string(until->transaction_id)) + "::xid8, " +
+                  scan.quote(until->global_position) + "::bigint)"
+            : "transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8";
   scan.exec(
       "DECLARE rebuild_scan NO SCROLL CURSOR FOR "
       "SELECT stream_id, stream_version, event_id::text, event_type, "
       "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), data::text "
-      "FROM events WHERE transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8 "
-      "ORDER BY stream_id, stream_version");
+      "FROM events WHERE " + bound + " ORDER BY stream_id, stream_version");
 
   // Pages are fetched on a thread of their own, one ahead, so the database reads the next page
   // while this thread folds the current one and the COPY backend writes it.
@@ -138,8 +145,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& wri
     return page;
   };
 
-  pqxx::work write(writer);
-  pqxx::stream_to out(write, "orders_rebuild", kCopyColumns);
+  pqxx::stream_to out(write, table, kCopyColumns);
   std::optional<projections::OrderRow> row;
   domain::OrderId current = 0;
   auto last_report = Clock::now();
@@ -156,15 +162,14 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::connection& wri
                       std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
                       std::string_view(r[2].c_str(), r[2].size()));
     }
-    result.events += static_cast<std::int64_t>(page->size());
+    events += static_cast<std::int64_t>(page->size());
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
-      progress({result.events, log_events, seconds_since(start)});
+      progress({events, log_events, seconds_since(start)});
       last_report = Clock::now();
     }
   }
   if (row) write_copy_row(out, *row);
   out.complete();
-  write.commit();
   return horizon;
 }
 
@@ -188,7 +193,13 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   // Phase 1, the bulk of the log: every event of a transaction older than the horizon of one
   // snapshot, read in stream order so each order is folded whole and written once, by COPY.
   RebuildResult result;
-  const auto horizon = scan_into(database, *connection, result, log_events, start, progress);
+  std::uint64_t horizon = 0;
+  {
+    pqxx::work write(*connection);
+    horizon = scan_into(database, write, "orders_rebuild", std::nullopt, result.events, log_events,
+                        start, progress);
+    write.commit();
+  }
 
   // Phase 2: events of transactions at or past the horizon, in log order, as the live projector
   // reads them; the rebuild's checkpoint starts just below the horizon.
@@ -262,16 +273,17 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   return result;
 }
 
-std::vector<Difference> verify_orders(const ConnectionOptions& database, int batch_size,
+std::vector<Difference> verify_orders(const ConnectionOptions& database,
                                       const ProgressFn& progress) {
   const auto start = Clock::now();
   auto connection = connect(database);
-  LogReader reader(database, kVerifySubscriber);
   const std::int64_t log_events = log_size(*connection);
 
-  pqxx::work tx(*connection);
-  // Pauses the projector (it cannot write rows) while the fold catches up to its checkpoint.
-  tx.exec("LOCK TABLE orders IN SHARE MODE");
+  // One snapshot for the live projector's checkpoint and the rows it wrote with it (it writes
+  // both in one transaction), so the projector goes on writing meanwhile. ACCESS SHARE, what any
+  // reader holds, only keeps a rebuild from swapping the table away before the comparison.
+  pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(*connection);
+  tx.exec("LOCK TABLE orders IN ACCESS SHARE MODE");
   const auto live = tx.exec_params(
       "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
       kOrdersProjector);
@@ -280,23 +292,9 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database, int bat
                    : projections::LogPosition{live[0][0].as<std::uint64_t>(),
                                               live[0][1].as<std::int64_t>()};
   create_table(tx, "orders_verify", Durability::temporary);
-
-  projections::LogPosition position{};
+  // Everything at or before the checkpoint, folded in stream order, as a rebuild does.
   std::int64_t replayed = 0;
-  auto last_report = Clock::now();
-  while (position < until) {
-    auto events = reader.read_after(position, batch_size);
-    if (events.empty()) break;
-    std::erase_if(events, [&](const auto& e) { return until < e.position; });
-    if (events.empty()) break;
-    Projector::apply(tx, "orders_verify", events, Projector::Table::private_);
-    position = events.back().position;
-    replayed += static_cast<std::int64_t>(events.size());
-    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
-      progress({replayed, log_events, seconds_since(start)});
-      last_report = Clock::now();
-    }
-  }
+  scan_into(database, tx, "orders_verify", until, replayed, log_events, start, progress);
 
   std::vector<Difference> differences;
   const pqxx::result rows = tx.exec(R"(

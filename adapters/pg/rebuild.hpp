@@ -25,8 +25,8 @@ struct RebuildResult {
 
 // Replays the whole log into a fresh table through the projector's own fold, then swaps it in
 // atomically. First every event of a transaction below one snapshot's horizon, read in stream
-// order so each order is folded whole and written once by COPY (memory holds a fetched page and
-// one order); then the events at or past that horizon in log order, as the live projector reads
+// order so each order is folded whole and written once by COPY (memory holds three fetched pages
+// and one order); then the events at or past that horizon in log order, as the live projector reads
 // them, `batch_size` at a time. It builds the indexes, and under a lock on `orders` and on the
 // live projector's checkpoint applies what was appended meanwhile, replaces the table and hands
 // the live projector the new checkpoint. Readers wait only for the swap; no event appended
@@ -39,9 +39,10 @@ struct Difference {
   std::string description;
 };
 
-// Folds the log afresh, up to the live projector's checkpoint, and compares it row by row with
-// `orders`. The projector is paused (SHARE lock on `orders`) while it runs; reads go on.
-std::vector<Difference> verify_orders(const ConnectionOptions& database, int batch_size,
+// Folds the log afresh, up to the live projector's checkpoint, in stream order as a rebuild
+// does, and compares it row by row with `orders` as of the snapshot that read the checkpoint.
+// The projector and readers go on meanwhile; a rebuild's swap waits for it.
+std::vector<Difference> verify_orders(const ConnectionOptions& database,
                                       const ProgressFn& progress);
 
 }  // namespace order::pg
