@@ -7,6 +7,7 @@
 
 #include "adapters/http/jwt.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/text.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
@@ -72,37 +73,6 @@ bool is_token(std::string_view value, std::size_t max_length) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_' || c == '.' || c == ':';
     if (!ok) return false;
-  }
-  return true;
-}
-
-// 1 to `max_length` bytes of well-formed UTF-8 without control characters: what may be stored in
-// an event's metadata (jsonb refuses malformed UTF-8) and shown in an audit trail.
-bool is_printable(std::string_view value, std::size_t max_length) {
-  if (value.empty() || value.size() > max_length) return false;
-  for (std::size_t i = 0; i < value.size();) {
-    const auto c = static_cast<unsigned char>(value[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    // Lead byte: length and the smallest code point it may encode (no overlong forms).
-    std::size_t length = 0;
-    std::uint32_t code = 0, smallest = 0;
-    if ((c & 0xe0) == 0xc0) length = 2, code = c & 0x1f, smallest = 0x80;
-    else if ((c & 0xf0) == 0xe0) length = 3, code = c & 0x0f, smallest = 0x800;
-    else if ((c & 0xf8) == 0xf0) length = 4, code = c & 0x07, smallest = 0x10000;
-    else return false;
-    if (i + length > value.size()) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(value[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3f);
-    }
-    if (code < smallest || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    if (code >= 0x80 && code < 0xa0) return false;  // C1 controls
-    i += length;
   }
   return true;
 }

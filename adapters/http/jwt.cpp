@@ -1,5 +1,6 @@
 // HS256 JWT verification with OpenSSL's HMAC and constant-time comparison.
 #include "adapters/http/jwt.hpp"
+#include "adapters/http/text.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -57,22 +58,6 @@ std::optional<std::int64_t> numeric_date(const bj::value& value) {
     return static_cast<std::int64_t>(std::floor(seconds));
   }
   return std::nullopt;
-}
-
-// What may be recorded as an event's actor: 1 to 200 bytes without control characters (Boost.JSON
-// has already refused malformed UTF-8, but "\u0001" is valid JSON).
-bool is_recordable(std::string_view subject) {
-  if (subject.empty() || subject.size() > 200) return false;
-  for (std::size_t i = 0; i < subject.size(); ++i) {
-    const auto c = static_cast<unsigned char>(subject[i]);
-    if (c < 0x20 || c == 0x7f) return false;
-    // C1 controls, U+0080..U+009F, are 0xC2 0x80..0x9F in UTF-8.
-    if (c == 0xc2 && i + 1 < subject.size() &&
-        static_cast<unsigned char>(subject[i + 1]) < 0xa0) {
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -182,7 +167,7 @@ std::variant<JwtClaims, JwtError> verify_hs256(std::string_view token, std::stri
     if (now_seconds + leeway_seconds < *claims.not_before) return JwtError::not_yet_valid;
   }
   const bj::value* sub = payload->if_contains("sub");
-  if (sub == nullptr || !sub->is_string() || !is_recordable(sub->as_string())) {
+  if (sub == nullptr || !sub->is_string() || !is_printable(sub->as_string(), 200)) {
     return JwtError::bad_subject;
   }
   claims.subject = std::string(sub->as_string());
