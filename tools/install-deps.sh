@@ -1,25 +1,68 @@
 #!/usr/bin/env bash
-# Installs everything the build, the dev stack and the tests need, from Debian bookworm packages.
+# Installs the Debian bookworm packages the build, the dev stack, the tests and the benchmarks use.
 # Idempotent: packages already present are left alone. Works as root or through sudo.
 set -euo pipefail
 
-if [[ "${1:-}" == "--help" ]]; then
-  echo "usage: tools/install-deps.sh [PACKAGE...]"
-  echo "  install the Debian packages the project needs, and the extra ones named"
-  exit 0
-fi
-
-packages=(
+# Every package the project uses, by what needs it. A fresh machine has none of these for
+# certain: name each one here, with --no-install-recommends in mind (a recommended package is
+# never brought along).
+run_packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   libpistache-dev libpqxx-dev libpq-dev librdkafka-dev
   libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev libssl-dev
   postgresql-15 postgresql-client-15
-  kcat maven default-jre-headless python3 python3-venv time clang
-  "$@"
+  kcat maven default-jre-headless python3 time
 )
+# The suite: clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev is only a
+# recommendation of clang), and venv for the Python test tools installed from PyPI.
+test_packages=(clang libclang-rt-14-dev python3-venv)
+# The benchmarks: the HTTP load, the chart, the profiles.
+bench_packages=(wrk python3-matplotlib linux-perf)
+
+usage() {
+  cat <<'USAGE'
+usage: tools/install-deps.sh [--list] [run|test|bench|all]... [PACKAGE...]
+  Installs what is missing of the named groups (default: test, which includes run):
+    run    build the service and run the dev stack (PostgreSQL 15, Kafka 3.9)
+    test   run + the suite's compilers, runtimes and tools
+    bench  run + the benchmarks' load generator, chart and profiler
+    all    every group
+  --list  print every package of every group, one a line, and install nothing
+USAGE
+}
+
+list=0
+groups=()
+extra=()
+for arg in "$@"; do
+  case "$arg" in
+    --help|-h) usage; exit 0 ;;
+    --list) list=1 ;;
+    run|test|bench|all) groups+=("$arg") ;;
+    -*) usage >&2; exit 2 ;;
+    *) extra+=("$arg") ;;
+  esac
+done
+
+if [[ $list == 1 ]]; then
+  printf '%s\n' "${run_packages[@]}" "${test_packages[@]}" "${bench_packages[@]}"
+  exit 0
+fi
+
+[[ ${#groups[@]} -gt 0 || ${#extra[@]} -gt 0 ]] || groups=(test)
+packages=()
+for group in "${groups[@]}"; do
+  case "$group" in
+    run) packages+=("${run_packages[@]}") ;;
+    test) packages+=("${run_packages[@]}" "${test_packages[@]}") ;;
+    bench) packages+=("${run_packages[@]}" "${bench_packages[@]}") ;;
+    all) packages+=("${run_packages[@]}" "${test_packages[@]}" "${bench_packages[@]}") ;;
+  esac
+done
+packages+=(${extra[@]+"${extra[@]}"})
 
 missing=()
-for p in "${packages[@]}"; do
+for p in $(printf '%s\n' "${packages[@]}" | sort -u); do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then

@@ -15,7 +15,7 @@ fi
 
 cd "$(dirname "$0")/.."
 source tools/prepare.sh
-build_release
+build_release run
 stack_up_until_exit
 
 port="${PORT:-${Port:-8080}}"

@@ -18,7 +18,7 @@ asan=1
 
 cd "$(dirname "$0")/.."
 source tools/prepare.sh
-build_release
+build_release test
 if [[ $asan == 1 ]]; then
   echo "== building build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DORDER_SANITIZE=ON >/dev/null

@@ -21,9 +21,8 @@ fi
 
 cd "$(dirname "$0")/../.."
 source tools/prepare.sh
-build_release
+build_release bench
 stack_up_until_exit
 
-# wrk for the HTTP load, matplotlib (Debian's, for Debian's python3) for the chart.
-tools/install-deps.sh wrk python3-matplotlib
+# matplotlib is Debian's, for Debian's python3 (installed by the bench group above).
 /usr/bin/python3 tools/bench/bench.py --service build/tools/order-service --admin build/tools/order-admin "$@"
