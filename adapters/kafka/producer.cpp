@@ -109,31 +109,21 @@ std::unique_ptr<Producer::Batch> Producer::start(const std::vector<Message>& mes
   started->deadline = std::chrono::steady_clock::now() + timeout;
   BatchState& batch = *started->state;
   for (const Message& message : messages) {
-    const auto header = [&](std::size_t i) -> const std::pair<std::string, std::string>& {
-      return message.headers.at(i);
-    };
     for (;;) {
+      // On success librdkafka owns the header list; on failure it stays ours to destroy.
+      rd_kafka_headers_t* headers = rd_kafka_headers_new(message.headers.size());
+      for (const auto& [name, value] : message.headers) {
+        rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+      }
       ++batch.pending;
       const rd_kafka_resp_err_t error = rd_kafka_producev(
           impl_->handle, RD_KAFKA_V_RKT(impl_->topic),
           RD_KAFKA_V_KEY(message.key.data(), message.key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(message.value.data()), message.value.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_HEADER(header(0).first.c_str(), header(0).second.data(),
-                            static_cast<ssize_t>(header(0).second.size())),
-          RD_KAFKA_V_HEADER(header(1).first.c_str(), header(1).second.data(),
-                            static_cast<ssize_t>(header(1).second.size())),
-          RD_KAFKA_V_HEADER(header(2).first.c_str(), header(2).second.data(),
-                            static_cast<ssize_t>(header(2).second.size())),
-          RD_KAFKA_V_HEADER(header(3).first.c_str(), header(3).second.data(),
-                            static_cast<ssize_t>(header(3).second.size())),
-          RD_KAFKA_V_HEADER(header(4).first.c_str(), header(4).second.data(),
-                            static_cast<ssize_t>(header(4).second.size())),
-          RD_KAFKA_V_HEADER(header(5).first.c_str(), header(5).second.data(),
-                            static_cast<ssize_t>(header(5).second.size())),
-          RD_KAFKA_V_HEADER(header(6).first.c_str(), header(6).second.data(),
-                            static_cast<ssize_t>(header(6).second.size())),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
           RD_KAFKA_V_OPAQUE(&batch), RD_KAFKA_V_END);
+      if (error != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(headers);
       if (error == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       --batch.pending;
       if (error != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
