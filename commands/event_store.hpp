@@ -20,6 +20,8 @@ struct EventMetadata {
   std::string causation_id;
   std::string actor;
   std::string idempotency_key;
+  std::string traceparent;  // W3C Trace Context of the span that caused the event
+  std::string tracestate;
 };
 
 struct RecordedEvent {

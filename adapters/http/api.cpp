@@ -8,6 +8,7 @@
 #include "adapters/http/jwt.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/http/text.hpp"
+#include "adapters/http/trace_context.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
@@ -95,6 +96,12 @@ RequestMetadata metadata_of(const HttpRequest& request, bool actor_from_header) 
       correlation && is_token(*correlation, 128) ? std::string(*correlation) : metadata.request_id;
   // A command arriving over HTTP is caused by the request that carried it.
   metadata.causation_id = metadata.request_id;
+  // A malformed trace context is ignored (the spec's rule), never refused: the request then
+  // starts a trace of its own.
+  const TraceContext trace =
+      start_span(request.header("traceparent"), request.header("tracestate"));
+  metadata.traceparent = trace.traceparent();
+  metadata.tracestate = trace.tracestate;
   // What a command records: a key or an actor it cannot record is refused, never dropped (a
   // dropped key would make a client's retry apply twice).
   if (request.method != "POST") return out;
@@ -175,6 +182,10 @@ HttpResponse Api::handle(const HttpRequest& request) {
     response = problem(Problem::internal_error, "an internal error occurred; it has been logged");
   }
   response.with_header("X-Request-Id", context.metadata.request_id);
+  // Trace Context Level 2's response header: the trace and the span this request was served in.
+  if (!context.metadata.traceparent.empty()) {
+    response.with_header("traceresponse", context.metadata.traceparent);
+  }
   metrics().count_response(response.status);
   metrics().conflicts_retried += services_.commands.conflicts_retried() - retried_before;
   return response;

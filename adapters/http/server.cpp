@@ -133,7 +133,7 @@ class NamedHeader final : public P::Http::Header::Header {
 
 // One line per request, from its arrival on the reactor to its answer handed to the transport
 // (so the time in the queue counts). Never a header but the request id: no Authorization, no
-// token, no cookie reaches the log. Long paths are cut, so a 1 MiB URL is not a 1 MiB log line.
+// token, no cookie reaches the log (the trace id is the trace context's, not a header's text). Long paths are cut, so a 1 MiB URL is not a 1 MiB log line.
 void log_access(const Job& job, const HttpResponse& response) {
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.received).count();
@@ -145,8 +145,11 @@ void log_access(const Job& job, const HttpResponse& response) {
   char status[8];
   const auto status_end = std::to_chars(status, status + sizeof status, response.status).ptr;
   std::string_view request_id;
+  std::string_view trace_id;
   for (const auto& [name, value] : response.headers) {
     if (name == "X-Request-Id") request_id = value;
+    // "00-<trace id>-<span id>-<flags>"
+    if (name == "traceresponse" && value.size() >= 35) trace_id = std::string_view(value).substr(3, 32);
   }
   constexpr std::size_t kMaxPathBytes = 256;
   log::info("http", "request",
@@ -154,7 +157,8 @@ void log_access(const Job& job, const HttpResponse& response) {
              {"path", std::string_view(job.request.path).substr(0, kMaxPathBytes)},
              {"status", std::string_view(status, static_cast<std::size_t>(status_end - status))},
              {"duration_ms", std::string_view(duration, static_cast<std::size_t>(end - duration))},
-             {"request_id", request_id}});
+             {"request_id", request_id},
+             {"trace_id", trace_id}});
 }
 
 bool wants_keep_alive(const P::Http::Request& request) {

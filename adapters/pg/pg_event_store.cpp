@@ -191,6 +191,8 @@ EncodedAppend encode_append(domain::OrderId stream, std::int64_t expected_versio
   put("causation_id", metadata.causation_id);
   put("actor", metadata.actor);
   put("idempotency_key", metadata.idempotency_key);
+  put("traceparent", metadata.traceparent);
+  put("tracestate", metadata.tracestate);
   w.end_object();
   if (claim != nullptr && !claim->key.empty()) {
     w.key("key").string(claim->key);
