@@ -26,7 +26,10 @@ struct LogEvent {
   int schema_version = 1;
   std::string recorded_at;  // RFC 3339, UTC
   std::string data_json;
-  std::string correlation_id;  // from the event's metadata; empty when it names none
+  // From the event's metadata; empty when it names none.
+  std::string correlation_id;
+  std::string traceparent;  // W3C Trace Context of the request that caused the event
+  std::string tracestate;
 };
 
 }  // namespace order::projections

@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "adapters/kafka/envelope.hpp"
+#include "adapters/json/public_event.hpp"
 
 namespace order::kafka {
+
+using Message = json::PublicMessage;
 
 struct ProducerOptions {
   std::string brokers;

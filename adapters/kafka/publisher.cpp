@@ -27,7 +27,7 @@ std::optional<Publisher::InFlight> Publisher::send_after(projections::LogPositio
   if (events.empty()) return std::nullopt;
   std::vector<Message> messages;
   messages.reserve(events.size());
-  for (const auto& event : events) messages.push_back(message_of(event));
+  for (const auto& event : events) messages.push_back(json::public_message_of(event));
   return InFlight{producer_->start(messages, options_.ack_timeout), from, events.back().position,
                   events.size()};
 }

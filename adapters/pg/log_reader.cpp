@@ -23,7 +23,8 @@ constexpr const char* kReadAfter = R"(
 SELECT e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,
        e.stream_version, e.event_id::text, e.event_type, e.schema_version,
        to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       e.data::text, coalesce(e.metadata->>'correlation_id', '')
+       e.data::text, coalesce(e.metadata->>'correlation_id', ''),
+       coalesce(e.metadata->>'traceparent', ''), coalesce(e.metadata->>'tracestate', '')
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
   AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -100,7 +101,9 @@ std::vector<projections::LogEvent> LogReader::read_after(const projections::LogP
                       row[6].as<int>(),
                       row[7].as<std::string>(),
                       row[8].as<std::string>(),
-                      row[9].as<std::string>()});
+                      row[9].as<std::string>(),
+                      row[10].as<std::string>(),
+                      row[11].as<std::string>()});
   }
   return events;
 }

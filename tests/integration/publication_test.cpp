@@ -178,7 +178,10 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   commands::OrderCommands commands(store);
   const auto outcome = commands.place(
       101, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}},
-      {.request_id = "req-1", .correlation_id = "corr-1"});
+      {.request_id = "req-1",
+       .correlation_id = "corr-1",
+       .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+       .tracestate = "congo=t61rcWkgMzE"});
   const auto& order = std::get<commands::Accepted>(outcome).order;
   const std::string event_id = std::get<commands::Accepted>(outcome).stream.events.at(0).event_id;
 
@@ -211,6 +214,10 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   CHECK(m.headers.at("stream-version") == "1");
   CHECK(m.headers.at("global-position") == "1");
   CHECK(m.headers.at("correlation-id") == "corr-1");
+  CHECK(m.headers.at("domain-event-type") == "order.created");
+  CHECK(m.headers.at("traceparent") == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  CHECK(m.headers.at("tracestate") == "congo=t61rcWkgMzE");
+  CHECK(m.headers.size() == 10);
 }
 
 TEST_CASE("no event is missed when a transaction commits late, under 8 concurrent writers") {
