@@ -1,9 +1,11 @@
-# Writes a C++ source holding every schema/NNN_*.sql migration and the OpenAPI document, so the
+# Writes a C++ source holding every schema/NNN_*.sql migration (KIND=migrations, for the
+# PostgreSQL adapter) or the OpenAPI document (KIND=openapi, for the HTTP adapter), so the
 # binaries carry their schema and their contract.
-# Usage: cmake -DSCHEMA_DIR=... -DOUTPUT=... -P embed.cmake
+# Usage: cmake -DKIND=migrations|openapi -DSCHEMA_DIR=... -DOUTPUT=... -P embed.cmake
+set(body "// Generated from schema/ by schema/embed.cmake: do not edit.\n")
+if(KIND STREQUAL "migrations")
 file(GLOB migrations ${SCHEMA_DIR}/[0-9][0-9][0-9]_*.sql)
 list(SORT migrations)
-set(body "// Generated from schema/*.sql by schema/embed.cmake: do not edit.\n")
 string(APPEND body "#include \"adapters/pg/migrations.hpp\"\n\nnamespace order::pg {\n\n")
 string(APPEND body "const std::vector<Migration>& embedded_migrations() {\n")
 string(APPEND body "  static const std::vector<Migration> kMigrations = {\n")
@@ -15,11 +17,15 @@ foreach(path ${migrations})
   string(APPEND body "      {${version}, \"${name}\", R\"order_sql(${sql})order_sql\"},\n")
 endforeach()
 string(APPEND body "  };\n  return kMigrations;\n}\n\n}  // namespace order::pg\n")
+elseif(KIND STREQUAL "openapi")
 file(READ ${SCHEMA_DIR}/openapi.yaml openapi)
-string(APPEND body "\n#include \"adapters/http/openapi.hpp\"\n\nnamespace order::http {\n\n")
+string(APPEND body "#include \"adapters/http/openapi.hpp\"\n\nnamespace order::http {\n\n")
 string(APPEND body "const std::string& openapi_document() {\n")
 string(APPEND body "  static const std::string kDocument = R\"order_yaml(${openapi})order_yaml\";\n")
 string(APPEND body "  return kDocument;\n}\n\n}  // namespace order::http\n")
+else()
+  message(FATAL_ERROR "KIND must be migrations or openapi, not '${KIND}'")
+endif()
 file(WRITE ${OUTPUT}.tmp "${body}")
 file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)
 file(REMOVE ${OUTPUT}.tmp)

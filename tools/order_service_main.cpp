@@ -9,12 +9,11 @@
 #include "adapters/http/api.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/kafka/embedded_broker.hpp"
-#include "adapters/kafka/publisher.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
-#include "adapters/pg/projector.hpp"
+#include "tools/subscriptions.hpp"
 
 namespace {
 
@@ -80,18 +79,19 @@ int main(int argc, char** argv) {
   const std::string subscriber = embedded_broker ? "kafka-publisher-embedded" : "kafka-publisher";
   if (embedded_broker) {
     try {
-      pg::LogReader(database, subscriber).rewind();
+      pg::SubscriptionStore(database, subscriber).rewind();
     } catch (const std::exception& error) {
       std::cerr << "order-service: " << error.what() << "\n";
       return 1;
     }
   }
-  kafka::Publisher publisher({.database = database,
-                              .producer = {.brokers = brokers, .topic = settings.order_topic},
-                              .subscriber = subscriber});
-  publisher.start();
-  pg::Projector projector({.database = database});
-  projector.start();
+  const auto publication =
+      runtime::publication({.database = database,
+                            .producer = {.brokers = brokers, .topic = settings.order_topic},
+                            .subscription = subscriber});
+  publication->start();
+  const auto projection = runtime::orders_projection({.database = database});
+  projection->start();
 
   http::ServerOptions server_options;
   server_options.host = settings.host;
@@ -131,8 +131,8 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &received);
   log::info("", received == SIGTERM ? "SIGTERM: shutting down" : "SIGINT: shutting down");
   server.shutdown();
-  publisher.stop();
-  projector.stop();
+  publication->stop();
+  projection->stop();
   log::info("", "stopped");
   return 0;
 }

@@ -1,64 +1,38 @@
-// Publishes every event of the log to Kafka, in order per order id, at least once: the checkpoint
-// advances only past a batch that Kafka acknowledged in full (guarantee 4 of DESIGN.md).
+// The Kafka publisher as a sink of the subscription engine: each batch of the log goes to the
+// topic as the public event contract says, by an idempotent producer (acks=all). The engine
+// advances the checkpoint only past a batch Kafka acknowledged in full (guarantee 4: at least
+// once, in order per order id).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <functional>
+#include <deque>
 #include <memory>
-#include <optional>
-#include <string>
-#include <thread>
 
 #include "adapters/kafka/producer.hpp"
-#include "adapters/pg/log_reader.hpp"
+#include "projections/subscription.hpp"
 
 namespace order::kafka {
 
-struct PublisherOptions {
-  pg::ConnectionOptions database;
-  ProducerOptions producer;
-  std::string subscriber = "kafka-publisher";
-  int batch_size = 5000;
-  std::chrono::milliseconds ack_timeout{30'000};
-  std::chrono::milliseconds idle_wait{1'000};   // longest sleep without a notification
-  std::chrono::milliseconds retry_backoff{500};  // first pause after a failure; doubles to 10 s
-};
-
-class Publisher {
+class Publisher final : public projections::Sink {
  public:
-  explicit Publisher(PublisherOptions options);
-  ~Publisher();  // stops and joins
+  explicit Publisher(ProducerOptions producer,
+                     std::chrono::milliseconds ack_timeout = std::chrono::seconds(30));
+  ~Publisher() override;
 
-  void start();
-  // Stops after the batch in flight (acknowledged or abandoned); the checkpoint stays honest.
-  void stop();
-
-  // One pass: lead if possible; read a batch and send it, read and send the next one while the
-  // first is being acknowledged, then wait for the first's acks and advance past it. Returns the
-  // events published (acknowledged and checkpointed); the next batch stays in flight for the
-  // next pass, so reading never waits for acks and acks never wait for reading. After a failure
-  // both batches are sent again: repeats are bounded by two batches per failure.
-  // Exposed for tests; start() runs it in a loop on its own thread.
-  std::size_t publish_once();
+  // Queues the batch's messages; the next batch is read and queued while this one is
+  // acknowledged, so reading never waits for acks and acks never wait for reading. A failure
+  // repeats at most the two batches in flight, with the same event ids.
+  void start(const projections::Batch& batch) override;
+  // Waits for the oldest batch's acknowledgements; throws if any message failed.
+  void finish(const projections::Batch& batch) override;
+  void abandon() override;
+  std::size_t max_in_flight() const override { return 2; }
 
  private:
-  struct InFlight {
-    std::unique_ptr<Producer::Batch> batch;
-    projections::LogPosition from;
-    projections::LogPosition to;
-    std::size_t events = 0;
-  };
-  std::optional<InFlight> send_after(projections::LogPosition from);
-  void abandon_in_flight();
-  void run();
-  PublisherOptions options_;
-  std::unique_ptr<pg::LogReader> reader_;
+  ProducerOptions options_;
+  std::chrono::milliseconds ack_timeout_;
   std::unique_ptr<Producer> producer_;
-  std::optional<InFlight> in_flight_;  // sent, not yet acknowledged; from the checkpoint on
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  std::chrono::steady_clock::time_point next_lead_attempt_{};
+  std::deque<std::unique_ptr<Producer::Batch>> sent_;  // oldest first
 };
 
 }  // namespace order::kafka

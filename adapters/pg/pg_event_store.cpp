@@ -8,8 +8,8 @@
 
 #include "adapters/json/order_codec.hpp"
 #include "adapters/pg/group_commit.hpp"
-#include "adapters/pg/log_reader.hpp"
-#include "adapters/pg/projector.hpp"
+#include "adapters/pg/subscription_store.hpp"
+#include "adapters/pg/orders_table.hpp"
 
 namespace order::pg {
 namespace {
@@ -407,7 +407,7 @@ projections::ListPage PgEventStore::list_orders(const projections::ListQuery& qu
     page.has_more = page.rows.size() > static_cast<std::size_t>(query.limit);
     if (page.has_more) page.rows.pop_back();
     const auto lag = lag_of(tx, kOrdersProjector);
-    page.lag = {lag.events_behind, lag.seconds_behind};
+    page.lag = {lag.events, lag.seconds};
     return page;
   });
 }
@@ -416,7 +416,7 @@ projections::ProjectionLag PgEventStore::projection_lag() {
   return guarded([&] {
     pqxx::read_transaction tx(connection());
     const auto lag = lag_of(tx, kOrdersProjector);
-    return projections::ProjectionLag{lag.events_behind, lag.seconds_behind};
+    return projections::ProjectionLag{lag.events, lag.seconds};
   });
 }
 

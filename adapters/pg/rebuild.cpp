@@ -9,13 +9,13 @@
 #include <limits>
 #include <optional>
 #include <string_view>
-#include <tuple>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <thread>
 
 #include "adapters/json/order_codec.hpp"
-#include "adapters/pg/projector.hpp"
+#include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/subscription_store.hpp"
 #include "projections/order_projection.hpp"
 
 namespace order::pg {
@@ -23,12 +23,6 @@ namespace {
 
 constexpr const char* kRebuildSubscriber = "orders-rebuild";
 
-// The read model's secondary indexes, as schema/005 creates them: (name suffix, columns).
-const std::vector<std::pair<std::string, std::string>> kIndexes = {
-    {"by_user", "(user_id, order_id)"},
-    {"by_status", "(status, order_id)"},
-    {"by_user_status", "(user_id, status, order_id)"},
-};
 
 using Clock = std::chrono::steady_clock;
 
@@ -51,18 +45,6 @@ void create_table(pqxx::transaction_base& tx, const std::string& table, Durabili
           tx.quote_name(table + "_pkey") + " PRIMARY KEY (order_id)");
 }
 
-// One read-model row as COPY fields, in kCopyColumns' order; stream_to escapes them.
-void write_copy_row(pqxx::stream_to& out, const projections::OrderRow& row) {
-  const domain::Order& o = row.order;
-  out << std::make_tuple(std::int64_t{o.id}, std::int64_t{o.user_id},
-                         std::string(domain::to_string(o.status)), o.total.cents,
-                         json::encode_items(o.items), o.version, row.created_at, row.updated_at,
-                         o.payment_reference, o.carrier, o.tracking_number, o.cancel_reason);
-}
-
-const std::vector<std::string> kCopyColumns = {
-    "order_id", "user_id", "status", "total_cents", "items", "version", "created_at",
-    "updated_at", "payment_reference", "carrier", "tracking_number", "cancel_reason"};
 
 // Folds events stream by stream into `table` through COPY within `write`: with `until`, every
 // event at or before that log position (what a projector with that checkpoint has applied);
@@ -145,7 +127,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
     return page;
   };
 
-  pqxx::stream_to out(write, table, kCopyColumns);
+  pqxx::stream_to out(write, table, kOrderCopyColumns);
   std::optional<projections::OrderRow> row;
   domain::OrderId current = 0;
   auto last_report = Clock::now();
@@ -157,7 +139,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
         row.reset();
         current = stream_id;
       }
-      Projector::fold(row, stream_id, r[1].as<std::int64_t>(),
+      fold_order_event(row, stream_id, r[1].as<std::int64_t>(),
                       std::string_view(r[3].c_str(), r[3].size()),
                       std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
                       std::string_view(r[2].c_str(), r[2].size()));
@@ -179,8 +161,8 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
                              const ProgressFn& progress) {
   const auto start = Clock::now();
   auto connection = connect(database);
-  LogReader reader(database, kRebuildSubscriber);
-  if (!reader.try_lead()) throw std::runtime_error("another rebuild of orders is running");
+  SubscriptionStore reader(database, kRebuildSubscriber);
+  if (!reader.try_acquire()) throw std::runtime_error("another rebuild of orders is running");
 
   {
     pqxx::work tx(*connection);
@@ -204,11 +186,11 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   // Phase 2: events of transactions at or past the horizon, in log order, as the live projector
   // reads them; the rebuild's checkpoint starts just below the horizon.
   reader.rewind();
-  projections::LogPosition position = reader.checkpoint();
+  projections::LogPosition position = reader.load();
   {
     pqxx::work tx(*connection);
     const projections::LogPosition below{horizon - 1, std::numeric_limits<std::int64_t>::max()};
-    Projector::advance(tx, kRebuildSubscriber, position, below);
+    advance_checkpoint(tx, kRebuildSubscriber, position, below);
     tx.commit();
     position = below;
   }
@@ -217,8 +199,8 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
     const auto events = reader.read_after(position, batch_size);
     if (events.empty()) break;
     pqxx::work tx(*connection);
-    Projector::apply(tx, "orders_rebuild", events, Projector::Table::private_);
-    Projector::advance(tx, kRebuildSubscriber, position, events.back().position);
+    OrdersTable{}.apply(tx, "orders_rebuild", events, TableKind::private_);
+    advance_checkpoint(tx, kRebuildSubscriber, position, events.back().position);
     tx.commit();
     position = events.back().position;
     result.events += static_cast<std::int64_t>(events.size());
@@ -230,7 +212,7 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
 
   {
     pqxx::work tx(*connection);
-    for (const auto& [suffix, columns] : kIndexes) {
+    for (const auto& [suffix, columns] : kOrderIndexes) {
       tx.exec("CREATE INDEX orders_rebuild_" + suffix + " ON orders_rebuild " + columns);
     }
     tx.commit();
@@ -249,14 +231,14 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   for (;;) {
     const auto events = reader.read_after(position, batch_size);
     if (events.empty()) break;
-    Projector::apply(tx, "orders_rebuild", events, Projector::Table::private_);
+    OrdersTable{}.apply(tx, "orders_rebuild", events, TableKind::private_);
     position = events.back().position;
     result.events += static_cast<std::int64_t>(events.size());
   }
   tx.exec("DROP TABLE orders");
   tx.exec("ALTER TABLE orders_rebuild RENAME TO orders");
   tx.exec("ALTER INDEX orders_rebuild_pkey RENAME TO orders_pkey");
-  for (const auto& [suffix, columns] : kIndexes) {
+  for (const auto& [suffix, columns] : kOrderIndexes) {
     tx.exec("ALTER INDEX orders_rebuild_" + suffix + " RENAME TO orders_" + suffix);
   }
   // The live projector's next compare-and-set fails, it reloads this checkpoint and goes on

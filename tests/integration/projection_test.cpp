@@ -6,10 +6,12 @@
 #include <thread>
 
 #include "adapters/pg/pg_event_store.hpp"
-#include "adapters/pg/projector.hpp"
+#include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/subscription_store.hpp"
 #include "adapters/pg/rebuild.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
+#include "tools/subscriptions.hpp"
 
 namespace {
 
@@ -42,23 +44,33 @@ void write_orders(pg::PgEventStore& store, int count) {
   }
 }
 
-void project_all(pg::Projector& projector) {
+void project_all(runtime::RunningSubscription& projector) {
   for (int i = 0; i < 1000; ++i) {
-    if (projector.project_once() == 0) return;
+    if (projector.step() == 0) return;
   }
   FAIL("the projector did not catch up");
 }
 
-// Verifies until no difference is left (the live projector has caught up) or `timeout` passed;
-// returns the last differences found.
+// Events of the log the live projector has not yet passed.
+std::int64_t unprojected(const FreshDatabase& db) {
+  return db.scalar<std::int64_t>(
+      "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM subscriptions s WHERE "
+      "s.name = 'orders-projector' AND (e.transaction_id, e.global_position) <= "
+      "(s.transaction_id, s.global_position))");
+}
+
+// Verifies until the live projector has caught up with the log and no difference is left, or
+// `timeout` passed; returns the last differences found.
 std::vector<pg::Difference> verify_once_caught_up(const FreshDatabase& db,
                                                   std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<pg::Difference> differences;
+  bool caught_up = false;
   do {
     std::this_thread::sleep_for(200ms);
+    caught_up = unprojected(db) == 0;
     differences = pg::verify_orders({db.url()}, {});
-  } while (!differences.empty() && std::chrono::steady_clock::now() < deadline);
+  } while ((!caught_up || !differences.empty()) && std::chrono::steady_clock::now() < deadline);
   return differences;
 }
 
@@ -74,8 +86,8 @@ TEST_CASE("the projector folds every event type into the read model, which verif
   FreshDatabase db;
   pg::PgEventStore store({db.url()});
   write_orders(store, 50);
-  pg::Projector projector({.database = {db.url()}, .batch_size = 7});
-  project_all(projector);
+  auto projector = runtime::orders_projection({.database = {db.url()}, .batch_size = 7});
+  project_all(*projector);
 
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders") == 50);
   CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT status) FROM orders") == 5);
@@ -98,17 +110,17 @@ TEST_CASE("replaying a batch into the read model changes nothing") {
   FreshDatabase db;
   pg::PgEventStore store({db.url()});
   write_orders(store, 20);
-  pg::Projector projector({.database = {db.url()}});
-  project_all(projector);
+  auto projector = runtime::orders_projection({.database = {db.url()}});
+  project_all(*projector);
   const auto before = db.scalar<std::string>(
       "SELECT string_agg(o::text, '|' ORDER BY order_id) FROM orders o");
 
   // Apply the whole log again on top, as a crash between write and checkpoint would.
-  pg::LogReader reader({db.url()}, "replay");
+  pg::SubscriptionStore reader({db.url()}, "replay");
   const auto events = reader.read_after({}, 100000);
   pqxx::connection connection(db.url());
   pqxx::work tx(connection);
-  pg::Projector::apply(tx, "orders", events);
+  pg::OrdersTable{}.apply(tx, "orders", events, pg::TableKind::shared);
   tx.commit();
   CHECK(db.scalar<std::string>("SELECT string_agg(o::text, '|' ORDER BY order_id) FROM orders o") ==
         before);
@@ -119,15 +131,15 @@ TEST_CASE("a projector that dies mid-way resumes from its checkpoint with nothin
   pg::PgEventStore store({db.url()});
   write_orders(store, 40);
   {
-    pg::Projector first({.database = {db.url()}, .batch_size = 10});
-    CHECK(first.project_once() == 10);
-    CHECK(first.project_once() == 10);
+    auto first = runtime::orders_projection({.database = {db.url()}, .batch_size = 10});
+    CHECK(first->step() == 10);
+    CHECK(first->step() == 10);
     // Destroyed without stopping: its connection and lock vanish as with a crash.
   }
   CHECK(db.scalar<std::int64_t>("SELECT global_position FROM subscriptions WHERE name = 'orders-projector'") > 0);
-  pg::Projector second({.database = {db.url()}, .batch_size = 10});
+  auto second = runtime::orders_projection({.database = {db.url()}, .batch_size = 10});
   std::this_thread::sleep_for(50ms);
-  project_all(second);
+  project_all(*second);
   const auto differences = pg::verify_orders({db.url()}, {});
   CHECK_MESSAGE(differences.empty(), describe(differences));
 }
@@ -136,8 +148,8 @@ TEST_CASE("verify catches a corrupted read model and a rebuild restores it") {
   FreshDatabase db;
   pg::PgEventStore store({db.url()});
   write_orders(store, 30);
-  pg::Projector projector({.database = {db.url()}});
-  project_all(projector);
+  auto projector = runtime::orders_projection({.database = {db.url()}});
+  project_all(*projector);
 
   pqxx::connection connection(db.url());
   pqxx::nontransaction tx(connection);
@@ -167,8 +179,8 @@ TEST_CASE("a rebuild while writers append and the live projector runs loses noth
     pg::PgEventStore store({db.url()});
     write_orders(store, 200);
   }
-  pg::Projector live({.database = {db.url()}, .batch_size = 50});
-  live.start();
+  auto live = runtime::orders_projection({.database = {db.url()}, .batch_size = 50});
+  live->start();
 
   std::atomic<bool> writing{true};
   std::atomic<int> reads_failed{0};
@@ -198,7 +210,7 @@ TEST_CASE("a rebuild while writers append and the live projector runs loses noth
 
   // Let the live projector, now on the rebuilt table, catch up; then compare.
   const auto differences = verify_once_caught_up(db, 30s);
-  live.stop();
+  live->stop();
   CHECK_MESSAGE(differences.empty(), describe(differences));
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders") ==
         db.scalar<std::int64_t>("SELECT count(*) FROM streams"));
@@ -210,8 +222,8 @@ TEST_CASE("verify, while writers append and the live projector runs, finds no di
     pg::PgEventStore store({db.url()});
     write_orders(store, 100);
   }
-  pg::Projector live({.database = {db.url()}, .batch_size = 7});
-  live.start();
+  auto live = runtime::orders_projection({.database = {db.url()}, .batch_size = 7});
+  live->start();
   std::atomic<bool> writing{true};
   std::thread writer([&] {
     pg::PgEventStore store({db.url()});
@@ -231,7 +243,7 @@ TEST_CASE("verify, while writers append and the live projector runs, finds no di
       "SELECT global_position FROM subscriptions WHERE name = 'orders-projector'");
   writing = false;
   writer.join();
-  live.stop();
+  live->stop();
   CHECK(after > before);
 }
 
@@ -239,8 +251,8 @@ TEST_CASE("a rebuild leaves an event of a transaction still in flight to the liv
   FreshDatabase db;
   pg::PgEventStore store({db.url()});
   write_orders(store, 10);
-  pg::Projector live({.database = {db.url()}, .batch_size = 50});
-  live.start();
+  auto live = runtime::orders_projection({.database = {db.url()}, .batch_size = 50});
+  live->start();
 
   // A transaction takes an early transaction id and stays open while later orders commit: the
   // rebuild's snapshot horizon is below all of them, so its scan takes none of these and its
@@ -263,7 +275,7 @@ TEST_CASE("a rebuild leaves an event of a transaction still in flight to the liv
   late.commit();
 
   const auto differences = verify_once_caught_up(db, 30s);
-  live.stop();
+  live->stop();
   CHECK_MESSAGE(differences.empty(), describe(differences));
   CHECK(rebuilt.events == committed_before);
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders WHERE order_id = " +

@@ -11,12 +11,12 @@
 #include <set>
 #include <thread>
 
-#include "adapters/kafka/publisher.hpp"
 #include "adapters/metrics.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
 #include "kafka_consumer.hpp"
+#include "tools/subscriptions.hpp"
 
 namespace {
 
@@ -144,11 +144,12 @@ std::size_t repeat_bound(std::int64_t failures_before) {
 // Calls publish_once until a batch is published (errors are retried after a pause), and returns
 // its size. An empty read is normal while any transaction of the cluster older than the events
 // is still in flight: the reader waits for the horizon to pass them.
-std::size_t publish_until_some(kafka::Publisher& publisher, std::chrono::seconds timeout) {
+std::size_t publish_until_some(runtime::RunningSubscription& publisher,
+                               std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     try {
-      if (const std::size_t published = publisher.publish_once(); published > 0) return published;
+      if (const std::size_t published = publisher.step(); published > 0) return published;
       std::this_thread::sleep_for(50ms);
     } catch (const std::exception& error) {
       MESSAGE("retrying after: " << error.what());
@@ -158,12 +159,12 @@ std::size_t publish_until_some(kafka::Publisher& publisher, std::chrono::seconds
   return 0;
 }
 
-kafka::PublisherOptions publisher_options(const FreshDatabase& db, const std::string& topic,
-                                          const std::string& brokers) {
-  kafka::PublisherOptions options;
+runtime::PublicationOptions publisher_options(const FreshDatabase& db, const std::string& topic,
+                                              const std::string& brokers) {
+  runtime::PublicationOptions options;
   options.database = {db.url()};
   options.producer = {brokers, topic, {}};
-  options.subscriber = "publisher-under-test";
+  options.subscription = "publisher-under-test";
   options.batch_size = kBatchSize;
   options.retry_backoff = 200ms;
   return options;
@@ -185,8 +186,9 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   const auto& order = std::get<commands::Accepted>(outcome).order;
   const std::string event_id = std::get<commands::Accepted>(outcome).stream.events.at(0).event_id;
 
-  kafka::Publisher publisher(publisher_options(db, topic, order::testing::kafka_brokers()));
-  REQUIRE(publish_until_some(publisher, 10s) == 1);
+  auto publisher =
+      runtime::publication(publisher_options(db, topic, order::testing::kafka_brokers()));
+  REQUIRE(publish_until_some(*publisher, 10s) == 1);
   const auto messages = order::testing::consume(topic, 1, 30s);
   REQUIRE(messages.size() == 1);
   const auto& m = messages[0];
@@ -224,8 +226,9 @@ TEST_CASE("no event is missed when a transaction commits late, under 8 concurren
   FreshDatabase db;
   const std::string topic = unique_topic("horizon");
   const auto failures_before = failed_batches();
-  kafka::Publisher publisher(publisher_options(db, topic, order::testing::kafka_brokers()));
-  publisher.start();
+  auto publisher =
+      runtime::publication(publisher_options(db, topic, order::testing::kafka_brokers()));
+  publisher->start();
 
   // A long transaction takes an early global position, then commits only after the writers'
   // later events were committed: a reader of "position > last seen" would have passed it.
@@ -253,7 +256,7 @@ TEST_CASE("no event is missed when a transaction commits late, under 8 concurren
   long_transaction.commit();
 
   wait_until_published(db, "publisher-under-test", 120s);
-  publisher.stop();
+  publisher->stop();
   const auto log = log_of(db);
   REQUIRE(log.size() == kWriters * kOrdersEach * 4 + 1);
   check_topic_has_the_log(log, order::testing::consume(topic, log.size(), 60s),
@@ -264,8 +267,9 @@ TEST_CASE("a broker down for 20 seconds in the middle of a load loses nothing") 
   FreshDatabase db;
   const std::string topic = unique_topic("outage");
   const auto failures_before = failed_batches();
-  kafka::Publisher publisher(publisher_options(db, topic, order::testing::kafka_brokers()));
-  publisher.start();
+  auto publisher =
+      runtime::publication(publisher_options(db, topic, order::testing::kafka_brokers()));
+  publisher->start();
   const std::string kafka_sh = std::string(ORDER_SOURCE_DIR) + "/tools/stack/kafka.sh";
 
   std::atomic<bool> writing{true};
@@ -285,7 +289,7 @@ TEST_CASE("a broker down for 20 seconds in the middle of a load loses nothing") 
   writer.join();
 
   wait_until_published(db, "publisher-under-test", 120s);
-  publisher.stop();
+  publisher->stop();
   const auto log = log_of(db);
   MESSAGE(log.size() << " events written across the outage, "
                       << failed_batches() - failures_before << " batch(es) sent again");
@@ -307,7 +311,7 @@ TEST_CASE("on the mock cluster: request errors are retried, a dead broker keeps 
   auto options = publisher_options(db, topic, bootstrap);
   options.ack_timeout = 3s;
   options.producer.overrides = {{"message.timeout.ms", "2000"}};
-  kafka::Publisher publisher(options);
+  auto publisher = runtime::publication(options);
   pg::PgEventStore store({db.url()});
   write_lifecycles(store, 5);
 
@@ -316,7 +320,7 @@ TEST_CASE("on the mock cluster: request errors are retried, a dead broker keeps 
                                     RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
                                     RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                     RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
-  CHECK(publish_until_some(publisher, 10s) == 20);
+  CHECK(publish_until_some(*publisher, 10s) == 20);
 
   // The broker goes down: the batch fails, and the checkpoint must not move past it.
   write_lifecycles(store, 5);
@@ -328,7 +332,7 @@ TEST_CASE("on the mock cluster: request errors are retried, a dead broker keeps 
        !failed && std::chrono::steady_clock::now() < deadline;) {
     std::size_t published = 0;
     try {
-      published = publisher.publish_once();
+      published = publisher->step();
     } catch (const std::exception&) {
       failed = true;
     }
@@ -339,7 +343,7 @@ TEST_CASE("on the mock cluster: request errors are retried, a dead broker keeps 
   CHECK(unpublished(db, "publisher-under-test") == before);
 
   rd_kafka_mock_broker_set_up(cluster, 1);
-  CHECK(publish_until_some(publisher, 20s) == 20);
+  CHECK(publish_until_some(*publisher, 20s) == 20);
   CHECK(unpublished(db, "publisher-under-test") == 0);
   check_topic_has_the_log(log_of(db), order::testing::consume(topic, 40, 30s, bootstrap),
                           repeat_bound(failures_before));

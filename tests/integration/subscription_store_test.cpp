@@ -4,7 +4,7 @@
 #include <map>
 #include <pqxx/pqxx>
 
-#include "adapters/pg/log_reader.hpp"
+#include "adapters/pg/subscription_store.hpp"
 #include "fresh_database.hpp"
 
 using order::testing::FreshDatabase;
@@ -35,7 +35,7 @@ TEST_CASE("the reader follows transaction ids as numbers, across powers of ten, 
   // Positions in one order, transaction ids in another: 1000 sorts before 999 as text.
   append_as(db, {{1000, 1}, {999, 2}, {10, 3}, {9, 4}, {100, 5}, {99, 6}, {50, 7}, {50, 8}, {50, 9}});
 
-  order::pg::LogReader reader({db.url()}, "order-test");
+  order::pg::SubscriptionStore reader({db.url()}, "order-test");
   order::projections::LogPosition position{};
   std::vector<std::pair<std::uint64_t, std::int64_t>> read;
   for (int round = 0; round < 20; ++round) {

@@ -1,13 +1,12 @@
-// Batches of log events → rows of the read model, checkpoint in the same transaction.
-#include "adapters/pg/projector.hpp"
+// The `orders` read model's table: its columns, rows in and out, and a batch's upsert.
+#include "adapters/pg/orders_table.hpp"
 
 #include <map>
+#include <tuple>
 #include <pqxx/pqxx>
 
 #include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
-#include "adapters/log.hpp"
-#include "adapters/metrics.hpp"
 #include "projections/order_projection.hpp"
 
 namespace order::pg {
@@ -62,8 +61,26 @@ void write_row(json::JsonWriter& w, const projections::OrderRow& row) {
 
 }  // namespace
 
-void Projector::apply(pqxx::work& tx, const std::string& table,
-                      const std::vector<projections::LogEvent>& events, Table kind) {
+const std::vector<std::string> kOrderCopyColumns = {
+    "order_id", "user_id", "status", "total_cents", "items", "version", "created_at",
+    "updated_at", "payment_reference", "carrier", "tracking_number", "cancel_reason"};
+
+const std::vector<std::pair<std::string, std::string>> kOrderIndexes = {
+    {"by_user", "(user_id, order_id)"},
+    {"by_status", "(status, order_id)"},
+    {"by_user_status", "(user_id, status, order_id)"},
+};
+
+void write_copy_row(pqxx::stream_to& out, const projections::OrderRow& row) {
+  const domain::Order& o = row.order;
+  out << std::make_tuple(std::int64_t{o.id}, std::int64_t{o.user_id},
+                         std::string(domain::to_string(o.status)), o.total.cents,
+                         json::encode_items(o.items), o.version, row.created_at, row.updated_at,
+                         o.payment_reference, o.carrier, o.tracking_number, o.cancel_reason);
+}
+
+void OrdersTable::apply(pqxx::work& tx, const std::string& table,
+                        const std::vector<projections::LogEvent>& events, TableKind kind) const {
   if (events.empty()) return;
   const std::string target = tx.quote_name(table);
   std::string ids = "{";
@@ -71,12 +88,12 @@ void Projector::apply(pqxx::work& tx, const std::string& table,
   for (const auto& event : events) {
     if (!rows.emplace(event.stream_id, std::nullopt).second) continue;
     // In a private table an order first seen here at version 1 cannot have a row yet.
-    if (kind == Table::private_ && event.stream_version == 1) continue;
+    if (kind == TableKind::private_ && event.stream_version == 1) continue;
     ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
   }
   ids += "}";
   if (ids.size() > 2) {
-    const std::string lock = kind == Table::shared ? " FOR UPDATE" : "";
+    const std::string lock = kind == TableKind::shared ? " FOR UPDATE" : "";
     for (const auto& r : tx.exec_params(std::string("SELECT ") + kOrderRowColumns + " FROM " +
                                             target + " WHERE order_id = ANY($1::bigint[])" + lock,
                                         ids)) {
@@ -86,7 +103,7 @@ void Projector::apply(pqxx::work& tx, const std::string& table,
 
   std::map<domain::OrderId, bool> changed;
   for (const auto& event : events) {
-    if (fold(rows[event.stream_id], event.stream_id, event.stream_version, event.type,
+    if (fold_order_event(rows[event.stream_id], event.stream_id, event.stream_version, event.type,
              event.data_json, event.recorded_at, event.event_id)) {
       changed[event.stream_id] = true;
     }
@@ -116,9 +133,9 @@ void Projector::apply(pqxx::work& tx, const std::string& table,
       w.str());
 }
 
-bool Projector::fold(std::optional<projections::OrderRow>& row, domain::OrderId order_id,
-                     std::int64_t version, std::string_view type, std::string_view data_json,
-                     const std::string& recorded_at, std::string_view event_id) {
+bool fold_order_event(std::optional<projections::OrderRow>& row, domain::OrderId order_id,
+                      std::int64_t version, std::string_view type, std::string_view data_json,
+                      const std::string& recorded_at, std::string_view event_id) {
   const auto decoded = json::decode_event(type, data_json);
   if (!decoded) {
     throw std::runtime_error("event " + std::string(event_id) + " (" + std::string(type) +
@@ -133,98 +150,5 @@ bool Projector::fold(std::optional<projections::OrderRow>& row, domain::OrderId 
                            std::to_string(version) + ": an event is missing");
 }
 
-void Projector::advance(pqxx::work& tx, const std::string& subscriber,
-                        const projections::LogPosition& from, const projections::LogPosition& to) {
-  const auto result = tx.exec_params(
-      "UPDATE subscriptions SET transaction_id = $4::xid8, global_position = $5, "
-      "updated_at = now() WHERE name = $1 AND transaction_id = $2::xid8 AND global_position = $3",
-      subscriber, std::to_string(from.transaction_id), from.global_position,
-      std::to_string(to.transaction_id), to.global_position);
-  if (result.affected_rows() != 1) {
-    throw std::runtime_error("the checkpoint of " + subscriber + " moved under us");
-  }
-}
-
-Projector::Projector(ProjectorOptions options) : options_(std::move(options)) {}
-
-Projector::~Projector() { stop(); }
-
-void Projector::start() {
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
-}
-
-void Projector::stop() {
-  stopping_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
-std::size_t Projector::project_once() {
-  auto& m = metrics().projector;
-  if (!reader_) reader_ = std::make_unique<LogReader>(options_.database, options_.subscriber);
-  if (!reader_->is_leader()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next_lead_attempt_) return 0;
-    next_lead_attempt_ = now + std::chrono::seconds(1);
-    if (!reader_->try_lead()) {
-      m.leader = 0;
-      return 0;
-    }
-    m.leader = 1;
-    log::info("projector", "leading projection", {{"table", options_.table}});
-  }
-  const projections::LogPosition from = reader_->checkpoint();
-  const auto events = reader_->read_after(from, options_.batch_size);
-  if (events.empty()) {
-    m.lag_events = 0;
-    m.lag_seconds = 0;
-    return 0;
-  }
-  if (!writer_) writer_ = connect(options_.database);
-  try {
-    pqxx::work tx(*writer_);
-    apply(tx, options_.table, events);
-    advance(tx, options_.subscriber, from, events.back().position);
-    tx.commit();
-  } catch (const pqxx::broken_connection&) {
-    writer_.reset();
-    throw;
-  }
-  m.events_total += static_cast<std::int64_t>(events.size());
-  const auto lag = reader_->lag(events.back().position);
-  m.lag_events = lag.events_behind;
-  m.lag_seconds = lag.seconds_behind;
-  return events.size();
-}
-
-void Projector::run() {
-  auto backoff = std::chrono::milliseconds(200);
-  while (!stopping_) {
-    try {
-      const std::size_t handled = project_once();
-      backoff = std::chrono::milliseconds(200);
-      if (handled == 0 && !stopping_) {
-        if (reader_ && reader_->is_leader()) {
-          reader_->wait_for_appends(options_.idle_wait);
-        } else {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        }
-      }
-    } catch (const std::exception& error) {
-      ++metrics().projector.failures_total;
-      log::warn("projector", "projection failed; resuming from the checkpoint",
-                {{"error", error.what()}});
-      if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) reader_.reset();
-      for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopping_;
-           slept += std::chrono::milliseconds(100)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
-    }
-  }
-  reader_.reset();
-  writer_.reset();
-  metrics().projector.leader = 0;
-}
 
 }  // namespace order::pg

@@ -1,0 +1,128 @@
+// The subscription loop: lead, read, start, finish, advance; on failure abandon what is in
+// flight and resume from the checkpoint.
+#include "projections/subscription.hpp"
+
+#include <algorithm>
+
+namespace order::projections {
+
+Subscription::Subscription(SubscriptionOptions options, LogSource& source,
+                           CheckpointStore& checkpoints, LeaderLock& lock, Sink& sink,
+                           SubscriptionObserver& observer)
+    : options_(options),
+      source_(source),
+      checkpoints_(checkpoints),
+      lock_(lock),
+      sink_(sink),
+      observer_(observer) {}
+
+Subscription::~Subscription() { stop(); }
+
+void Subscription::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Subscription::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void Subscription::abandon() {
+  sink_.abandon();
+  in_flight_.clear();
+}
+
+bool Subscription::ensure_leading() {
+  if (lock_.held()) return true;
+  abandon();
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_lead_attempt_) return false;
+  next_lead_attempt_ = now + options_.lead_retry;
+  const bool leading = lock_.try_acquire();
+  observer_.leading(leading);
+  return leading;
+}
+
+std::size_t Subscription::step() {
+  if (!ensure_leading()) return 0;
+  try {
+    // Read ahead while earlier batches are being handled; the first batch in flight always
+    // starts at the checkpoint.
+    while (in_flight_.size() < std::max<std::size_t>(1, sink_.max_in_flight())) {
+      const LogPosition from = in_flight_.empty() ? checkpoints_.load() : in_flight_.back().to;
+      auto events = source_.read_after(from, options_.batch_size);
+      if (events.empty()) break;
+      const LogPosition to = events.back().position;
+      in_flight_.push_back(Batch{from, to, std::move(events)});
+      sink_.start(in_flight_.back());
+    }
+    if (in_flight_.empty()) {
+      observer_.handled(0, {});
+      return 0;
+    }
+    const Batch& oldest = in_flight_.front();
+    sink_.finish(oldest);
+    if (!sink_.writes_checkpoint() && !checkpoints_.advance(oldest.from, oldest.to)) {
+      throw CheckpointMoved("the checkpoint moved under this leader");
+    }
+    const std::size_t handled = oldest.events.size();
+    const LogPosition reached = oldest.to;
+    in_flight_.pop_front();
+    observer_.handled(handled, source_.lag(reached));
+    return handled;
+  } catch (const CheckpointMoved& error) {
+    // Another process advanced our checkpoint: we are not the leader we thought we were.
+    abandon();
+    lock_.release();
+    next_lead_attempt_ = {};  // lead again at once: most often a rebuild handed it a new checkpoint
+    observer_.leading(false);
+    observer_.failed(error.what());
+    throw;
+  } catch (const std::exception& error) {
+    abandon();
+    observer_.failed(error.what());
+    throw;
+  }
+}
+
+void Subscription::run() {
+  auto backoff = options_.retry_backoff;
+  while (!stopping_) {
+    try {
+      const std::size_t handled = step();
+      backoff = options_.retry_backoff;
+      if (handled == 0 && in_flight_.empty() && !stopping_) {
+        if (lock_.held()) {
+          source_.wait_for_appends(options_.idle_wait);
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      }
+    } catch (const std::exception&) {  // step() reported it
+      for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopping_;
+           slept += std::chrono::milliseconds(100)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+  // Stopping: what is in flight is finished and checkpointed if it can be, so the next leader
+  // does not handle it again; otherwise it is abandoned and handled again from the checkpoint.
+  try {
+    while (!in_flight_.empty() && lock_.held()) {
+      const Batch& oldest = in_flight_.front();
+      sink_.finish(oldest);
+      if (!sink_.writes_checkpoint()) checkpoints_.advance(oldest.from, oldest.to);
+      in_flight_.pop_front();
+    }
+  } catch (const std::exception& error) {
+    observer_.failed(std::string("the batches in flight stay for the next leader: ") +
+                     error.what());
+  }
+  abandon();
+  lock_.release();
+  observer_.leading(false);
+}
+
+}  // namespace order::projections

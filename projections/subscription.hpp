@@ -1,0 +1,153 @@
+// The catch-up subscription engine: the one mechanism behind every consumer of the log (the
+// Kafka publisher, each read model). It leads, reads gap-safe batches after its checkpoint,
+// hands them to a sink, advances the checkpoint, sleeps until the next append, and backs off
+// after a failure. A sink only says what to do with a batch.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "projections/event_log.hpp"
+
+namespace order::projections {
+
+// Which part of the log a subscription handles: the streams with stream_id mod count = index.
+// A stream never changes shard, so one order's events stay in order within one shard.
+struct Shard {
+  int index = 0;
+  int count = 1;
+  friend bool operator==(const Shard&, const Shard&) = default;
+};
+
+// How far a subscription is behind the log.
+struct SubscriptionLag {
+  std::int64_t events = 0;  // estimated from global positions
+  double seconds = 0;       // age of its oldest unhandled event
+};
+
+// The events of the log, read gap-safe (guarantee 3 of DESIGN.md): only events of transactions
+// older than every transaction still in flight, in (transaction id, global position) order, so
+// an event that commits late is never skipped.
+class LogSource {
+ public:
+  virtual ~LogSource() = default;
+  // Up to `limit` events after `after`, of the subscription's shard.
+  virtual std::vector<LogEvent> read_after(const LogPosition& after, int limit) = 0;
+  // Blocks until an append is announced or `timeout` passes.
+  virtual void wait_for_appends(std::chrono::milliseconds timeout) = 0;
+  virtual SubscriptionLag lag(const LogPosition& after) = 0;
+};
+
+// Where a subscription remembers the last event it fully handled.
+class CheckpointStore {
+ public:
+  virtual ~CheckpointStore() = default;
+  virtual LogPosition load() = 0;
+  // Moves the checkpoint from `from` to `to`; false, and nothing written, if it was not at
+  // `from` (someone else moved it: this process is not the leader it thought it was).
+  virtual bool advance(const LogPosition& from, const LogPosition& to) = 0;
+};
+
+// At most one process handles a subscription's shard at a time.
+class LeaderLock {
+ public:
+  virtual ~LeaderLock() = default;
+  virtual bool try_acquire() = 0;
+  virtual bool held() const = 0;
+  // Gives leadership up (and what it rests on, such as a connection); try_acquire() again later.
+  virtual void release() = 0;
+};
+
+// A run of events after a checkpoint.
+struct Batch {
+  LogPosition from;  // the checkpoint it starts after
+  LogPosition to;    // its last event
+  std::vector<LogEvent> events;
+};
+
+// What a subscription does with the events.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Starts handling a batch. It may return before the batch is handled: the engine then reads
+  // and starts the next one meanwhile, up to max_in_flight() batches.
+  virtual void start(const Batch& batch) = 0;
+  // Waits until the oldest started batch is handled; throws if it could not be.
+  virtual void finish(const Batch& batch) = 0;
+  // Drops every batch started and not finished (after a failure or a lost lead); they are
+  // handled again from the checkpoint.
+  virtual void abandon() = 0;
+  // True when finish() moved the checkpoint itself, in one transaction with its writes (exactly
+  // once in effect, guarantee 5); otherwise the engine advances it after finish() returns (at
+  // least once, guarantee 4).
+  virtual bool writes_checkpoint() const { return false; }
+  virtual std::size_t max_in_flight() const { return 1; }
+};
+
+// Thrown by a sink that writes the checkpoint and found it moved under it.
+class CheckpointMoved : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What the engine reports; the adapters turn it into logs and metrics.
+class SubscriptionObserver {
+ public:
+  virtual ~SubscriptionObserver() = default;
+  virtual void leading(bool is_leader) = 0;
+  virtual void handled(std::size_t events, const SubscriptionLag& lag) = 0;
+  virtual void failed(const std::string& error) = 0;
+};
+
+struct SubscriptionOptions {
+  int batch_size = 2000;
+  std::chrono::milliseconds idle_wait{1'000};      // longest sleep without an announced append
+  std::chrono::milliseconds lead_retry{1'000};     // how often a follower tries to lead
+  std::chrono::milliseconds retry_backoff{200};    // first pause after a failure; doubles
+  std::chrono::milliseconds max_backoff{10'000};
+};
+
+class Subscription {
+ public:
+  Subscription(SubscriptionOptions options, LogSource& source, CheckpointStore& checkpoints,
+               LeaderLock& lock, Sink& sink, SubscriptionObserver& observer);
+  ~Subscription();  // stops and joins
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+
+  void start();
+  // Stops after the batch in flight: it is finished and checkpointed if it can be, otherwise
+  // abandoned and handled again by the next leader; the checkpoint stays honest either way.
+  void stop();
+
+  // One pass: lead if possible; read the batch after the checkpoint (or after the batches in
+  // flight) and start it, up to the sink's max_in_flight(); finish the oldest and advance past
+  // it. Returns the events handled and checkpointed; 0 when caught up or not leading. Throws on
+  // a failure, after abandoning what was in flight and reporting it to the observer. start() runs it in a loop on its own thread;
+  // tests call it directly.
+  std::size_t step();
+
+ private:
+  void run();
+  void abandon();
+  bool ensure_leading();
+
+  SubscriptionOptions options_;
+  LogSource& source_;
+  CheckpointStore& checkpoints_;
+  LeaderLock& lock_;
+  Sink& sink_;
+  SubscriptionObserver& observer_;
+  std::deque<Batch> in_flight_;  // started, not finished; the first starts at the checkpoint
+  std::chrono::steady_clock::time_point next_lead_attempt_{};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace order::projections

@@ -1,0 +1,213 @@
+// The subscription engine on in-memory parts: when the checkpoint moves, what a failure costs,
+// how far it reads ahead, and what a follower does.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "projections/subscription.hpp"
+
+namespace {
+
+using namespace order::projections;
+
+// A log of `size` events, one transaction each; everything is visible (no transaction in flight).
+class MemoryLog final : public LogSource, public CheckpointStore, public LeaderLock {
+ public:
+  explicit MemoryLog(int size) {
+    for (int i = 1; i <= size; ++i) {
+      LogEvent event;
+      event.position = {static_cast<std::uint64_t>(100 + i), i};
+      event.stream_id = i % 3 + 1;
+      event.event_id = "e" + std::to_string(i);
+      events.push_back(event);
+    }
+  }
+
+  std::vector<LogEvent> read_after(const LogPosition& after, int limit) override {
+    ++reads;
+    std::vector<LogEvent> out;
+    for (const auto& event : events) {
+      if (event.position > after && static_cast<int>(out.size()) < limit) out.push_back(event);
+    }
+    return out;
+  }
+  void wait_for_appends(std::chrono::milliseconds) override {}
+  SubscriptionLag lag(const LogPosition& after) override {
+    return {events.back().position.global_position - after.global_position, 0};
+  }
+
+  LogPosition load() override { return checkpoint; }
+  bool advance(const LogPosition& from, const LogPosition& to) override {
+    if (checkpoint != from || moved_by_someone_else) return false;
+    checkpoint = to;
+    return true;
+  }
+
+  bool try_acquire() override { return leader = lock_free; }
+  bool held() const override { return leader; }
+  void release() override { leader = false; }
+
+  std::vector<LogEvent> events;
+  LogPosition checkpoint;
+  bool lock_free = true;
+  bool leader = false;
+  bool moved_by_someone_else = false;
+  int reads = 0;
+};
+
+// Records what it is asked to do; fails a finish() when told to.
+class RecordingSink final : public Sink {
+ public:
+  explicit RecordingSink(std::size_t in_flight = 1) : in_flight_(in_flight) {}
+  void start(const Batch& batch) override {
+    for (const auto& e : batch.events) started.push_back(e.event_id);
+    ++open;
+  }
+  void finish(const Batch& batch) override {
+    if (fail_next_finish) {
+      fail_next_finish = false;
+      throw std::runtime_error("the target refused the batch");
+    }
+    for (const auto& e : batch.events) finished.push_back(e.event_id);
+    --open;
+  }
+  void abandon() override {
+    ++abandoned;
+    open = 0;
+  }
+  std::size_t max_in_flight() const override { return in_flight_; }
+
+  std::vector<std::string> started;
+  std::vector<std::string> finished;
+  int open = 0;
+  int abandoned = 0;
+  bool fail_next_finish = false;
+
+ private:
+  std::size_t in_flight_;
+};
+
+class CountingObserver final : public SubscriptionObserver {
+ public:
+  void leading(bool is_leader) override { leader = is_leader; }
+  void handled(std::size_t events, const SubscriptionLag& lag) override {
+    total += events;
+    last_lag = lag;
+  }
+
+  void failed(const std::string&) override { ++failures; }
+  std::atomic<bool> leader{false};
+  std::atomic<std::size_t> total{0};
+  SubscriptionLag last_lag;
+  int failures = 0;
+};
+
+struct Fixture {
+  explicit Fixture(int log_size, std::size_t in_flight = 1)
+      : log(log_size), sink(in_flight), engine({.batch_size = 4}, log, log, log, sink, observer) {}
+  MemoryLog log;
+  RecordingSink sink;
+  CountingObserver observer;
+  Subscription engine;
+};
+
+}  // namespace
+
+TEST_CASE("a leader hands each batch to the sink and moves the checkpoint past it") {
+  Fixture f(10);
+  CHECK(f.engine.step() == 4);
+  CHECK(f.log.checkpoint.global_position == 4);
+  CHECK(f.engine.step() == 4);
+  CHECK(f.engine.step() == 2);
+  CHECK(f.engine.step() == 0);  // caught up
+  CHECK(f.log.checkpoint.global_position == 10);
+  CHECK(f.sink.finished.size() == 10);
+  CHECK(f.observer.total == 10);
+  CHECK(f.observer.leader);
+}
+
+TEST_CASE("a process that cannot lead reads nothing") {
+  Fixture f(10);
+  f.log.lock_free = false;
+  CHECK(f.engine.step() == 0);
+  CHECK(f.log.reads == 0);
+  CHECK(f.sink.started.empty());
+  CHECK_FALSE(f.observer.leader);
+}
+
+TEST_CASE("a batch the sink fails to handle leaves the checkpoint where it was") {
+  Fixture f(10);
+  CHECK(f.engine.step() == 4);
+  f.sink.fail_next_finish = true;
+  CHECK_THROWS_AS(f.engine.step(), std::runtime_error);
+  CHECK(f.log.checkpoint.global_position == 4);
+  CHECK(f.sink.abandoned >= 1);
+  CHECK(f.observer.failures == 1);
+  // The next step starts again from the checkpoint: the refused batch is handled again.
+  CHECK(f.engine.step() == 4);
+  CHECK(f.log.checkpoint.global_position == 8);
+  CHECK(f.sink.finished == std::vector<std::string>{"e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"});
+}
+
+TEST_CASE("a sink that pipelines gets the next batch before the first is finished") {
+  Fixture f(10, 2);
+  CHECK(f.engine.step() == 4);
+  // Two batches were started; only the first is checkpointed.
+  CHECK(f.sink.started.size() == 8);
+  CHECK(f.log.checkpoint.global_position == 4);
+  CHECK(f.sink.open == 1);
+  CHECK(f.engine.step() == 4);  // finishes the second, starts the third
+  CHECK(f.engine.step() == 2);
+  CHECK(f.engine.step() == 0);
+  CHECK(f.log.checkpoint.global_position == 10);
+  CHECK(f.sink.started.size() == 10);  // nothing started twice without a failure
+}
+
+TEST_CASE("a failure with two batches in flight repeats at most those two") {
+  Fixture f(20, 2);
+  CHECK(f.engine.step() == 4);
+  f.sink.fail_next_finish = true;
+  CHECK_THROWS(f.engine.step());
+  CHECK(f.log.checkpoint.global_position == 4);
+  while (f.engine.step() > 0) {
+  }
+  CHECK(f.log.checkpoint.global_position == 20);
+  const auto repeated = f.sink.started.size() - 20;
+  CHECK(repeated <= 8);  // two batches of four
+}
+
+TEST_CASE("a leader whose checkpoint moved under it gives up the lead and resumes from there") {
+  Fixture f(10);
+  CHECK(f.engine.step() == 4);
+  f.log.moved_by_someone_else = true;
+  CHECK_THROWS_AS(f.engine.step(), CheckpointMoved);
+  CHECK_FALSE(f.log.leader);
+  CHECK_FALSE(f.observer.leader);
+  // Someone (a rebuild) set the checkpoint to 8: the next leader goes on from there at once.
+  f.log.moved_by_someone_else = false;
+  f.log.checkpoint = f.log.events[7].position;
+  CHECK(f.engine.step() == 2);
+  CHECK(f.log.checkpoint.global_position == 10);
+}
+
+TEST_CASE("the lag after a batch is what the source says") {
+  Fixture f(10);
+  f.engine.step();
+  CHECK(f.observer.last_lag.events == 6);
+}
+
+TEST_CASE("a running subscription drains the log and stops with its checkpoint honest") {
+  Fixture f(50, 2);
+  f.engine.start();
+  for (int i = 0; i < 400 && f.observer.total < 50; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  f.engine.stop();
+  CHECK(f.log.checkpoint.global_position == 50);
+  CHECK(f.sink.finished.size() == 50);
+  CHECK_FALSE(f.log.leader);  // stop() gives the lead up
+}

@@ -1,0 +1,56 @@
+// Assembling the service's subscriptions from their parts.
+#include "tools/subscriptions.hpp"
+
+#include "adapters/kafka/publisher.hpp"
+#include "adapters/log.hpp"
+#include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/read_model_sink.hpp"
+
+namespace order::runtime {
+
+void MetricsObserver::leading(bool is_leader) {
+  if (is_leader && metrics_.leader.load() == 0) log::info(component_, "leading");
+  metrics_.leader = is_leader ? 1 : 0;
+}
+
+void MetricsObserver::handled(std::size_t events, const projections::SubscriptionLag& lag) {
+  metrics_.events_total += static_cast<std::int64_t>(events);
+  metrics_.lag_events = lag.events;
+  metrics_.lag_seconds = lag.seconds;
+}
+
+void MetricsObserver::failed(const std::string& error) {
+  ++metrics_.failures_total;
+  log::warn(component_, "failed; resuming from the checkpoint", {{"error", error}});
+}
+
+RunningSubscription::RunningSubscription(const pg::ConnectionOptions& database,
+                                         const std::string& name,
+                                         std::unique_ptr<projections::Sink> sink,
+                                         std::string component, SubscriberMetrics& metrics,
+                                         projections::SubscriptionOptions options)
+    : store_(database, name),
+      sink_(std::move(sink)),
+      observer_(std::move(component), metrics),
+      engine_(options, store_, store_, store_, *sink_, observer_) {}
+
+std::unique_ptr<RunningSubscription> publication(const PublicationOptions& options) {
+  return std::make_unique<RunningSubscription>(
+      options.database, options.subscription,
+      std::make_unique<kafka::Publisher>(options.producer, options.ack_timeout), "publisher",
+      metrics().publisher,
+      projections::SubscriptionOptions{.batch_size = options.batch_size,
+                                       .retry_backoff = options.retry_backoff});
+}
+
+std::unique_ptr<RunningSubscription> orders_projection(const ProjectionOptions& options) {
+  static const pg::OrdersTable kOrders;
+  return std::make_unique<RunningSubscription>(
+      options.database, pg::kOrdersProjector,
+      std::make_unique<pg::ReadModelSink>(options.database, kOrders, "orders",
+                                          pg::kOrdersProjector),
+      "projector", metrics().projector,
+      projections::SubscriptionOptions{.batch_size = options.batch_size});
+}
+
+}  // namespace order::runtime
