@@ -464,21 +464,19 @@
     markSelected();
     say(`Loading order ${order} as of version ${version}…`);
     const previous = String(BigInt(version) - 1n);
-    let now;
-    let before = null;
-    try {
-      [now, before] = await Promise.all([
-        api(`/orders/${order}?version=${version}`),
-        previous === '0' ? Promise.resolve(null) : api(`/orders/${order}?version=${previous}`),
-      ]);
-    } catch (error) {
-      if (mine !== generation) return;
+    // Both at once; the asked version's failure is the one to tell, whichever answers first.
+    const [now, before] = await Promise.allSettled([
+      api(`/orders/${order}?version=${version}`),
+      previous === '0' ? Promise.resolve(null) : api(`/orders/${order}?version=${previous}`),
+    ]);
+    if (mine !== generation) return;
+    const failed = now.status === 'rejected' ? now : before.status === 'rejected' ? before : null;
+    if (failed) {
       $('state').hidden = true;
-      fail(error, `Order ${order} has no version ${version}.`);
+      fail(failed.reason, `Order ${order} has no version ${version}.`);
       return;
     }
-    if (mine !== generation) return;
-    renderState(order, version, now, before);
+    renderState(order, version, now.value, before.value);
     say('');
     if (focus) $('state-title').focus();
   }
