@@ -255,8 +255,13 @@ class AuditPage(PageTest):
         again = http.request("GET", "/audit", headers={"If-None-Match": etag})
         self.assertEqual(304, again.status, again)
         self.assertEqual(b"", again.body)
+        for held in (f'"0", {etag}', f"W/{etag}", "*"):
+            self.assertEqual(304, http.request("GET", "/audit",
+                                               headers={"If-None-Match": held}).status, held)
         self.assertEqual(200, http.request("GET", "/audit",
                                            headers={"If-None-Match": '"0"'}).status)
+        script = http.request("GET", "/audit/audit.js")
+        self.assertNotEqual(etag, script.headers["etag"], "each file has its own tag")
         http.close()
 
     def test_without_a_token_the_page_asks_for_one_and_says_when_one_is_refused(self):
