@@ -41,6 +41,9 @@ constexpr std::array kRoutes{
     Route{"GET", "/readyz", readyz},
     Route{"GET", "/metrics", metrics_text},
     Route{"GET", "/openapi.yaml", openapi_yaml},
+    Route{"GET", "/audit", audit_page},
+    Route{"GET", "/audit/audit.js", audit_script},
+    Route{"GET", "/audit/audit.css", audit_style},
 };
 
 enum class Match { no, yes, bad_id };
@@ -123,10 +126,13 @@ RequestMetadata metadata_of(const HttpRequest& request, bool actor_from_header) 
   return out;
 }
 
-// What needs no token: the probes an orchestrator calls, the scrape, and the contract itself.
+// What needs no token: the probes an orchestrator calls, the scrape, the contract itself, and the
+// audit page's static files (they hold no data; the page asks for a token and sends it to the API).
 bool is_public(const HttpRequest& request, std::string_view path) {
   return request.method == "GET" &&
-         (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.yaml");
+         (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+          path == "/openapi.yaml" || path == "/audit" || path == "/audit/audit.js" ||
+          path == "/audit/audit.css");
 }
 
 std::string_view trim(std::string_view text) {

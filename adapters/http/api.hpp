@@ -55,7 +55,8 @@ class Api {
   Services services_;
 };
 
-// Endpoint groups (orders_endpoints.cpp, health_endpoints.cpp).
+// Endpoint groups (orders_endpoints.cpp, audit_endpoints.cpp, health_endpoints.cpp,
+// audit_page.cpp).
 HttpResponse place_order(Services& services, Context& context);
 HttpResponse get_order(Services& services, Context& context);
 HttpResponse list_orders(Services& services, Context& context);
@@ -68,5 +69,8 @@ HttpResponse healthz(Services& services, Context& context);
 HttpResponse readyz(Services& services, Context& context);
 HttpResponse metrics_text(Services& services, Context& context);
 HttpResponse openapi_yaml(Services& services, Context& context);
+HttpResponse audit_page(Services& services, Context& context);
+HttpResponse audit_script(Services& services, Context& context);
+HttpResponse audit_style(Services& services, Context& context);
 
 }  // namespace order::http

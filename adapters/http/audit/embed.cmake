@@ -1,0 +1,22 @@
+# Writes a C++ source holding the audit page's files (adapters/http/audit/*.html, *.css, *.js), so
+# the service serves its page from the binary alone: no file beside it, no CDN, works offline.
+# Usage: cmake -DAUDIT_DIR=... -DOUTPUT=... -P embed.cmake
+file(GLOB files ${AUDIT_DIR}/*.html ${AUDIT_DIR}/*.css ${AUDIT_DIR}/*.js)
+list(SORT files)
+set(body "// Generated from adapters/http/audit/ by its embed.cmake: do not edit.\n")
+string(APPEND body "#include \"adapters/http/audit_page.hpp\"\n\nnamespace order::http {\n\n")
+string(APPEND body "const std::vector<EmbeddedFile>& audit_files() {\n")
+string(APPEND body "  static const std::vector<EmbeddedFile> kFiles = {\n")
+foreach(path ${files})
+  get_filename_component(name ${path} NAME)
+  file(READ ${path} text)
+  string(FIND "${text}" ")audit_file\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${name} contains the raw string's end marker )audit_file\"")
+  endif()
+  string(APPEND body "      {\"${name}\", R\"audit_file(${text})audit_file\"},\n")
+endforeach()
+string(APPEND body "  };\n  return kFiles;\n}\n\n}  // namespace order::http\n")
+file(WRITE ${OUTPUT}.tmp "${body}")
+file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUTPUT}.tmp)
