@@ -219,7 +219,9 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
 
   std::vector<commands::AppendResult> results(batch.size());
   // No appended rows and no taken key: the stream was not at the expected version.
-  for (auto& result : results) result.conflict = true;
+  for (auto& result : results) {
+    result.status = commands::Status::conflict("the stream is not at the expected version");
+  }
   pqxx::result rows;
   {
     // One statement outside a transaction block is a transaction of its own: one commit.
@@ -232,15 +234,16 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
       const bool key = std::string_view(error.what()).find("idempotency_keys_pkey") !=
                        std::string_view::npos;
       if (!key || batch.size() != 1) throw;
-      return {commands::AppendResult{false, true, {}}};
+      return {commands::AppendResult{
+          commands::Status::key_taken("the idempotency key was recorded meanwhile"), {}}};
     }
   }
   for (const auto& row : rows) {
     auto& result = results.at(row[6].as<std::size_t>() - 1);
-    result.conflict = false;
     if (row[0].is_null()) {
-      result.key_taken = true;
+      result.status = commands::Status::key_taken("the idempotency key is recorded");
     } else {
+      result.status = {};
       result.recorded.push_back(recorded_from(row));
     }
   }

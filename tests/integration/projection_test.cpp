@@ -23,7 +23,8 @@ void write_orders(pg::PgEventStore& store, int count) {
   commands::OrderCommands commands(store);
   for (int i = 0; i < count; ++i) {
     const auto placed = commands.place(100 + i % 7, {{1001, 1 + i % 3, domain::Money{499}}}, {});
-    const auto& order = std::get<commands::Accepted>(placed).order;
+    REQUIRE(placed.ok());
+    const auto& order = placed.accepted.order;
     const domain::OrderId id = order.id;
     switch (i % 5) {
       case 0: break;

@@ -128,7 +128,7 @@ void write_lifecycles(pg::PgEventStore& store, int orders) {
     const std::vector<domain::Event> lifecycle{placed(id), paid(id), shipped(id), delivered(id)};
     for (std::size_t v = 0; v < lifecycle.size(); ++v) {
       const std::vector<domain::Event> one{lifecycle[v]};
-      REQUIRE_FALSE(store.append(id, static_cast<std::int64_t>(v), one, {}).conflict);
+      REQUIRE_FALSE(store.append(id, static_cast<std::int64_t>(v), one, {}).conflict());
     }
   }
 }
@@ -179,8 +179,9 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   const auto outcome = commands.place(
       101, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}},
       {.request_id = "req-1", .correlation_id = "corr-1"});
-  const auto& order = std::get<commands::Accepted>(outcome).order;
-  const std::string event_id = std::get<commands::Accepted>(outcome).stream.events.at(0).event_id;
+  REQUIRE(outcome.ok());
+  const auto& order = outcome.accepted.order;
+  const std::string event_id = outcome.accepted.stream.events.at(0).event_id;
 
   kafka::Publisher publisher(publisher_options(db, topic, order::testing::kafka_brokers()));
   REQUIRE(publish_until_some(publisher, 10s) == 1);
