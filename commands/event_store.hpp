@@ -1,6 +1,6 @@
 // What command handling needs from an event store: load a stream, append to it with an expected
 // version, remember idempotency keys, allocate order ids. Implemented over PostgreSQL in
-// adapters/pg.
+// adapters/pg, and in memory in commands/in_memory_event_store.hpp, the reference for the contract.
 #pragma once
 
 #include <cstdint>
