@@ -23,7 +23,8 @@ struct ApiOptions {
   std::string jwt_secret;
 };
 
-// What endpoints reach: the store of this worker thread and the command handler over it.
+// What endpoints reach: this worker thread's event store, the command handler over it, and the
+// read model's queries.
 struct Services {
   commands::EventStore& store;
   projections::OrderReadModel& read_model;
@@ -55,7 +56,7 @@ class Api {
   Services services_;
 };
 
-// Endpoint groups (orders_endpoints.cpp, health_endpoints.cpp).
+// Endpoint groups (orders_endpoints.cpp, audit_endpoints.cpp, health_endpoints.cpp).
 HttpResponse place_order(Services& services, Context& context);
 HttpResponse get_order(Services& services, Context& context);
 HttpResponse list_orders(Services& services, Context& context);
