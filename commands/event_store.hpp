@@ -1,5 +1,6 @@
 // What command handling needs from an event store: load a stream, append to it with an expected
-// version, allocate order ids. Implemented over PostgreSQL in adapters/pg.
+// version, remember idempotency keys, allocate order ids. Implemented over PostgreSQL in
+// adapters/pg, and in memory in commands/in_memory_event_store.hpp, the reference for the contract.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "commands/status.hpp"
 #include "domain/order.hpp"
 
 namespace order::commands {
@@ -72,13 +74,17 @@ struct IdempotencyRecord {
   std::int64_t stream_version = 0;
 };
 
+// ok with the events recorded; or conflict, or key_taken, and nothing was written.
 struct AppendResult {
-  bool conflict = false;   // the stream was not at the expected version: nothing was written
-  bool key_taken = false;  // the claimed key was recorded meanwhile: nothing was written
-  std::vector<RecordedEvent> recorded;
+  Status status;
+  std::vector<RecordedEvent> recorded;  // in stream-version order
+
+  bool conflict() const { return status.is(Code::conflict); }
+  bool key_taken() const { return status.is(Code::key_taken); }
 };
 
-// The store could not be reached or failed: the caller answers 503, never a 2xx.
+// Thrown by a store that could not be reached or failed, whatever the call: nothing is known to
+// be written. OrderCommands turns it into Code::unavailable; a query's caller answers the same.
 class StoreUnavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -89,7 +95,11 @@ class EventStore {
   virtual ~EventStore() = default;
   virtual domain::OrderId next_order_id() = 0;
   virtual LoadedStream load(domain::OrderId stream, const StreamBound& bound = {}) = 0;
-  // Appends `events` as versions expected_version+1, +2, … in one transaction, or nothing.
+  // Appends `events` as versions expected_version+1, +2, … in one transaction, or nothing:
+  // nothing and conflict when the stream is not at `expected_version` (0: the stream must not
+  // exist); nothing and key_taken when the claim's key is recorded, even expired (only
+  // find_idempotency_key forgets an expired key). On success the claim's key is recorded with
+  // its fingerprint and command, pointing at the stream's new version, for ttl_seconds.
   virtual AppendResult append(domain::OrderId stream, std::int64_t expected_version,
                               std::span<const domain::Event> events, const EventMetadata& metadata,
                               const IdempotencyClaim* claim = nullptr) = 0;

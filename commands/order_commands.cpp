@@ -4,6 +4,10 @@
 namespace order::commands {
 namespace {
 
+// What a client is told when the store fails: never the store's own error text, which may name
+// hosts, tables or queries.
+constexpr const char* kUnavailable = "the database is unavailable; retry later";
+
 domain::OrderId target_of(const domain::Command& command) {
   return std::visit([](const auto& c) { return c.order_id; }, command);
 }
@@ -13,11 +17,13 @@ std::string_view name_of(const domain::Command& command) {
   return kNames[command.index()];
 }
 
-Accepted accept(LoadedStream stream, AppendResult appended) {
+Result accept(LoadedStream stream, AppendResult appended) {
   for (auto& recorded : appended.recorded) stream.events.push_back(std::move(recorded));
   domain::Order state = fold_stream(stream);
-  return Accepted{std::move(state), std::move(stream), false};
+  return Result{{}, Accepted{std::move(state), std::move(stream), false}};
 }
+
+Result refused(Status status) { return Result{std::move(status), {}}; }
 
 std::optional<IdempotencyClaim> claim_of(const std::optional<Idempotency>& idempotency,
                                          const domain::Command& command) {
@@ -34,39 +40,63 @@ domain::Order fold_stream(const LoadedStream& stream) {
   return state;
 }
 
-std::optional<Outcome> OrderCommands::recall(const Idempotency& idempotency) {
+std::optional<Result> OrderCommands::recall(const Idempotency& idempotency) {
   const auto record = store_.find_idempotency_key(idempotency.key);
   if (!record) return std::nullopt;
-  if (record->fingerprint != idempotency.fingerprint) return KeyReused{idempotency.key};
+  if (record->fingerprint != idempotency.fingerprint) {
+    return refused(Status::idempotency_key_reused(idempotency.key));
+  }
   // The original answer was the stream at the version that request produced.
   LoadedStream stream = store_.load(record->order_id, {.max_version = record->stream_version});
   domain::Order state = fold_stream(stream);
-  return Accepted{std::move(state), std::move(stream), true};
+  return Result{{}, Accepted{std::move(state), std::move(stream), true}};
 }
 
-Outcome OrderCommands::place(domain::UserId user_id, std::vector<domain::LineItem> items,
-                             const EventMetadata& metadata,
-                             const std::optional<Idempotency>& idempotency) {
+Result OrderCommands::place(domain::UserId user_id, std::vector<domain::LineItem> items,
+                            const EventMetadata& metadata,
+                            const std::optional<Idempotency>& idempotency) {
+  try {
+    return try_place(user_id, std::move(items), metadata, idempotency);
+  } catch (const StoreUnavailable&) {
+    return refused(Status::unavailable(kUnavailable));
+  }
+}
+
+Result OrderCommands::execute(const domain::Command& command,
+                              std::optional<std::int64_t> expected_version,
+                              const EventMetadata& metadata,
+                              const std::optional<Idempotency>& idempotency) {
+  try {
+    return try_execute(command, expected_version, metadata, idempotency);
+  } catch (const StoreUnavailable&) {
+    return refused(Status::unavailable(kUnavailable));
+  }
+}
+
+Result OrderCommands::try_place(domain::UserId user_id, std::vector<domain::LineItem> items,
+                                const EventMetadata& metadata,
+                                const std::optional<Idempotency>& idempotency) {
   if (idempotency) {
     if (auto earlier = recall(*idempotency)) return std::move(*earlier);
   }
   if (auto errors = domain::validate_new_order(user_id, items); !errors.empty()) {
-    return domain::DomainError{domain::ErrorCode::validation_failed,
-                               "the order breaks the order's rules", std::move(errors)};
+    return refused(Status::refused(domain::DomainError{domain::ErrorCode::validation_failed,
+                                                       "the order breaks the order's rules",
+                                                       std::move(errors)}));
   }
   const domain::OrderId id = store_.next_order_id();
   const domain::Command command = domain::PlaceOrder{id, user_id, std::move(items)};
   const domain::Decision decision = domain::decide(command, domain::initial_state());
-  if (!decision.ok()) return decision.error();
+  if (!decision.ok()) return refused(Status::refused(decision.error()));
   const auto claim = claim_of(idempotency, command);
   AppendResult appended =
       store_.append(id, 0, decision.events(), metadata, claim ? &*claim : nullptr);
-  if (appended.key_taken) {
+  if (appended.key_taken()) {
     // A concurrent request with the same key won the race; answer as it was answered.
     if (auto earlier = recall(*idempotency)) return std::move(*earlier);
-    throw StoreUnavailable("idempotency key " + idempotency->key + " vanished while in use");
+    return refused(Status::unavailable(kUnavailable));  // the key expired in between
   }
-  if (appended.conflict) {
+  if (appended.conflict()) {
     // A fresh id from the sequence cannot already have a stream; if it does, the log holds
     // streams the sequence did not hand out, and that is a broken invariant, not a retry.
     throw std::logic_error("order id " + std::to_string(id) + " from the sequence already exists");
@@ -74,10 +104,10 @@ Outcome OrderCommands::place(domain::UserId user_id, std::vector<domain::LineIte
   return accept(LoadedStream{}, std::move(appended));
 }
 
-Outcome OrderCommands::execute(const domain::Command& command,
-                               std::optional<std::int64_t> expected_version,
-                               const EventMetadata& metadata,
-                               const std::optional<Idempotency>& idempotency) {
+Result OrderCommands::try_execute(const domain::Command& command,
+                                  std::optional<std::int64_t> expected_version,
+                                  const EventMetadata& metadata,
+                                  const std::optional<Idempotency>& idempotency) {
   if (idempotency) {
     if (auto earlier = recall(*idempotency)) return std::move(*earlier);
   }
@@ -86,25 +116,25 @@ Outcome OrderCommands::execute(const domain::Command& command,
   for (int attempt = 1;; ++attempt) {
     LoadedStream stream = store_.load(id);
     if (expected_version && stream.version() != *expected_version && stream.version() > 0) {
-      return VersionMismatch{*expected_version, stream.version()};
+      return refused(Status::version_mismatch(*expected_version, stream.version()));
     }
     const domain::Order state = fold_stream(stream);
     const domain::Decision decision = domain::decide(command, state);
-    if (!decision.ok()) return decision.error();
+    if (!decision.ok()) return refused(Status::refused(decision.error()));
     AppendResult appended = store_.append(id, stream.version(), decision.events(), metadata,
                                           claim ? &*claim : nullptr);
-    if (appended.key_taken) {
+    if (appended.key_taken()) {
       if (auto earlier = recall(*idempotency)) return std::move(*earlier);
-      throw StoreUnavailable("idempotency key " + idempotency->key + " vanished while in use");
+      return refused(Status::unavailable(kUnavailable));  // the key expired in between
     }
-    if (!appended.conflict) return accept(std::move(stream), std::move(appended));
+    if (!appended.conflict()) return accept(std::move(stream), std::move(appended));
     if (expected_version) {
       // Someone wrote between our load and our append: the version the client named is gone.
-      return VersionMismatch{*expected_version, store_.load(id).version()};
+      return refused(Status::version_mismatch(*expected_version, store_.load(id).version()));
     }
     if (attempt == kMaxAttempts) {
-      throw StoreUnavailable("order " + std::to_string(id) + " stayed contended for " +
-                             std::to_string(kMaxAttempts) + " attempts");
+      return refused(Status::unavailable("order " + std::to_string(id) + " stayed contended for " +
+                                         std::to_string(kMaxAttempts) + " attempts; retry later"));
     }
     ++conflicts_retried_;
   }

@@ -1,4 +1,5 @@
-// order-admin: operations on the event store (migrations today; rebuilds and audits to come).
+// order-admin: operations on the event log: apply migrations, show an audit trail (an order's or
+// a user's), rebuild a read model from the log, verify one against a fresh fold.
 #include <pqxx/pqxx>
 
 #include <cstdlib>

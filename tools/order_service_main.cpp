@@ -13,6 +13,8 @@
 #include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
+#include "adapters/pg/pg_order_read_model.hpp"
+#include "adapters/pg/session.hpp"
 #include "tools/subscriptions.hpp"
 
 namespace {
@@ -109,10 +111,20 @@ int main(int argc, char** argv) {
   if (settings.group_commit) group_commit = std::make_unique<pg::GroupCommit>(database);
   pg::OrderIdBlocks order_ids;
   http::Server server(server_options, [&, database, api_options]() -> http::RequestHandler {
-    auto store = std::make_shared<pg::PgEventStore>(database, group_commit.get(), &order_ids);
+    // One connection per worker, shared by its event store and its read-model queries.
+    struct Worker {
+      explicit Worker(const pg::ConnectionOptions& options, pg::GroupCommit* group_commit,
+                      pg::OrderIdBlocks* ids)
+          : session(options), store(session, group_commit, ids), read_model(session) {}
+      pg::Session session;
+      pg::PgEventStore store;
+      pg::PgOrderReadModel read_model;
+    };
+    auto worker = std::make_shared<Worker>(database, group_commit.get(), &order_ids);
     auto api = std::make_shared<http::Api>(
-        *store, *store, [store] { return store->ping(); }, api_options);
-    return [store, api](const http::HttpRequest& request) { return api->handle(request); };
+        worker->store, worker->read_model, [worker] { return worker->session.ping(); },
+        api_options);
+    return [worker, api](const http::HttpRequest& request) { return api->handle(request); };
   });
   try {
     server.start();

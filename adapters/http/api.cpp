@@ -178,9 +178,11 @@ HttpResponse Api::handle(const HttpRequest& request) {
     } else {
       response = route(context);
     }
-  } catch (const commands::StoreUnavailable& error) {
+  } catch (const commands::StoreUnavailable&) {
+    // A query's store call failed (commands answer Code::unavailable themselves).
     log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
-    response = problem(Problem::unavailable, "the database is unavailable; retry later");
+    response = problem_of(
+        commands::Status::unavailable("the database is unavailable; retry later"));
   } catch (const std::exception& error) {
     // The text stays in our log: it may name tables, queries or internals.
     log::error("http", "request failed",

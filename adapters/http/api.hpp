@@ -23,7 +23,8 @@ struct ApiOptions {
   std::string jwt_secret;
 };
 
-// What endpoints reach: the store of this worker thread and the command handler over it.
+// What endpoints reach: this worker thread's event store, the command handler over it, and the
+// read model's queries.
 struct Services {
   commands::EventStore& store;
   projections::OrderReadModel& read_model;

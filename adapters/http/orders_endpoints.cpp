@@ -9,6 +9,7 @@
 #include "adapters/json/exact_parser.hpp"
 #include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
+#include "adapters/log.hpp"
 
 namespace order::http {
 namespace {
@@ -57,24 +58,19 @@ HttpResponse order_response(int status, const commands::LoadedStream& stream,
   return response;
 }
 
-HttpResponse outcome_response(const commands::Outcome& outcome, int success_status) {
-  if (const auto* accepted = std::get_if<commands::Accepted>(&outcome)) {
-    HttpResponse response = order_response(success_status, accepted->stream, accepted->order);
-    if (accepted->replayed) response.with_header("Idempotent-Replayed", "true");
-    return response;
+// A command's result: the order with its ETag, or the problem its Status maps to.
+HttpResponse result_response(const commands::Result& result, int success_status,
+                             const Context& context) {
+  if (!result.ok()) {
+    if (result.status.is(commands::Code::unavailable)) {
+      log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
+    }
+    return problem_of(result.status);
   }
-  if (const auto* reused = std::get_if<commands::KeyReused>(&outcome)) {
-    return problem(Problem::idempotency_key_reused,
-                   "Idempotency-Key " + reused->key +
-                       " was used for a different request; use a new key for a new request");
-  }
-  if (const auto* mismatch = std::get_if<commands::VersionMismatch>(&outcome)) {
-    return problem(Problem::version_mismatch,
-                   "If-Match named version " + std::to_string(mismatch->expected_version) +
-                       "; the order is at version " + std::to_string(mismatch->actual_version))
-        .with_header("ETag", etag_of(mismatch->actual_version));
-  }
-  return problem_of(std::get<domain::DomainError>(outcome));
+  const commands::Accepted& accepted = result.accepted;
+  HttpResponse response = order_response(success_status, accepted.stream, accepted.order);
+  if (accepted.replayed) response.with_header("Idempotent-Replayed", "true");
+  return response;
 }
 
 // FNV-1a, 64 bits: stable across builds and machines, which std::hash is not.
@@ -136,11 +132,11 @@ HttpResponse lifecycle(Services& services, Context& context, Decoder decode) {
     return problem(Problem::validation_failed, "the body has invalid fields", *errors);
   }
   const domain::Command as_command{std::get<0>(std::move(command))};
-  return outcome_response(
+  return result_response(
       services.commands.execute(as_command, std::get<std::optional<std::int64_t>>(expected),
                                 context.metadata,
                                 std::get<std::optional<commands::Idempotency>>(idempotency)),
-      200);
+      200, context);
 }
 
 bool is_rfc3339(const std::string& text) {
@@ -161,17 +157,14 @@ HttpResponse place_order(Services& services, Context& context) {
     return problem(Problem::validation_failed, "the order has invalid fields", *errors);
   }
   auto& request = std::get<json::PlaceOrderBody>(decoded);
-  const auto outcome =
+  commands::Result result =
       services.commands.place(request.user_id, std::move(request.items), context.metadata,
                               std::get<std::optional<commands::Idempotency>>(idempotency));
-  if (const auto* error = std::get_if<domain::DomainError>(&outcome)) {
-    domain::DomainError renamed = *error;
-    json::rename_items_field(renamed.fields, request.items_field);
-    return problem_of(renamed);
-  }
-  HttpResponse response = outcome_response(outcome, 201);
-  if (const auto* accepted = std::get_if<commands::Accepted>(&outcome)) {
-    response.with_header("Location", "/orders/" + std::to_string(accepted->order.id));
+  // The fields are named as the client named them: `args` or `items`.
+  json::rename_items_field(result.status.fields, request.items_field);
+  HttpResponse response = result_response(result, 201, context);
+  if (result.ok()) {
+    response.with_header("Location", "/orders/" + std::to_string(result.accepted.order.id));
   }
   return response;
 }

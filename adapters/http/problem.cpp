@@ -1,5 +1,7 @@
-// Problem kinds → status, title, stable code.
+// Problem kinds and command results → status, stable code, title.
 #include "adapters/http/problem.hpp"
+
+#include <optional>
 
 #include "adapters/json/json_writer.hpp"
 
@@ -7,59 +9,61 @@ namespace order::http {
 namespace {
 
 struct ProblemRow {
+  Problem kind;
+  std::optional<commands::Code> result;  // the command result that answers with this row
   int status;
   const char* code;
   const char* title;
 };
 
-ProblemRow row_of(Problem kind) {
-  switch (kind) {
-    case Problem::malformed_json: return {400, "malformed_json", "The body is not valid JSON"};
-    case Problem::bad_request: return {400, "bad_request", "The request is malformed"};
-    case Problem::unauthorized:
-      return {401, "unauthorized", "A valid bearer token is required"};
-    case Problem::not_found: return {404, "not_found", "No such resource"};
-    case Problem::order_not_found: return {404, "order_not_found", "No such order"};
-    case Problem::method_not_allowed: return {405, "method_not_allowed", "Method not allowed"};
-    case Problem::order_already_exists: return {409, "order_already_exists", "The order exists"};
-    case Problem::illegal_transition:
-      return {409, "illegal_transition", "The order's status does not allow this"};
-    case Problem::version_mismatch:
-      return {412, "version_mismatch", "The order is not at the version named by If-Match"};
-    case Problem::body_too_large: return {413, "body_too_large", "The body is too large"};
-    case Problem::unsupported_media_type:
-      return {415, "unsupported_media_type", "The body must be application/json"};
-    case Problem::validation_failed:
-      return {422, "validation_failed", "The request breaks the order's rules"};
-    case Problem::amount_mismatch:
-      return {422, "amount_mismatch", "The payment does not equal the order's total"};
-    case Problem::idempotency_key_reused:
-      return {422, "idempotency_key_reused",
-              "The Idempotency-Key was used for a different request"};
-    case Problem::unavailable:
-      return {503, "unavailable", "The service cannot reach its database; retry later"};
-    case Problem::overloaded: return {503, "overloaded", "The service is overloaded; retry later"};
-    case Problem::internal_error: return {500, "internal_error", "Internal error"};
+using commands::Code;
+constexpr ProblemRow kProblems[] = {
+    {Problem::malformed_json, {}, 400, "malformed_json", "The body is not valid JSON"},
+    {Problem::bad_request, {}, 400, "bad_request", "The request is malformed"},
+    {Problem::unauthorized, {}, 401, "unauthorized", "A valid bearer token is required"},
+    {Problem::not_found, {}, 404, "not_found", "No such resource"},
+    {Problem::order_not_found, Code::order_not_found, 404, "order_not_found", "No such order"},
+    {Problem::method_not_allowed, {}, 405, "method_not_allowed", "Method not allowed"},
+    {Problem::order_already_exists, Code::order_already_exists, 409, "order_already_exists",
+     "The order exists"},
+    {Problem::illegal_transition, Code::illegal_transition, 409, "illegal_transition",
+     "The order's status does not allow this"},
+    {Problem::version_mismatch, Code::version_mismatch, 412, "version_mismatch",
+     "The order is not at the version named by If-Match"},
+    {Problem::body_too_large, {}, 413, "body_too_large", "The body is too large"},
+    {Problem::unsupported_media_type, {}, 415, "unsupported_media_type",
+     "The body must be application/json"},
+    {Problem::validation_failed, Code::validation_failed, 422, "validation_failed",
+     "The request breaks the order's rules"},
+    {Problem::amount_mismatch, Code::amount_mismatch, 422, "amount_mismatch",
+     "The payment does not equal the order's total"},
+    {Problem::idempotency_key_reused, Code::idempotency_key_reused, 422, "idempotency_key_reused",
+     "The Idempotency-Key was used for a different request"},
+    {Problem::unavailable, Code::unavailable, 503, "unavailable",
+     "The service cannot reach its database; retry later"},
+    {Problem::overloaded, {}, 503, "overloaded", "The service is overloaded; retry later"},
+    {Problem::internal_error, {}, 500, "internal_error", "Internal error"},
+};
+
+const ProblemRow& row_of(Problem kind) {
+  for (const ProblemRow& row : kProblems) {
+    if (row.kind == kind) return row;
   }
-  return {500, "internal_error", "Internal error"};
+  return row_of(Problem::internal_error);
 }
 
-Problem kind_of(domain::ErrorCode code) {
-  switch (code) {
-    case domain::ErrorCode::validation_failed: return Problem::validation_failed;
-    case domain::ErrorCode::order_not_found: return Problem::order_not_found;
-    case domain::ErrorCode::order_already_exists: return Problem::order_already_exists;
-    case domain::ErrorCode::illegal_transition: return Problem::illegal_transition;
-    case domain::ErrorCode::amount_mismatch: return Problem::amount_mismatch;
+const ProblemRow& row_of(commands::Code code) {
+  for (const ProblemRow& row : kProblems) {
+    if (row.result == code) return row;
   }
-  return Problem::internal_error;
+  return row_of(Problem::internal_error);
 }
 
 }  // namespace
 
 HttpResponse problem(Problem kind, std::string detail,
                      const std::vector<domain::FieldError>& fields) {
-  const ProblemRow row = row_of(kind);
+  const ProblemRow& row = row_of(kind);
   json::JsonWriter w;
   w.begin_object();
   w.key("type").string(std::string("/problems/") + row.code);
@@ -84,8 +88,12 @@ HttpResponse problem(Problem kind, std::string detail,
   return response;
 }
 
-HttpResponse problem_of(const domain::DomainError& error) {
-  return problem(kind_of(error.code), error.detail, error.fields);
+HttpResponse problem_of(const commands::Status& status) {
+  HttpResponse response = problem(row_of(status.code).kind, status.detail, status.fields);
+  if (status.current_version) {
+    response.with_header("ETag", "\"" + std::to_string(*status.current_version) + "\"");
+  }
+  return response;
 }
 
 }  // namespace order::http

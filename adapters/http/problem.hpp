@@ -1,4 +1,5 @@
-// The one table that maps what went wrong to an HTTP status and an RFC 9457 problem+json body.
+// The one table that maps what went wrong to an HTTP status and an RFC 9457 problem+json body:
+// the HTTP edge's own problems, and every commands::Code a command or a query can come to.
 // Nothing else in the service knows HTTP statuses of errors.
 #pragma once
 
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "adapters/http/http_types.hpp"
+#include "commands/status.hpp"
 #include "domain/order.hpp"
 
 namespace order::http {
@@ -32,6 +34,9 @@ enum class Problem {
 
 HttpResponse problem(Problem kind, std::string detail,
                      const std::vector<domain::FieldError>& fields = {});
-HttpResponse problem_of(const domain::DomainError& error);
+// A Status that is not ok, with its detail and fields; a version_mismatch carries the order's
+// current version as its ETag. conflict and key_taken, which OrderCommands resolves before they
+// could reach here, are internal errors.
+HttpResponse problem_of(const commands::Status& status);
 
 }  // namespace order::http

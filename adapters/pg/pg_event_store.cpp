@@ -5,11 +5,9 @@
 #include <pqxx/pqxx>
 
 #include "adapters/json/json_writer.hpp"
-
 #include "adapters/json/order_codec.hpp"
 #include "adapters/pg/group_commit.hpp"
-#include "adapters/pg/subscription_store.hpp"
-#include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/session.hpp"
 
 namespace order::pg {
 namespace {
@@ -89,16 +87,6 @@ const std::string kUserHistory = kHistoryColumns +
                                  "WHERE (data->>'userid')::bigint = $1 AND global_position > $2 "
                                  "ORDER BY global_position LIMIT $3";
 
-// GET /orders: one statement per filter combination, so each is planned on its own index.
-const std::string kListColumns = std::string("SELECT ") + kOrderRowColumns + " FROM orders ";
-const std::string kListAll = kListColumns + "WHERE order_id > $1 ORDER BY order_id LIMIT $2";
-const std::string kListByUser =
-    kListColumns + "WHERE user_id = $3 AND order_id > $1 ORDER BY order_id LIMIT $2";
-const std::string kListByStatus =
-    kListColumns + "WHERE status = $3 AND order_id > $1 ORDER BY order_id LIMIT $2";
-const std::string kListByUserStatus =
-    kListColumns + "WHERE user_id = $3 AND status = $4 AND order_id > $1 ORDER BY order_id LIMIT $2";
-
 std::vector<commands::HistoryEntry> history_from(const pqxx::result& rows) {
   std::vector<commands::HistoryEntry> entries;
   entries.reserve(rows.size());
@@ -154,10 +142,6 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     connection->prepare("find_key", kFindKey);
     connection->prepare("history", kHistory);
     connection->prepare("user_history", kUserHistory);
-    connection->prepare("list_all", kListAll);
-    connection->prepare("list_by_user", kListByUser);
-    connection->prepare("list_by_status", kListByStatus);
-    connection->prepare("list_by_user_status", kListByUserStatus);
     return connection;
   } catch (const pqxx::broken_connection& error) {
     std::string reason = error.what();
@@ -221,7 +205,9 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
 
   std::vector<commands::AppendResult> results(batch.size());
   // No appended rows and no taken key: the stream was not at the expected version.
-  for (auto& result : results) result.conflict = true;
+  for (auto& result : results) {
+    result.status = commands::Status::conflict("the stream is not at the expected version");
+  }
   pqxx::result rows;
   {
     // One statement outside a transaction block is a transaction of its own: one commit.
@@ -234,15 +220,16 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
       const bool key = std::string_view(error.what()).find("idempotency_keys_pkey") !=
                        std::string_view::npos;
       if (!key || batch.size() != 1) throw;
-      return {commands::AppendResult{false, true, {}}};
+      return {commands::AppendResult{
+          commands::Status::key_taken("the idempotency key was recorded meanwhile"), {}}};
     }
   }
   for (const auto& row : rows) {
     auto& result = results.at(row[6].as<std::size_t>() - 1);
-    result.conflict = false;
     if (row[0].is_null()) {
-      result.key_taken = true;
+      result.status = commands::Status::key_taken("the idempotency key is recorded");
     } else {
+      result.status = {};
       result.recorded.push_back(recorded_from(row));
     }
   }
@@ -300,39 +287,26 @@ domain::OrderId OrderIdBlocks::next(pqxx::connection& connection) {
 
 PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit,
                            OrderIdBlocks* ids)
-    : options_(std::move(options)), group_commit_(group_commit), ids_(ids) {}
+    : owned_(std::make_unique<Session>(std::move(options))),
+      session_(*owned_),
+      group_commit_(group_commit),
+      ids_(ids) {}
+PgEventStore::PgEventStore(Session& session, GroupCommit* group_commit, OrderIdBlocks* ids)
+    : session_(session), group_commit_(group_commit), ids_(ids) {}
 PgEventStore::~PgEventStore() = default;
 
-pqxx::connection& PgEventStore::connection() {
-  if (!connection_) connection_ = connect(options_);
-  return *connection_;
-}
-
-template <class F>
-auto PgEventStore::guarded(F&& work) -> decltype(work()) {
-  try {
-    return work();
-  } catch (...) {
-    bool connection_lost = false;
-    auto error = translate_store_error(std::current_exception(), connection_lost);
-    // A lost connection is dropped: the next call opens a fresh one (prepared statements too).
-    if (connection_lost) connection_.reset();
-    std::rethrow_exception(error);
-  }
-}
-
 domain::OrderId PgEventStore::next_order_id() {
-  return guarded([&] {
-    if (ids_ != nullptr) return ids_->next(connection());
-    pqxx::nontransaction tx(connection());
+  return session_.run([&](pqxx::connection& connection) {
+    if (ids_ != nullptr) return ids_->next(connection);
+    pqxx::nontransaction tx(connection);
     return tx.exec_prepared("next_order_id")[0][0].as<domain::OrderId>();
   });
 }
 
 commands::LoadedStream PgEventStore::load(domain::OrderId stream,
                                           const commands::StreamBound& bound) {
-  return guarded([&] {
-    pqxx::nontransaction tx(connection());
+  return session_.run([&](pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
     const pqxx::result rows =
         tx.exec_prepared("load", stream, bound.max_version.value_or(INT64_MAX),
                          bound.as_of.value_or("infinity"));
@@ -349,16 +323,16 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
                                             const commands::IdempotencyClaim* claim) {
   EncodedAppend encoded = encode_append(stream, expected_version, events, metadata, claim);
   if (group_commit_ != nullptr) return group_commit_->append(std::move(encoded));
-  return guarded([&] {
+  return session_.run([&](pqxx::connection& connection) {
     const EncodedAppend* batch[] = {&encoded};
-    return std::move(append_batch(connection(), batch).front());
+    return std::move(append_batch(connection, batch).front());
   });
 }
 
 std::vector<commands::HistoryEntry> PgEventStore::history(domain::OrderId stream,
                                                           std::int64_t after_version, int limit) {
-  return guarded([&] {
-    pqxx::nontransaction tx(connection());
+  return session_.run([&](pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
     return history_from(tx.exec_prepared("history", stream, after_version, limit));
   });
 }
@@ -366,16 +340,17 @@ std::vector<commands::HistoryEntry> PgEventStore::history(domain::OrderId stream
 std::vector<commands::HistoryEntry> PgEventStore::user_history(domain::UserId user,
                                                                std::int64_t after_position,
                                                                int limit) {
-  return guarded([&] {
-    pqxx::nontransaction tx(connection());
+  return session_.run([&](pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
     return history_from(tx.exec_prepared("user_history", user, after_position, limit));
   });
 }
 
 std::optional<commands::IdempotencyRecord> PgEventStore::find_idempotency_key(
     const std::string& key) {
-  return guarded([&]() -> std::optional<commands::IdempotencyRecord> {
-    pqxx::work tx(connection());
+  return session_.run([&](pqxx::connection& connection)
+                          -> std::optional<commands::IdempotencyRecord> {
+    pqxx::work tx(connection);
     const pqxx::result rows = tx.exec_prepared("find_key", key);
     tx.commit();
     if (rows.empty()) return std::nullopt;
@@ -385,51 +360,6 @@ std::optional<commands::IdempotencyRecord> PgEventStore::find_idempotency_key(
   });
 }
 
-projections::ListPage PgEventStore::list_orders(const projections::ListQuery& query) {
-  return guarded([&] {
-    // One snapshot for the rows and the lag, so the lag describes the rows returned.
-    pqxx::read_transaction tx(connection());
-    const int fetch = query.limit + 1;  // one more than asked tells whether a next page exists
-    pqxx::result rows;
-    if (query.user_id && query.status) {
-      rows = tx.exec_prepared("list_by_user_status", query.after, fetch, *query.user_id,
-                              std::string(domain::to_string(*query.status)));
-    } else if (query.user_id) {
-      rows = tx.exec_prepared("list_by_user", query.after, fetch, *query.user_id);
-    } else if (query.status) {
-      rows = tx.exec_prepared("list_by_status", query.after, fetch,
-                              std::string(domain::to_string(*query.status)));
-    } else {
-      rows = tx.exec_prepared("list_all", query.after, fetch);
-    }
-    projections::ListPage page;
-    for (const auto& row : rows) page.rows.push_back(order_row_from(row));
-    page.has_more = page.rows.size() > static_cast<std::size_t>(query.limit);
-    if (page.has_more) page.rows.pop_back();
-    const auto lag = lag_of(tx, kOrdersProjector);
-    page.lag = {lag.events, lag.seconds};
-    return page;
-  });
-}
-
-projections::ProjectionLag PgEventStore::projection_lag() {
-  return guarded([&] {
-    pqxx::read_transaction tx(connection());
-    const auto lag = lag_of(tx, kOrdersProjector);
-    return projections::ProjectionLag{lag.events, lag.seconds};
-  });
-}
-
-bool PgEventStore::ping() {
-  try {
-    return guarded([&] {
-      pqxx::nontransaction tx(connection());
-      tx.exec("SELECT 1");
-      return true;
-    });
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+bool PgEventStore::ping() { return session_.ping(); }
 
 }  // namespace order::pg

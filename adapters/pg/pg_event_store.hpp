@@ -1,5 +1,8 @@
-// The event store over PostgreSQL (libpqxx 6.4). One instance per thread: a pqxx connection is
-// not thread-safe. All SQL of the store lives in pg_event_store.cpp as named prepared statements.
+// The event store over PostgreSQL (libpqxx 6.4): append, load, history, idempotency keys, order
+// ids, and the connection and batch append they are built on. One PgEventStore per thread (a pqxx
+// connection is not thread-safe); appends may go through a GroupCommit's own connection. Its SQL
+// lives in pg_event_store.cpp as named prepared statements; the read model's queries are
+// PgOrderReadModel's (pg_order_read_model.hpp).
 #pragma once
 
 #include <exception>
@@ -10,13 +13,13 @@
 #include <vector>
 
 #include "commands/event_store.hpp"
-#include "projections/order_read_model.hpp"
 
 #include <pqxx/connection>
 
 namespace order::pg {
 
 class GroupCommit;
+class Session;
 
 struct ConnectionOptions {
   std::string url;
@@ -75,12 +78,14 @@ class OrderIdBlocks {
 // Masks the password of a postgresql:// URL for logs.
 std::string redact_url(const std::string& url);
 
-// The event store and, over the same connection, the queries of the orders read model.
-class PgEventStore final : public commands::EventStore, public projections::OrderReadModel {
+class PgEventStore final : public commands::EventStore {
  public:
   // With `group_commit`, appends go through it and share commits with other threads' appends;
-  // with `ids`, order ids come from its blocks.
+  // with `ids`, order ids come from its blocks. On a connection of its own, or on a thread's
+  // session shared with its read-model queries.
   explicit PgEventStore(ConnectionOptions options, GroupCommit* group_commit = nullptr,
+                        OrderIdBlocks* ids = nullptr);
+  explicit PgEventStore(Session& session, GroupCommit* group_commit = nullptr,
                         OrderIdBlocks* ids = nullptr);
   ~PgEventStore() override;
 
@@ -99,21 +104,14 @@ class PgEventStore final : public commands::EventStore, public projections::Orde
   std::vector<commands::HistoryEntry> user_history(domain::UserId user, std::int64_t after_position,
                                                    int limit);
 
-  projections::ListPage list_orders(const projections::ListQuery& query) override;
-  projections::ProjectionLag projection_lag() override;
-
   // True when the database answers a trivial query now.
   bool ping();
 
  private:
-  pqxx::connection& connection();
-  template <class F>
-  auto guarded(F&& work) -> decltype(work());
-
-  ConnectionOptions options_;
+  std::unique_ptr<Session> owned_;
+  Session& session_;
   GroupCommit* group_commit_;
   OrderIdBlocks* ids_;
-  std::unique_ptr<pqxx::connection> connection_;
 };
 
 }  // namespace order::pg

@@ -35,7 +35,8 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
     commands::OrderCommands commands(store);
     for (int i = 0; i < kOrders; ++i) {
       const auto outcome = commands.place(1, {{1, 1 + i, domain::Money{250}}}, {});
-      const auto& order = std::get<commands::Accepted>(outcome).order;
+      REQUIRE(outcome.ok());
+      const auto& order = outcome.accepted.order;
       ids.push_back(order.id);
       totals[order.id] = order.total;
     }
@@ -43,7 +44,7 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
 
   std::mutex mutex;
   std::multiset<std::string> accepted_event_ids;
-  std::int64_t accepted = 0, refused = 0, mismatched = 0, retried = 0;
+  std::int64_t accepted = 0, refused = 0, mismatched = 0, retried = 0, unavailable = 0;
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
@@ -64,11 +65,13 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
         if (n % 3 == 0) expected = store.load(id).version();
         const auto outcome = commands.execute(command, expected, {.request_id = "c" + std::to_string(c)});
         std::lock_guard lock(mutex);
-        if (const auto* ok = std::get_if<commands::Accepted>(&outcome)) {
+        if (outcome.ok()) {
           ++accepted;
-          accepted_event_ids.insert(ok->stream.events.back().event_id);
-        } else if (std::holds_alternative<commands::VersionMismatch>(outcome)) {
+          accepted_event_ids.insert(outcome.accepted.stream.events.back().event_id);
+        } else if (outcome.status.is(commands::Code::version_mismatch)) {
           ++mismatched;
+        } else if (outcome.status.is(commands::Code::unavailable)) {
+          ++unavailable;
         } else {
           ++refused;
         }
@@ -78,6 +81,7 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
     });
   }
   for (auto& t : clients) t.join();
+  CHECK_MESSAGE(unavailable == 0, unavailable << " commands found the store unavailable");
   MESSAGE(kClients << " clients, " << kClients * kCommandsEach << " commands: " << accepted
                    << " accepted, " << refused << " refused by the rules, " << mismatched
                    << " stale If-Match (412), " << retried << " conflicts retried");

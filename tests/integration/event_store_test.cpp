@@ -45,13 +45,13 @@ TEST_CASE("appended events are numbered 1, 2, 3 in their stream and read back in
   const domain::OrderId id = store.next_order_id();
   const std::vector<domain::Event> first{placed(id)};
   const auto one = store.append(id, 0, first, {});
-  REQUIRE_FALSE(one.conflict);
+  REQUIRE_FALSE(one.conflict());
   CHECK(one.recorded.at(0).stream_version == 1);
 
   const std::vector<domain::Event> two_more{paid(id),
                                             cancelled(id, domain::OrderStatus::paid, "late")};
   const auto both = store.append(id, 1, two_more, {.request_id = "r-2"});
-  REQUIRE_FALSE(both.conflict);
+  REQUIRE_FALSE(both.conflict());
   REQUIRE(both.recorded.size() == 2);
   CHECK(both.recorded[0].stream_version == 2);
   CHECK(both.recorded[1].stream_version == 3);
@@ -72,13 +72,13 @@ TEST_CASE("a stale expected version is a conflict and writes nothing") {
   pg::PgEventStore store({db.url()});
   const domain::OrderId id = store.next_order_id();
   const std::vector<domain::Event> create{placed(id)};
-  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict);
+  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict());
   const std::vector<domain::Event> pay{paid(id)};
-  REQUIRE_FALSE(store.append(id, 1, pay, {}).conflict);
+  REQUIRE_FALSE(store.append(id, 1, pay, {}).conflict());
 
-  CHECK(store.append(id, 0, create, {}).conflict);  // a second creation
-  CHECK(store.append(id, 1, pay, {}).conflict);     // behind the stream
-  CHECK(store.append(id, 7, pay, {}).conflict);     // ahead of it: a hole would follow
+  CHECK(store.append(id, 0, create, {}).conflict());  // a second creation
+  CHECK(store.append(id, 1, pay, {}).conflict());     // behind the stream
+  CHECK(store.append(id, 7, pay, {}).conflict());     // ahead of it: a hole would follow
   CHECK(versions_in_log(db, id) == std::vector<std::int64_t>{1, 2});
   CHECK(db.scalar<std::int64_t>("SELECT version FROM streams WHERE stream_id = " +
                                 std::to_string(id)) == 2);
@@ -103,7 +103,7 @@ TEST_CASE("of concurrent writers at one expected version exactly one wins, every
             round == 0 ? placed(id)
                        : cancelled(id, domain::OrderStatus::pending, "w" + std::to_string(w))};
         start.arrive_and_wait();
-        if (!stores[w]->append(id, round, events, {}).conflict) ++winners;
+        if (!stores[w]->append(id, round, events, {}).conflict()) ++winners;
       });
     }
     for (auto& t : threads) t.join();
@@ -121,7 +121,7 @@ TEST_CASE("the database itself refuses UPDATE, DELETE and TRUNCATE of the event 
   pg::PgEventStore store({db.url()});
   const domain::OrderId id = store.next_order_id();
   const std::vector<domain::Event> create{placed(id)};
-  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict);
+  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict());
   const auto before = db.scalar<std::string>("SELECT data::text FROM events");
 
   pqxx::connection connection(db.url());
@@ -140,7 +140,7 @@ TEST_CASE("every event records the id of the transaction that wrote it") {
   pg::PgEventStore store({db.url()});
   const domain::OrderId id = store.next_order_id();
   const std::vector<domain::Event> events{placed(id), paid(id)};
-  REQUIRE_FALSE(store.append(id, 0, events, {}).conflict);
+  REQUIRE_FALSE(store.append(id, 0, events, {}).conflict());
   CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT transaction_id) FROM events") == 1);
   CHECK(db.scalar<bool>("SELECT bool_and(transaction_id::text::bigint > 0) FROM events"));
 }
@@ -150,11 +150,11 @@ TEST_CASE("a stream loads as it was at a version or at a time") {
   pg::PgEventStore store({db.url()});
   const domain::OrderId id = store.next_order_id();
   const std::vector<domain::Event> create{placed(id)};
-  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict);
+  REQUIRE_FALSE(store.append(id, 0, create, {}).conflict());
   const auto created_at = store.load(id, {}).events.at(0).recorded_at;
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const std::vector<domain::Event> pay{paid(id)};
-  REQUIRE_FALSE(store.append(id, 1, pay, {}).conflict);
+  REQUIRE_FALSE(store.append(id, 1, pay, {}).conflict());
 
   CHECK(store.load(id, {.max_version = 1}).version() == 1);
   CHECK(store.load(id, {.as_of = created_at}).version() == 1);

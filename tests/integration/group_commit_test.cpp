@@ -47,12 +47,12 @@ TEST_CASE("one batch statement: each append gets its own outcome and only the ac
   auto connection = pg::connect({db.url()});
   pg::PgEventStore store({db.url()});
   const std::vector<domain::Event> created{placed(2)};
-  REQUIRE_FALSE(store.append(2, 0, created, {}).conflict);
+  REQUIRE_FALSE(store.append(2, 0, created, {}).conflict());
   const std::vector<domain::Event> created_3{placed(3)};
-  REQUIRE_FALSE(store.append(3, 0, created_3, {}).conflict);
+  REQUIRE_FALSE(store.append(3, 0, created_3, {}).conflict());
   const commands::IdempotencyClaim old_key{"key-old", "f", "pay", 3600};
   const std::vector<domain::Event> created_5{placed(5)};
-  REQUIRE_FALSE(store.append(5, 0, created_5, {}, &old_key).conflict);
+  REQUIRE_FALSE(store.append(5, 0, created_5, {}, &old_key).conflict());
   const commands::IdempotencyClaim new_key{"key-new", "f", "pay", 3600};
 
   const auto fresh = encoded(1, 0, placed(1));                // a new stream
@@ -65,21 +65,21 @@ TEST_CASE("one batch statement: each append gets its own outcome and only the ac
   const auto results = pg::append_batch(*connection, batch);
 
   REQUIRE(results.size() == 6);
-  CHECK_FALSE(results[0].conflict);
+  CHECK_FALSE(results[0].conflict());
   REQUIRE(results[0].recorded.size() == 1);
   CHECK(results[0].recorded[0].stream_version == 1);
   CHECK(results[0].recorded[0].event == placed(1));
-  CHECK_FALSE(results[1].conflict);
+  CHECK_FALSE(results[1].conflict());
   REQUIRE(results[1].recorded.size() == 1);
   CHECK(results[1].recorded[0].stream_version == 2);
-  CHECK(results[2].conflict);
+  CHECK(results[2].conflict());
   CHECK(results[2].recorded.empty());
-  CHECK(results[3].key_taken);
-  CHECK_FALSE(results[3].conflict);
+  CHECK(results[3].key_taken());
+  CHECK_FALSE(results[3].conflict());
   CHECK(results[3].recorded.empty());
-  CHECK_FALSE(results[4].conflict);
+  CHECK_FALSE(results[4].conflict());
   CHECK(results[4].recorded.size() == 1);
-  CHECK(results[5].conflict);
+  CHECK(results[5].conflict());
 
   CHECK(count(db, "stream_id = 1") == 1);
   CHECK(count(db, "stream_id = 2") == 2);
@@ -120,10 +120,10 @@ TEST_CASE("group commit: concurrent appends share commits and each gets its own 
       for (int i = 0; i < kPerThread; ++i) {
         const domain::OrderId own = 1000 + t * kPerThread + i;
         const std::vector<domain::Event> create{placed(own)};
-        if (!store.append(own, 0, create, {}).conflict) ++accepted;
+        if (!store.append(own, 0, create, {}).conflict()) ++accepted;
         // Every thread also races for stream 1: exactly one creation of it may win.
         const std::vector<domain::Event> contended{placed(1)};
-        if (store.append(1, 0, contended, {}).conflict) ++conflicts;
+        if (store.append(1, 0, contended, {}).conflict()) ++conflicts;
       }
     });
   }
@@ -148,7 +148,7 @@ TEST_CASE("group commit: an append the database refuses fails alone, its batch s
   pg::GroupCommit group({db.url()});
   pg::PgEventStore store({db.url()});
   const std::vector<domain::Event> create{placed(1)};
-  REQUIRE_FALSE(store.append(1, 0, create, {}).conflict);
+  REQUIRE_FALSE(store.append(1, 0, create, {}).conflict());
 
   // Hold stream 1's row, so the committer's first batch (an append to stream 1) waits on it
   // while the next appends queue up behind it and form the second batch together.
@@ -164,7 +164,7 @@ TEST_CASE("group commit: an append the database refuses fails alone, its batch s
       try {
         pg::PgEventStore own({db.url()}, &group);
         const std::vector<domain::Event> events{event};
-        if (!own.append(id, expected, events, metadata).conflict) ++accepted;
+        if (!own.append(id, expected, events, metadata).conflict()) ++accepted;
       } catch (const pqxx::sql_error&) {
         ++refused;
       }

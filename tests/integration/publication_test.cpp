@@ -128,7 +128,7 @@ void write_lifecycles(pg::PgEventStore& store, int orders) {
     const std::vector<domain::Event> lifecycle{placed(id), paid(id), shipped(id), delivered(id)};
     for (std::size_t v = 0; v < lifecycle.size(); ++v) {
       const std::vector<domain::Event> one{lifecycle[v]};
-      REQUIRE_FALSE(store.append(id, static_cast<std::int64_t>(v), one, {}).conflict);
+      REQUIRE_FALSE(store.append(id, static_cast<std::int64_t>(v), one, {}).conflict());
     }
   }
 }
@@ -183,8 +183,9 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
        .correlation_id = "corr-1",
        .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
        .tracestate = "congo=t61rcWkgMzE"});
-  const auto& order = std::get<commands::Accepted>(outcome).order;
-  const std::string event_id = std::get<commands::Accepted>(outcome).stream.events.at(0).event_id;
+  REQUIRE(outcome.ok());
+  const auto& order = outcome.accepted.order;
+  const std::string event_id = outcome.accepted.stream.events.at(0).event_id;
 
   auto publisher =
       runtime::publication(publisher_options(db, topic, order::testing::kafka_brokers()));

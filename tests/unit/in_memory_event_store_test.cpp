@@ -1,0 +1,117 @@
+// The event store's contract, on its in-memory reference implementation: the same answers the
+// PostgreSQL store's integration tests ask of it (tests/integration/event_store_test.cpp).
+#include <doctest/doctest.h>
+
+#include <chrono>
+
+#include "commands/in_memory_event_store.hpp"
+#include "decider_fixture.hpp"
+
+using namespace order::testing;
+using namespace order::commands;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::chrono::system_clock::time_point at(int hour) {
+  return std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + std::chrono::hours{hour};
+}
+
+std::vector<Event> events(std::initializer_list<Event> list) { return list; }
+
+}  // namespace
+
+TEST_CASE("a stream's versions are 1, 2, 3 with global positions across streams") {
+  InMemoryEventStore store;
+  const auto one = store.append(1, 0, events({placed()}), {});
+  const auto other = store.append(2, 0, events({placed()}), {});
+  const auto two = store.append(1, 1, events({paid(), shipped()}), {});
+  REQUIRE(one.status.ok());
+  REQUIRE(two.status.ok());
+  CHECK(one.recorded.at(0).stream_version == 1);
+  CHECK(two.recorded.at(0).stream_version == 2);
+  CHECK(two.recorded.at(1).stream_version == 3);
+  CHECK(other.recorded.at(0).global_position == 2);
+  CHECK(two.recorded.at(1).global_position == 4);
+  CHECK(one.recorded.at(0).event_id != two.recorded.at(0).event_id);
+  CHECK(store.load(1).version() == 3);
+}
+
+TEST_CASE("a stale expected version is a conflict and writes nothing") {
+  InMemoryEventStore store;
+  REQUIRE(store.append(1, 0, events({placed()}), {}).status.ok());
+  CHECK(store.append(1, 0, events({placed()}), {}).conflict());  // the stream exists
+  CHECK(store.append(1, 2, events({paid()}), {}).conflict());    // ahead of the stream
+  CHECK(store.append(9, 1, events({paid()}), {}).conflict());    // no such stream
+  CHECK(store.load(1).version() == 1);
+  CHECK(store.load(9).events.empty());
+}
+
+TEST_CASE("a recorded key refuses another append, even expired, until a lookup forgets it") {
+  std::chrono::system_clock::time_point now = at(4);
+  InMemoryEventStore store([&] { return now; });
+  const IdempotencyClaim claim{"k-1", "fingerprint", "place", 60};
+  REQUIRE(store.append(1, 0, events({placed()}), {}, &claim).status.ok());
+  const auto record = store.find_idempotency_key("k-1");
+  REQUIRE(record.has_value());
+  CHECK(record->fingerprint == "fingerprint");
+  CHECK(record->command == "place");
+  CHECK(record->order_id == 1);
+  CHECK(record->stream_version == 1);
+
+  CHECK(store.append(2, 0, events({placed()}), {}, &claim).key_taken());
+  now += 61s;
+  CHECK(store.append(2, 0, events({placed()}), {}, &claim).key_taken());
+  CHECK_FALSE(store.find_idempotency_key("k-1").has_value());
+  CHECK(store.append(2, 0, events({placed()}), {}, &claim).status.ok());
+  CHECK(store.find_idempotency_key("k-1")->order_id == 2);
+}
+
+TEST_CASE("a stream loads up to a version or as it was at a time") {
+  std::chrono::system_clock::time_point now = at(4);
+  InMemoryEventStore store([&] { return now; });
+  REQUIRE(store.append(1, 0, events({placed()}), {}).status.ok());
+  now = at(5);
+  REQUIRE(store.append(1, 1, events({paid()}), {}).status.ok());
+
+  CHECK(store.load(1, {.max_version = 1}).version() == 1);
+  CHECK(store.load(1, {.as_of = "2026-11-25T04:30:00Z"}).version() == 1);
+  CHECK(store.load(1, {.as_of = "2026-11-25T06:30:00+01:00"}).version() == 2);  // 05:30 UTC
+  CHECK(store.load(1, {.as_of = "2026-11-25T03:59:59.999999Z"}).events.empty());
+  CHECK(store.load(1).events.at(0).recorded_at == "2026-11-25T04:00:00.000000Z");
+}
+
+TEST_CASE("history gives each event with its metadata as JSON") {
+  InMemoryEventStore store(
+      {}, [](const Event& e) { return "\"" + std::string(event_type(e)) + "\""; });
+  REQUIRE(store.append(1, 0, events({placed(), paid()}), {.request_id = "r-1", .actor = "al\"ice"})
+              .status.ok());
+  const auto entries = store.history(1, 1, 10);
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].stream_version == 2);
+  CHECK(entries[0].type == "order.paid");
+  CHECK(entries[0].data_json == "\"order.paid\"");
+  CHECK(entries[0].metadata_json == R"({"request_id":"r-1","actor":"al\"ice"})");
+}
+
+TEST_CASE("an unavailable store throws StoreUnavailable on every call") {
+  InMemoryEventStore store;
+  store.set_unavailable(true);
+  CHECK_THROWS_AS(store.load(1), StoreUnavailable);
+  CHECK_THROWS_AS(store.append(1, 0, events({placed()}), {}), StoreUnavailable);
+  CHECK_THROWS_AS(store.next_order_id(), StoreUnavailable);
+  CHECK_THROWS_AS(store.find_idempotency_key("k"), StoreUnavailable);
+  store.set_unavailable(false);
+  CHECK(store.load(1).events.empty());
+}
+
+TEST_CASE("an RFC 3339 time is read with its offset and fraction, and anything else is refused") {
+  CHECK(parse_rfc3339("2026-11-25T04:00:00Z") == at(4));
+  CHECK(parse_rfc3339("2026-11-25t06:00:00+02:00") == at(4));
+  CHECK(parse_rfc3339("2026-11-25 04:00:00.0000004Z") == at(4));
+  CHECK(parse_rfc3339("2026-11-25T04:00:00.5Z") == at(4) + 500ms);
+  CHECK_FALSE(parse_rfc3339("2026-11-25T04:00:00").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-02-30T04:00:00Z").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-11-25T04:00:00.Z").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-11-25T04:00:00Zjunk").has_value());
+}
