@@ -42,6 +42,7 @@ std::string Metrics::render() const {
       append_commits.load(), appends_committed.load());
   render_subscriber(out, "publisher", publisher);
   render_subscriber(out, "projector", projector);
+  render_subscriber(out, "product_sales", product_sales);
   return out;
 }
 

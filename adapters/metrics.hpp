@@ -24,6 +24,7 @@ struct Metrics {
   std::atomic<std::int64_t> appends_committed{0};  // … and the appends they carried
   SubscriberMetrics publisher;
   SubscriberMetrics projector;
+  SubscriberMetrics product_sales;
 
   void count_response(int status) {
     const int index = status / 100;

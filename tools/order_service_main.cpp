@@ -14,6 +14,7 @@
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/pg_order_read_model.hpp"
+#include "adapters/pg/product_sales_table.hpp"
 #include "adapters/pg/session.hpp"
 #include "tools/subscriptions.hpp"
 
@@ -94,6 +95,8 @@ int main(int argc, char** argv) {
   publication->start();
   const auto projection = runtime::orders_projection({.database = database});
   projection->start();
+  const auto sales_projection = runtime::product_sales_projection({.database = database});
+  sales_projection->start();
 
   http::ServerOptions server_options;
   server_options.host = settings.host;
@@ -115,15 +118,19 @@ int main(int argc, char** argv) {
     struct Worker {
       explicit Worker(const pg::ConnectionOptions& options, pg::GroupCommit* group_commit,
                       pg::OrderIdBlocks* ids)
-          : session(options), store(session, group_commit, ids), read_model(session) {}
+          : session(options),
+            store(session, group_commit, ids),
+            read_model(session),
+            sales_report(session) {}
       pg::Session session;
       pg::PgEventStore store;
       pg::PgOrderReadModel read_model;
+      pg::PgProductSalesReport sales_report;
     };
     auto worker = std::make_shared<Worker>(database, group_commit.get(), &order_ids);
     auto api = std::make_shared<http::Api>(
-        worker->store, worker->read_model, [worker] { return worker->session.ping(); },
-        api_options);
+        worker->store, worker->read_model, worker->sales_report,
+        [worker] { return worker->session.ping(); }, api_options);
     return [worker, api](const http::HttpRequest& request) { return api->handle(request); };
   });
   try {
@@ -145,6 +152,7 @@ int main(int argc, char** argv) {
   server.shutdown();
   publication->stop();
   projection->stop();
+  sales_projection->stop();
   log::info("", "stopped");
   return 0;
 }

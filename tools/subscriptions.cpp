@@ -4,6 +4,7 @@
 #include "adapters/kafka/publisher.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/product_sales_table.hpp"
 #include "adapters/pg/read_model_sink.hpp"
 
 namespace order::runtime {
@@ -43,14 +44,28 @@ std::unique_ptr<RunningSubscription> publication(const PublicationOptions& optio
                                        .retry_backoff = options.retry_backoff});
 }
 
+namespace {
+
+std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options,
+                                                const pg::TableProjection& projection,
+                                                std::string component,
+                                                SubscriberMetrics& metrics) {
+  return std::make_unique<RunningSubscription>(
+      options.database, projection.subscription(),
+      std::make_unique<pg::ReadModelSink>(options.database, projection), std::move(component),
+      metrics, projections::SubscriptionOptions{.batch_size = options.batch_size});
+}
+
+}  // namespace
+
 std::unique_ptr<RunningSubscription> orders_projection(const ProjectionOptions& options) {
   static const pg::OrdersTable kOrders;
-  return std::make_unique<RunningSubscription>(
-      options.database, pg::kOrdersProjector,
-      std::make_unique<pg::ReadModelSink>(options.database, kOrders, "orders",
-                                          pg::kOrdersProjector),
-      "projector", metrics().projector,
-      projections::SubscriptionOptions{.batch_size = options.batch_size});
+  return read_model(options, kOrders, "projector", metrics().projector);
+}
+
+std::unique_ptr<RunningSubscription> product_sales_projection(const ProjectionOptions& options) {
+  static const pg::ProductSalesTable kProductSales;
+  return read_model(options, kProductSales, "product-sales", metrics().product_sales);
 }
 
 }  // namespace order::runtime

@@ -62,5 +62,7 @@ struct ProjectionOptions {
 };
 // The log into the `orders` read model, exactly once in effect.
 std::unique_ptr<RunningSubscription> orders_projection(const ProjectionOptions& options);
+// The log into the `product_sales` read model, exactly once in effect.
+std::unique_ptr<RunningSubscription> product_sales_projection(const ProjectionOptions& options);
 
 }  // namespace order::runtime

@@ -37,6 +37,7 @@ constexpr std::array kRoutes{
     Route{"POST", "/orders/{id}/ship", ship_order},
     Route{"POST", "/orders/{id}/deliver", deliver_order},
     Route{"POST", "/orders/{id}/cancel", cancel_order},
+    Route{"GET", "/reports/product-sales", product_sales_report},
     Route{"GET", "/healthz", healthz},
     Route{"GET", "/readyz", readyz},
     Route{"GET", "/metrics", metrics_text},
@@ -160,9 +161,10 @@ constexpr std::int64_t kJwtLeewaySeconds = 30;
 }  // namespace
 
 Api::Api(commands::EventStore& store, projections::OrderReadModel& read_model,
-         std::function<bool()> database_ready, ApiOptions options)
-    : services_{store, read_model, commands::OrderCommands(store), std::move(database_ready),
-                options} {}
+         projections::ProductSalesReport& sales_report, std::function<bool()> database_ready,
+         ApiOptions options)
+    : services_{store,       read_model, sales_report, commands::OrderCommands(store),
+                std::move(database_ready), options} {}
 
 HttpResponse Api::handle(const HttpRequest& request) {
   Context context{request, 0, {}};

@@ -11,6 +11,7 @@
 #include "commands/event_store.hpp"
 #include "commands/order_commands.hpp"
 #include "projections/order_read_model.hpp"
+#include "projections/product_sales_report.hpp"
 
 namespace order::http {
 
@@ -28,6 +29,7 @@ struct ApiOptions {
 struct Services {
   commands::EventStore& store;
   projections::OrderReadModel& read_model;
+  projections::ProductSalesReport& sales_report;
   commands::OrderCommands commands;
   std::function<bool()> database_ready;
   ApiOptions options;
@@ -43,7 +45,8 @@ struct Context {
 class Api {
  public:
   Api(commands::EventStore& store, projections::OrderReadModel& read_model,
-      std::function<bool()> database_ready, ApiOptions options = {});
+      projections::ProductSalesReport& sales_report, std::function<bool()> database_ready,
+      ApiOptions options = {});
 
   // Never throws: every failure is a problem response. Echoes X-Request-Id.
   HttpResponse handle(const HttpRequest& request);
@@ -57,7 +60,7 @@ class Api {
 };
 
 // Endpoint groups (orders_endpoints.cpp, audit_endpoints.cpp, health_endpoints.cpp,
-// audit_page.cpp).
+// report_endpoints.cpp, audit_page.cpp).
 HttpResponse place_order(Services& services, Context& context);
 HttpResponse get_order(Services& services, Context& context);
 HttpResponse list_orders(Services& services, Context& context);
@@ -70,6 +73,7 @@ HttpResponse healthz(Services& services, Context& context);
 HttpResponse readyz(Services& services, Context& context);
 HttpResponse metrics_text(Services& services, Context& context);
 HttpResponse openapi_yaml(Services& services, Context& context);
+HttpResponse product_sales_report(Services& services, Context& context);
 HttpResponse audit_page(Services& services, Context& context);
 HttpResponse audit_script(Services& services, Context& context);
 HttpResponse audit_style(Services& services, Context& context);

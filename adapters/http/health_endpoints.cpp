@@ -14,17 +14,26 @@ HttpResponse readyz(Services& services, Context&) {
   if (!services.database_ready()) {
     return problem(Problem::unavailable, "the database does not answer");
   }
-  const auto lag = services.read_model.projection_lag();
-  if (lag.seconds > services.options.max_projection_lag_seconds) {
-    return problem(Problem::unavailable,
-                   "the orders read model is " + std::to_string(lag.seconds) +
-                       " s behind the log (limit " +
-                       std::to_string(services.options.max_projection_lag_seconds) + " s)");
+  const auto orders = services.read_model.projection_lag();
+  const auto product_sales = services.sales_report.lag();
+  for (const auto& [name, lag] : {std::pair{"orders", orders}, std::pair{"product_sales", product_sales}}) {
+    if (lag.seconds > services.options.max_projection_lag_seconds) {
+      return problem(Problem::unavailable,
+                     std::string("the ") + name + " read model is " + std::to_string(lag.seconds) +
+                         " s behind the log (limit " +
+                         std::to_string(services.options.max_projection_lag_seconds) + " s)");
+    }
   }
+  auto lag_of = [](const projections::ProjectionLag& lag) {
+    return R"({"events":)" + std::to_string(lag.events) + R"(,"seconds":)" +
+           std::to_string(lag.seconds) + "}";
+  };
+  // projection_lag_* are the orders read model's, as before the second read model.
   return HttpResponse{200, "application/json", {},
                       R"({"status":"ready","database":"ok","projection_lag_events":)" +
-                          std::to_string(lag.events) + R"(,"projection_lag_seconds":)" +
-                          std::to_string(lag.seconds) + "}"};
+                          std::to_string(orders.events) + R"(,"projection_lag_seconds":)" +
+                          std::to_string(orders.seconds) + R"(,"read_models":{"orders":)" +
+                          lag_of(orders) + R"(,"product_sales":)" + lag_of(product_sales) + "}}"};
 }
 
 HttpResponse metrics_text(Services&, Context&) {

@@ -79,10 +79,10 @@ void write_copy_row(pqxx::stream_to& out, const projections::OrderRow& row) {
                          o.payment_reference, o.carrier, o.tracking_number, o.cancel_reason);
 }
 
-void OrdersTable::apply(pqxx::work& tx, const std::string& table,
+void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,
                         const std::vector<projections::LogEvent>& events, TableKind kind) const {
   if (events.empty()) return;
-  const std::string target = tx.quote_name(table);
+  const std::string target = tx.quote_name("orders" + suffix);
   std::string ids = "{";
   std::map<domain::OrderId, std::optional<projections::OrderRow>> rows;
   for (const auto& event : events) {

@@ -37,10 +37,15 @@ bool fold_order_event(std::optional<projections::OrderRow>& row, domain::OrderId
 
 class OrdersTable final : public TableProjection {
  public:
+  std::string name() const override { return "orders"; }
+  std::string subscription() const override { return kOrdersProjector; }
+  std::vector<TableShape> tables() const override {
+    return {{"orders", "(order_id)", kOrderIndexes}};
+  }
   // Loads the rows the events touch, applies the pure fold, upserts what changed; a row's
   // version guard makes a replayed batch change nothing. In a private table an order first seen
   // at version 1 has no row yet and none is locked.
-  void apply(pqxx::work& tx, const std::string& table,
+  void apply(pqxx::transaction_base& tx, const std::string& suffix,
              const std::vector<projections::LogEvent>& events, TableKind kind) const override;
 };
 

@@ -7,12 +7,8 @@
 
 namespace order::pg {
 
-ReadModelSink::ReadModelSink(ConnectionOptions database, const TableProjection& projection,
-                             std::string table, std::string checkpoint)
-    : database_(std::move(database)),
-      projection_(projection),
-      table_(std::move(table)),
-      checkpoint_(std::move(checkpoint)) {}
+ReadModelSink::ReadModelSink(ConnectionOptions database, const TableProjection& projection)
+    : database_(std::move(database)), projection_(projection) {}
 
 ReadModelSink::~ReadModelSink() = default;
 
@@ -20,8 +16,8 @@ void ReadModelSink::finish(const projections::Batch& batch) {
   if (!connection_) connection_ = connect(database_);
   try {
     pqxx::work tx(*connection_);
-    projection_.apply(tx, table_, batch.events, TableKind::shared);
-    advance_checkpoint(tx, checkpoint_, batch.from, batch.to);
+    projection_.apply(tx, "", batch.events, TableKind::shared);
+    advance_checkpoint(tx, projection_.subscription(), batch.from, batch.to);
     tx.commit();
   } catch (const pqxx::broken_connection&) {
     connection_.reset();

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/transaction>
@@ -20,20 +21,32 @@ enum class TableKind {
   private_  // a rebuild's or verifier's own table, fed each event exactly once in log order
 };
 
-// What a read model kept in a table says: how a batch of events changes it.
+// One table of a read model, as its migration creates it: what a rebuild or a verifier needs to
+// make a fresh copy (`<name>_rebuild`, `<name>_verify`) and swap it in with the same index names.
+struct TableShape {
+  std::string name;
+  std::string primary_key;  // "(order_id)"
+  std::vector<std::pair<std::string, std::string>> indexes;  // name suffix, columns
+};
+
+// What a read model kept in tables says: its name, its subscription, its tables, and how a batch
+// of events changes them. The engine, the sink, the rebuild and the verifier do the rest.
 class TableProjection {
  public:
   virtual ~TableProjection() = default;
-  // Folds `events` into `table` inside `tx`; applying a batch twice changes nothing.
-  virtual void apply(pqxx::work& tx, const std::string& table,
+  virtual std::string name() const = 0;          // for people and order-admin: "orders"
+  virtual std::string subscription() const = 0;  // its live checkpoint and leadership lock
+  virtual std::vector<TableShape> tables() const = 0;
+  // Folds `events` into its tables, each named with `suffix` ("" for the live ones), inside
+  // `tx`; applying a batch twice changes nothing.
+  virtual void apply(pqxx::transaction_base& tx, const std::string& suffix,
                      const std::vector<projections::LogEvent>& events, TableKind kind) const = 0;
 };
 
 class ReadModelSink final : public projections::Sink {
  public:
-  // `checkpoint` names the subscription's checkpoint row, which it advances with every batch.
-  ReadModelSink(ConnectionOptions database, const TableProjection& projection, std::string table,
-                std::string checkpoint);
+  // Writes the projection's live tables and advances its subscription's checkpoint.
+  ReadModelSink(ConnectionOptions database, const TableProjection& projection);
   ~ReadModelSink() override;
 
   void start(const projections::Batch&) override {}
@@ -44,8 +57,6 @@ class ReadModelSink final : public projections::Sink {
  private:
   ConnectionOptions database_;
   const TableProjection& projection_;
-  std::string table_;
-  std::string checkpoint_;
   std::unique_ptr<pqxx::connection> connection_;
 };
 

@@ -1,5 +1,5 @@
-// Rebuild: replay into orders_rebuild, index, swap under lock. Verify: fold into a temporary
-// table and compare.
+// Rebuild: replay into fresh tables, index, swap under lock. Verify: fold into temporary tables
+// and compare. One mechanism for every read model; orders adds a stream-ordered COPY phase.
 #include "adapters/pg/rebuild.hpp"
 
 #include <chrono>
@@ -21,8 +21,6 @@
 namespace order::pg {
 namespace {
 
-constexpr const char* kRebuildSubscriber = "orders-rebuild";
-
 
 using Clock = std::chrono::steady_clock;
 
@@ -37,14 +35,105 @@ std::int64_t log_size(pqxx::connection& connection) {
 
 enum class Durability { temporary, logged };
 
-void create_table(pqxx::transaction_base& tx, const std::string& table, Durability durability) {
+// A fresh, empty copy of a read model's table, named with `suffix`, with its primary key; the
+// secondary indexes come after the load (create_indexes), which is faster than keeping them up.
+void create_table(pqxx::transaction_base& tx, const TableShape& shape, const std::string& suffix,
+                  Durability durability) {
+  const std::string table = shape.name + suffix;
+  tx.exec("DROP TABLE IF EXISTS " + tx.quote_name(table));
   tx.exec("CREATE " + std::string(durability == Durability::temporary ? "TEMPORARY " : "") +
-          "TABLE " + tx.quote_name(table) +
-          " (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
+          "TABLE " + tx.quote_name(table) + " (LIKE " + tx.quote_name(shape.name) +
+          " INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
   tx.exec("ALTER TABLE " + tx.quote_name(table) + " ADD CONSTRAINT " +
-          tx.quote_name(table + "_pkey") + " PRIMARY KEY (order_id)");
+          tx.quote_name(table + "_pkey") + " PRIMARY KEY " + shape.primary_key);
 }
 
+void create_indexes(pqxx::transaction_base& tx, const TableShape& shape,
+                    const std::string& suffix) {
+  const std::string table = shape.name + suffix;
+  for (const auto& [index, columns] : shape.indexes) {
+    tx.exec("CREATE INDEX " + tx.quote_name(table + "_" + index) + " ON " + tx.quote_name(table) +
+            " " + columns);
+  }
+}
+
+std::string rebuild_subscription(const TableProjection& projection) {
+  return projection.name() + "-rebuild";
+}
+
+// Replays the log after `position` in log order into the tables named with "_rebuild", as the
+// live projector reads it, a batch per transaction with the rebuild's own checkpoint.
+void replay(SubscriptionStore& reader, pqxx::connection& connection,
+            const TableProjection& projection, projections::LogPosition& position, int batch_size,
+            RebuildResult& result, std::int64_t log_events, Clock::time_point start,
+            const ProgressFn& progress) {
+  auto last_report = Clock::now();
+  for (;;) {
+    const auto events = reader.read_after(position, batch_size);
+    if (events.empty()) break;
+    pqxx::work tx(connection);
+    projection.apply(tx, "_rebuild", events, TableKind::private_);
+    advance_checkpoint(tx, rebuild_subscription(projection), position, events.back().position);
+    tx.commit();
+    position = events.back().position;
+    result.events += static_cast<std::int64_t>(events.size());
+    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
+      progress({result.events, log_events, seconds_since(start)});
+      last_report = Clock::now();
+    }
+  }
+}
+
+// Indexes the fresh tables, then swaps them in. Lock order: the tables, then the live
+// checkpoint; the live projector takes the tables first too, so the two cannot deadlock.
+void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
+             const TableProjection& projection, projections::LogPosition position,
+             int batch_size, RebuildResult& result) {
+  {
+    pqxx::work tx(connection);
+    for (const auto& shape : projection.tables()) create_indexes(tx, shape, "_rebuild");
+    tx.commit();
+  }
+  pqxx::work tx(connection);
+  const std::string live = projection.subscription();
+  for (const auto& shape : projection.tables()) {
+    tx.exec("LOCK TABLE " + tx.quote_name(shape.name) + " IN ACCESS EXCLUSIVE MODE");
+  }
+  tx.exec_params("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                 live);
+  tx.exec_params("SELECT 1 FROM subscriptions WHERE name = $1 FOR UPDATE", live);
+  // Catch up with what was appended during the replay. The reader's own connection sees every
+  // commit; the horizon it reads below only grows, and the live projector's checkpoint cannot be
+  // beyond it, so the position reached here is at or past the live one.
+  for (;;) {
+    const auto events = reader.read_after(position, batch_size);
+    if (events.empty()) break;
+    projection.apply(tx, "_rebuild", events, TableKind::private_);
+    position = events.back().position;
+    result.events += static_cast<std::int64_t>(events.size());
+  }
+  for (const auto& shape : projection.tables()) {
+    const std::string fresh = shape.name + "_rebuild";
+    tx.exec("DROP TABLE " + tx.quote_name(shape.name));
+    tx.exec("ALTER TABLE " + tx.quote_name(fresh) + " RENAME TO " + tx.quote_name(shape.name));
+    tx.exec("ALTER INDEX " + tx.quote_name(fresh + "_pkey") + " RENAME TO " +
+            tx.quote_name(shape.name + "_pkey"));
+    for (const auto& [index, columns] : shape.indexes) {
+      tx.exec("ALTER INDEX " + tx.quote_name(fresh + "_" + index) + " RENAME TO " +
+              tx.quote_name(shape.name + "_" + index));
+    }
+  }
+  // The live projector's next compare-and-set fails, it reloads this checkpoint and goes on
+  // from where the rebuild stopped.
+  tx.exec_params(
+      "UPDATE subscriptions SET transaction_id = $2::xid8, global_position = $3, "
+      "updated_at = now() WHERE name = $1",
+      live, std::to_string(position.transaction_id), position.global_position);
+  tx.exec_params("DELETE FROM subscriptions WHERE name = $1", rebuild_subscription(projection));
+  result.rows = tx.exec("SELECT count(*) FROM " + tx.quote_name(projection.tables().front().name))
+                    [0][0].as<std::int64_t>();
+  tx.commit();
+}
 
 // Folds events stream by stream into `table` through COPY within `write`: with `until`, every
 // event at or before that log position (what a projector with that checkpoint has applied);
@@ -159,15 +248,15 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
 
 RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
                              const ProgressFn& progress) {
+  static const OrdersTable kOrders;
   const auto start = Clock::now();
   auto connection = connect(database);
-  SubscriptionStore reader(database, kRebuildSubscriber);
+  SubscriptionStore reader(database, rebuild_subscription(kOrders));
   if (!reader.try_acquire()) throw std::runtime_error("another rebuild of orders is running");
 
   {
     pqxx::work tx(*connection);
-    tx.exec("DROP TABLE IF EXISTS orders_rebuild");
-    create_table(tx, "orders_rebuild", Durability::logged);
+    for (const auto& shape : kOrders.tables()) create_table(tx, shape, "_rebuild", Durability::logged);
     tx.commit();
   }
   const std::int64_t log_events = log_size(*connection);
@@ -190,66 +279,40 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   {
     pqxx::work tx(*connection);
     const projections::LogPosition below{horizon - 1, std::numeric_limits<std::int64_t>::max()};
-    advance_checkpoint(tx, kRebuildSubscriber, position, below);
+    advance_checkpoint(tx, rebuild_subscription(kOrders), position, below);
     tx.commit();
     position = below;
   }
-  auto last_report = Clock::now();
-  for (;;) {
-    const auto events = reader.read_after(position, batch_size);
-    if (events.empty()) break;
-    pqxx::work tx(*connection);
-    OrdersTable{}.apply(tx, "orders_rebuild", events, TableKind::private_);
-    advance_checkpoint(tx, kRebuildSubscriber, position, events.back().position);
-    tx.commit();
-    position = events.back().position;
-    result.events += static_cast<std::int64_t>(events.size());
-    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
-      progress({result.events, log_events, seconds_since(start)});
-      last_report = Clock::now();
-    }
-  }
+  replay(reader, *connection, kOrders, position, batch_size, result, log_events, start, progress);
+  swap_in(reader, *connection, kOrders, position, batch_size, result);
+  result.seconds = seconds_since(start);
+  if (progress) progress({result.events, std::max(log_events, result.events), result.seconds});
+  return result;
+}
 
+RebuildResult rebuild_read_model(const ConnectionOptions& database,
+                                 const TableProjection& projection, int batch_size,
+                                 const ProgressFn& progress) {
+  const auto start = Clock::now();
+  auto connection = connect(database);
+  SubscriptionStore reader(database, rebuild_subscription(projection));
+  if (!reader.try_acquire()) {
+    throw std::runtime_error("another rebuild of " + projection.name() + " is running");
+  }
   {
     pqxx::work tx(*connection);
-    for (const auto& [suffix, columns] : kOrderIndexes) {
-      tx.exec("CREATE INDEX orders_rebuild_" + suffix + " ON orders_rebuild " + columns);
+    for (const auto& shape : projection.tables()) {
+      create_table(tx, shape, "_rebuild", Durability::logged);
     }
     tx.commit();
   }
-
-  // The swap. Lock order: the table, then the live checkpoint; the live projector takes the
-  // table first too, so the two cannot deadlock.
-  pqxx::work tx(*connection);
-  tx.exec("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
-  tx.exec("INSERT INTO subscriptions (name) VALUES (" + tx.quote(kOrdersProjector) +
-          ") ON CONFLICT (name) DO NOTHING");
-  tx.exec("SELECT 1 FROM subscriptions WHERE name = " + tx.quote(kOrdersProjector) + " FOR UPDATE");
-  // Catch up with what was appended during the replay. The reader's own connection sees every
-  // commit; the horizon it reads below only grows, and the live projector's checkpoint cannot be
-  // beyond it, so the position reached here is at or past the live one.
-  for (;;) {
-    const auto events = reader.read_after(position, batch_size);
-    if (events.empty()) break;
-    OrdersTable{}.apply(tx, "orders_rebuild", events, TableKind::private_);
-    position = events.back().position;
-    result.events += static_cast<std::int64_t>(events.size());
-  }
-  tx.exec("DROP TABLE orders");
-  tx.exec("ALTER TABLE orders_rebuild RENAME TO orders");
-  tx.exec("ALTER INDEX orders_rebuild_pkey RENAME TO orders_pkey");
-  for (const auto& [suffix, columns] : kOrderIndexes) {
-    tx.exec("ALTER INDEX orders_rebuild_" + suffix + " RENAME TO orders_" + suffix);
-  }
-  // The live projector's next compare-and-set fails, it reloads this checkpoint and goes on
-  // from where the rebuild stopped.
-  tx.exec_params(
-      "UPDATE subscriptions SET transaction_id = $2::xid8, global_position = $3, "
-      "updated_at = now() WHERE name = $1",
-      kOrdersProjector, std::to_string(position.transaction_id), position.global_position);
-  tx.exec_params("DELETE FROM subscriptions WHERE name = $1", kRebuildSubscriber);
-  result.rows = tx.exec("SELECT count(*) FROM orders")[0][0].as<std::int64_t>();
-  tx.commit();
+  const std::int64_t log_events = log_size(*connection);
+  RebuildResult result;
+  reader.rewind();
+  projections::LogPosition position = reader.load();
+  replay(reader, *connection, projection, position, batch_size, result, log_events, start,
+         progress);
+  swap_in(reader, *connection, projection, position, batch_size, result);
   result.seconds = seconds_since(start);
   if (progress) progress({result.events, std::max(log_events, result.events), result.seconds});
   return result;
@@ -273,7 +336,7 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database,
       live.empty() ? projections::LogPosition{}
                    : projections::LogPosition{live[0][0].as<std::uint64_t>(),
                                               live[0][1].as<std::int64_t>()};
-  create_table(tx, "orders_verify", Durability::temporary);
+  create_table(tx, OrdersTable{}.tables().front(), "_verify", Durability::temporary);
   // Everything at or before the checkpoint, folded in stream order, as a rebuild does.
   std::int64_t replayed = 0;
   scan_into(database, tx, "orders_verify", until, replayed, log_events, start, progress);
@@ -305,6 +368,69 @@ ORDER BY 1)");
     differences.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>()});
   }
   tx.abort();  // drops the temporary table, releases the lock
+  if (progress) progress({replayed, std::max(log_events, replayed), seconds_since(start)});
+  return differences;
+}
+
+std::vector<Difference> verify_read_model(const ConnectionOptions& database,
+                                          const TableProjection& projection,
+                                          const ProgressFn& progress) {
+  const auto start = Clock::now();
+  auto connection = connect(database);
+  const std::int64_t log_events = log_size(*connection);
+
+  // The snapshot rule of verify_orders: the live checkpoint and the rows written with it, read
+  // in one snapshot while the projector goes on; ACCESS SHARE keeps a rebuild from swapping.
+  pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(*connection);
+  for (const auto& shape : projection.tables()) {
+    tx.exec("LOCK TABLE " + tx.quote_name(shape.name) + " IN ACCESS SHARE MODE");
+  }
+  const auto live = tx.exec_params(
+      "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
+      projection.subscription());
+  const projections::LogPosition until =
+      live.empty() ? projections::LogPosition{}
+                   : projections::LogPosition{live[0][0].as<std::uint64_t>(),
+                                              live[0][1].as<std::int64_t>()};
+  for (const auto& shape : projection.tables()) {
+    create_table(tx, shape, "_verify", Durability::temporary);
+  }
+  // Everything at or before the checkpoint, in log order, as the live projector folded it.
+  tx.exec(std::string("DECLARE verify_scan NO SCROLL CURSOR FOR SELECT ") + kLogEventColumns +
+          " FROM events e WHERE (e.transaction_id, e.global_position) <= (" +
+          tx.quote(std::to_string(until.transaction_id)) + "::xid8, " +
+          tx.quote(until.global_position) + "::bigint) "
+          "ORDER BY e.transaction_id, e.global_position");
+  std::int64_t replayed = 0;
+  auto last_report = Clock::now();
+  for (;;) {
+    const pqxx::result page = tx.exec("FETCH 5000 FROM verify_scan");
+    if (page.empty()) break;
+    std::vector<projections::LogEvent> events;
+    events.reserve(page.size());
+    for (const auto& row : page) events.push_back(log_event_from(row));
+    projection.apply(tx, "_verify", events, TableKind::private_);
+    replayed += static_cast<std::int64_t>(events.size());
+    if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
+      progress({replayed, log_events, seconds_since(start)});
+      last_report = Clock::now();
+    }
+  }
+
+  std::vector<Difference> differences;
+  for (const auto& shape : projection.tables()) {
+    const std::string fresh = tx.quote_name(shape.name + "_verify");
+    const std::string table = tx.quote_name(shape.name);
+    const pqxx::result rows = tx.exec(
+        "SELECT 'missing from the read model: ' || f::text FROM (SELECT * FROM " + fresh +
+        " EXCEPT ALL SELECT * FROM " + table + ") f UNION ALL "
+        "SELECT 'in the read model but not in the log: ' || m::text FROM (SELECT * FROM " +
+        table + " EXCEPT ALL SELECT * FROM " + fresh + ") m ORDER BY 1");
+    for (const auto& row : rows) {
+      differences.push_back({0, shape.name + ": " + row[0].as<std::string>()});
+    }
+  }
+  tx.abort();  // drops the temporary tables, releases the locks
   if (progress) progress({replayed, std::max(log_events, replayed), seconds_since(start)});
   return differences;
 }

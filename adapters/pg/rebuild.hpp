@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "adapters/pg/pg_event_store.hpp"
+#include "adapters/pg/read_model_sink.hpp"
 
 namespace order::pg {
 
@@ -44,5 +45,19 @@ struct Difference {
 // The projector and readers go on meanwhile; a rebuild's swap waits for it.
 std::vector<Difference> verify_orders(const ConnectionOptions& database,
                                       const ProgressFn& progress);
+
+// Any read model kept in tables, by the same rule as rebuild_orders, without its stream-ordered
+// COPY phase: every event in log order into fresh tables, indexed, then swapped in with what was
+// appended meanwhile under a short lock, and the live projection handed the new checkpoint.
+RebuildResult rebuild_read_model(const ConnectionOptions& database,
+                                 const TableProjection& projection, int batch_size,
+                                 const ProgressFn& progress);
+
+// Any read model kept in tables, by the same snapshot rule as verify_orders: the log up to the
+// live checkpoint folded afresh into temporary tables and compared with the live ones, row by
+// row. A difference names the table and the row (order_id 0).
+std::vector<Difference> verify_read_model(const ConnectionOptions& database,
+                                          const TableProjection& projection,
+                                          const ProgressFn& progress);
 
 }  // namespace order::pg

@@ -19,12 +19,7 @@ namespace {
 // The ORDER BY names the table's columns: a bare `transaction_id` would name the output column
 // `transaction_id::text` and sort xids as text, putting 1000 before 999 and skipping a whole range
 // of the log once the checkpoint passes it. The shard filter keeps each stream in one shard.
-constexpr const char* kReadAfter = R"(
-SELECT e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,
-       e.stream_version, e.event_id::text, e.event_type, e.schema_version,
-       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       e.data::text, coalesce(e.metadata->>'correlation_id', ''),
-       coalesce(e.metadata->>'traceparent', ''), coalesce(e.metadata->>'tracestate', '')
+const std::string kReadAfter = std::string("SELECT ") + kLogEventColumns + R"(
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
   AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -62,6 +57,27 @@ projections::SubscriptionLag lag_row(const pqxx::row& row) {
 }
 
 }  // namespace
+
+const char* const kLogEventColumns = R"(
+       e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,
+       e.stream_version, e.event_id::text, e.event_type, e.schema_version,
+       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+       e.data::text, coalesce(e.metadata->>'correlation_id', ''),
+       coalesce(e.metadata->>'traceparent', ''), coalesce(e.metadata->>'tracestate', ''))";
+
+projections::LogEvent log_event_from(const pqxx::row& row) {
+  return {{row[0].as<std::uint64_t>(), row[1].as<std::int64_t>()},
+          row[2].as<domain::OrderId>(),
+          row[3].as<std::int64_t>(),
+          row[4].as<std::string>(),
+          row[5].as<std::string>(),
+          row[6].as<int>(),
+          row[7].as<std::string>(),
+          row[8].as<std::string>(),
+          row[9].as<std::string>(),
+          row[10].as<std::string>(),
+          row[11].as<std::string>()};
+}
 
 std::string checkpoint_name(const std::string& subscription, const projections::Shard& shard) {
   if (shard.count <= 1) return subscription;
@@ -134,19 +150,7 @@ std::vector<projections::LogEvent> SubscriptionStore::read_after(
                          after.global_position, limit, shard_.count, shard_.index);
     std::vector<projections::LogEvent> events;
     events.reserve(rows.size());
-    for (const auto& row : rows) {
-      events.push_back({{row[0].as<std::uint64_t>(), row[1].as<std::int64_t>()},
-                        row[2].as<domain::OrderId>(),
-                        row[3].as<std::int64_t>(),
-                        row[4].as<std::string>(),
-                        row[5].as<std::string>(),
-                        row[6].as<int>(),
-                        row[7].as<std::string>(),
-                        row[8].as<std::string>(),
-                        row[9].as<std::string>(),
-                        row[10].as<std::string>(),
-                        row[11].as<std::string>()});
-    }
+    for (const auto& row : rows) events.push_back(log_event_from(row));
     return events;
   });
 }

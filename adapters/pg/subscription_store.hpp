@@ -8,12 +8,17 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/row>
 #include <pqxx/transaction_base>
 
 #include "adapters/pg/pg_event_store.hpp"
 #include "projections/subscription.hpp"
 
 namespace order::pg {
+
+// The select list of a log event (`events e`), in the order log_event_from() reads it.
+extern const char* const kLogEventColumns;
+projections::LogEvent log_event_from(const pqxx::row& row);
 
 // The name of a subscription's checkpoint row and leadership lock: its own name alone when it
 // runs as one shard, "<name>#<index>/<count>" for one shard of several.

@@ -123,7 +123,7 @@ TEST_CASE("replaying a batch into the read model changes nothing") {
   const auto events = reader.read_after({}, 100000);
   pqxx::connection connection(db.url());
   pqxx::work tx(connection);
-  pg::OrdersTable{}.apply(tx, "orders", events, pg::TableKind::shared);
+  pg::OrdersTable{}.apply(tx, "", events, pg::TableKind::shared);
   tx.commit();
   CHECK(db.scalar<std::string>("SELECT string_agg(o::text, '|' ORDER BY order_id) FROM orders o") ==
         before);
