@@ -175,7 +175,8 @@ HttpResponse Api::handle(const HttpRequest& request) {
     response = problem(Problem::internal_error, "an internal error occurred; it has been logged");
   }
   response.with_header("X-Request-Id", context.metadata.request_id);
-  metrics().count_response(response.status);
+  response.route_method = context.route_method;
+  response.route = context.route;
   metrics().conflicts_retried += services_.commands.conflicts_retried() - retried_before;
   return response;
 }
@@ -224,6 +225,8 @@ HttpResponse Api::route(Context& context) {
       }
       continue;
     }
+    context.route_method = candidate.method;
+    context.route = candidate.pattern;
     if (result == Match::bad_id) {
       return problem(Problem::order_not_found, "order ids are positive integers");
     }

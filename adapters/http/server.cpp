@@ -17,6 +17,7 @@
 
 #include "adapters/http/problem.hpp"
 #include "adapters/log.hpp"
+#include "adapters/metrics.hpp"
 
 namespace order::http {
 namespace {
@@ -179,6 +180,8 @@ void write(Job& job, const HttpResponse& response) {
   } catch (const std::exception&) {
     // The client went away before its answer: nothing to tell anyone.
   }
+  metrics().observe_request(response.route_method, response.route, response.status,
+                            std::chrono::duration<double>(Clock::now() - job.received).count());
   if (job.access_log) log_access(job, response);
 }
 

@@ -25,6 +25,7 @@ void Publisher::stop() {
 std::optional<Publisher::InFlight> Publisher::send_after(projections::LogPosition from) {
   const auto events = reader_->read_after(from, options_.batch_size);
   if (events.empty()) return std::nullopt;
+  metrics().publication_sent(events);
   std::vector<Message> messages;
   messages.reserve(events.size());
   for (const auto& event : events) messages.push_back(message_of(event));
@@ -87,6 +88,7 @@ std::size_t Publisher::publish_once() {
       throw std::runtime_error("the checkpoint moved under us; leading again");
     }
     m.events_total += static_cast<std::int64_t>(current.events);
+    metrics().publication_acknowledged(current.to);
     const auto lag = reader_->lag(current.to);
     m.lag_events = lag.events_behind;
     m.lag_seconds = lag.seconds_behind;

@@ -186,6 +186,7 @@ std::size_t Projector::project_once() {
     apply(tx, options_.table, events);
     advance(tx, options_.subscriber, from, events.back().position);
     tx.commit();
+    metrics().projected(events);
   } catch (const pqxx::broken_connection&) {
     writer_.reset();
     throw;
