@@ -27,6 +27,12 @@ ProblemRow row_of(Problem kind) {
     case Problem::version_mismatch:
       return {412, "version_mismatch", "The order is not at the version named by If-Match"};
     case Problem::body_too_large: return {413, "body_too_large", "The body is too large"};
+    case Problem::malformed_request:
+      return {400, "malformed_request", "The request is not well-formed HTTP/1.1"};
+    case Problem::headers_too_large:
+      return {431, "headers_too_large", "The request's headers are too large"};
+    case Problem::method_not_implemented:
+      return {501, "method_not_implemented", "The request uses a method or coding not supported"};
     case Problem::unsupported_media_type:
       return {415, "unsupported_media_type", "The body must be application/json"};
     case Problem::validation_failed:
