@@ -14,8 +14,9 @@ run_packages=(
   kcat maven default-jre-headless python3 time
 )
 # The suite: clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev is only a
-# recommendation of clang), and venv for the Python test tools installed from PyPI.
-test_packages=(clang libclang-rt-14-dev python3-venv)
+# recommendation of clang), venv for the Python test tools installed from PyPI, and Prometheus
+# (its server scrapes the service in an end-to-end test; its promtool checks the /metrics text).
+test_packages=(clang libclang-rt-14-dev python3-venv prometheus)
 # The benchmarks: the HTTP load, the chart, the profiles.
 bench_packages=(wrk python3-matplotlib linux-perf)
 
