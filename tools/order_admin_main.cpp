@@ -1,10 +1,14 @@
 // order-admin: operations on the event store (migrations today; rebuilds and audits to come).
 #include <pqxx/pqxx>
 
+#include <charconv>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "adapters/config/config.hpp"
+#include "adapters/metrics.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/rebuild.hpp"
@@ -28,13 +32,36 @@ constexpr const char* kUsage =
     "                               (safe to run twice)\n"
     "  history ORDER-ID [--json]    the audit trail of an order: every event, who, when\n"
     "  history --user ID [--json]   the events of all of a user's orders\n"
-    "  rebuild orders               replay the whole log into a fresh orders table and swap it\n"
-    "                               in atomically; the API keeps serving meanwhile\n"
+    "  rebuild orders [--metrics-file PATH]\n"
+    "                               replay the whole log into a fresh orders table and swap it\n"
+    "                               in atomically; the API keeps serving meanwhile; its progress\n"
+    "                               goes to PATH in the Prometheus text format as it runs\n"
     "  verify orders                fold the log afresh and compare it with the orders table\n"
     "                               row by row; exits 1 on any difference\n"
     "The database comes from --db-url, DB_URL in the environment, or DB_URL in ./.env.\n";
 
-int migrate(const order::config::Config& settings) {
+// A bad argument: one line that names it, and exit status 2.
+struct BadArgument {
+  std::string message;
+};
+
+[[noreturn]] void bad_argument(std::string message) { throw BadArgument{std::move(message)}; }
+
+std::int64_t positive_integer(std::string_view what, const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value <= 0) {
+    bad_argument(fmt::format("{} must be a positive integer, not '{}'", what, text));
+  }
+  return value;
+}
+
+void no_arguments(std::string_view command, const std::vector<std::string>& args) {
+  if (!args.empty()) bad_argument(fmt::format("{} takes no argument, not '{}'", command, args[0]));
+}
+
+int migrate(const std::vector<std::string>& args, const order::config::Config& settings) {
+  no_arguments("migrate", args);
   auto connection = order::pg::connect({settings.db_url, 60'000});
   const int applied =
       order::pg::apply_migrations(*connection, order::pg::embedded_migrations(),
@@ -54,15 +81,19 @@ int history(std::vector<std::string> args, const order::config::Config& settings
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") {
       as_json = true;
-    } else if (args[i] == "--user" && i + 1 < args.size()) {
-      user = std::stoll(args[++i]);
+    } else if (args[i] == "--user") {
+      if (i + 1 == args.size()) bad_argument("history --user needs a user id");
+      if (user) bad_argument("history takes --user once");
+      user = positive_integer("history --user ID", args[++i]);
+    } else if (args[i].starts_with("-")) {
+      bad_argument(fmt::format("history has no option '{}'", args[i]));
     } else {
-      order_id = std::stoll(args[i]);
+      if (order_id) bad_argument(fmt::format("history takes one ORDER-ID, not also '{}'", args[i]));
+      order_id = positive_integer("history ORDER-ID", args[i]);
     }
   }
   if (user.has_value() == order_id.has_value()) {
-    std::cerr << "order-admin: history takes an ORDER-ID or --user ID\n" << kUsage;
-    return 2;
+    bad_argument("history takes an ORDER-ID or --user ID, not both, not neither");
   }
   order::pg::PgEventStore store({settings.db_url, 60'000});
   constexpr int kPage = 1000;
@@ -110,13 +141,39 @@ order::pg::ProgressFn progress_printer(const char* what) {
   };
 }
 
-int rebuild(const std::vector<std::string>& args, const order::config::Config& settings) {
-  if (args.size() != 1 || args[0] != "orders") {
-    std::cerr << "order-admin: rebuild takes the read model's name: orders\n";
-    return 2;
+// The rebuild's progress as order_rebuild_* gauges in a Prometheus text file, replaced whole
+// (written aside, then renamed) so a collector never reads half of it.
+order::pg::ProgressFn with_metrics_file(order::pg::ProgressFn inner, std::string path) {
+  return [inner = std::move(inner), path = std::move(path)](const order::pg::Progress& p) {
+    inner(p);
+    order::metrics().rebuild_events_replayed = p.events;
+    order::metrics().rebuild_log_events = p.log_events;
+    if (path.empty()) return;
+    const std::string aside = path + ".tmp";
+    std::ofstream(aside) << order::metrics().render();
+    std::rename(aside.c_str(), path.c_str());
+  };
+}
+
+int rebuild(std::vector<std::string> args, const order::config::Config& settings) {
+  std::string metrics_file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--metrics-file") continue;
+    if (i + 1 == args.size()) bad_argument("rebuild --metrics-file needs a path");
+    metrics_file = args[i + 1];
+    const auto at = args.begin() + static_cast<std::ptrdiff_t>(i);
+    args.erase(at, at + 2);
+    break;
   }
-  const auto result = order::pg::rebuild_orders({settings.db_url, 0}, 5000,
-                                                progress_printer("rebuild orders"));
+  if (args.size() != 1 || args[0] != "orders") {
+    bad_argument(args.empty()
+                     ? "rebuild takes the read model's name: orders"
+                     : fmt::format("rebuild takes the read model's name 'orders', not '{}'",
+                                   args[0] == "orders" ? args[1] : args[0]));
+  }
+  const auto result = order::pg::rebuild_orders(
+      {settings.db_url, 0}, 5000,
+      with_metrics_file(progress_printer("rebuild orders"), metrics_file));
   if (::isatty(STDERR_FILENO) == 1) std::cerr << "\n";
   std::cout << fmt::format("rebuilt orders: {} events replayed into {} rows in {:.1f} s ({:.0f} events/s)\n",
                            result.events, result.rows, result.seconds,
@@ -126,8 +183,10 @@ int rebuild(const std::vector<std::string>& args, const order::config::Config& s
 
 int verify(const std::vector<std::string>& args, const order::config::Config& settings) {
   if (args.size() != 1 || args[0] != "orders") {
-    std::cerr << "order-admin: verify takes the read model's name: orders\n";
-    return 2;
+    bad_argument(args.empty()
+                     ? "verify takes the read model's name: orders"
+                     : fmt::format("verify takes the read model's name 'orders', not '{}'",
+                                   args[0] == "orders" ? args[1] : args[0]));
   }
   const auto differences =
       order::pg::verify_orders({settings.db_url, 0}, progress_printer("verify orders"));
@@ -155,7 +214,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> own;
   std::vector<std::string> shared;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if ((args[i] == "--db-url" || args[i] == "--env-file") && i + 1 < args.size()) {
+    if (args[i] == "--db-url" || args[i] == "--env-file") {
+      if (i + 1 == args.size()) {
+        std::cerr << "order-admin: " << args[i] << " needs a value\n";
+        return 2;
+      }
       shared.push_back(args[i]);
       shared.push_back(args[++i]);
     } else {
@@ -173,14 +236,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    if (command == "migrate") return migrate(settings);
+    if (command == "migrate") return migrate(own, settings);
     if (command == "history") return history(own, settings);
     if (command == "rebuild") return rebuild(own, settings);
     if (command == "verify") return verify(own, settings);
+  } catch (const BadArgument& error) {
+    std::cerr << "order-admin: " << error.message << " (order-admin --help)\n";
+    return 2;
   } catch (const std::exception& error) {
     std::cerr << "order-admin: " << error.what() << "\n";
     return 1;
   }
-  std::cerr << "order-admin: unknown command " << command << "\n" << kUsage;
+  std::cerr << "order-admin: unknown command '" << command << "' (order-admin --help)\n";
   return 2;
 }
