@@ -1,25 +1,238 @@
-// The Prometheus text rendering of Metrics.
+// The Prometheus text rendering of Metrics, the histograms, and the process_* metrics.
 #include "adapters/metrics.hpp"
 
+#include <dirent.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "adapters/log.hpp"
 
 namespace order {
 namespace {
 
-void render_subscriber(std::string& out, const char* name, const SubscriberMetrics& m) {
-  out += fmt::format("# TYPE order_{0}_events_total counter\norder_{0}_events_total {1}\n", name,
-                     m.events_total.load());
-  out += fmt::format("# TYPE order_{0}_failures_total counter\norder_{0}_failures_total {1}\n",
-                     name, m.failures_total.load());
-  out += fmt::format("# TYPE order_{0}_lag_events gauge\norder_{0}_lag_events {1}\n", name,
-                     m.lag_events.load());
-  out += fmt::format("# TYPE order_{0}_lag_seconds gauge\norder_{0}_lag_seconds {1:.3f}\n", name,
-                     m.lag_seconds.load());
-  out += fmt::format("# TYPE order_{0}_leader gauge\norder_{0}_leader {1}\n", name,
-                     m.leader.load());
+// Prometheus' text format for a float: shortest round trip, and its spellings of infinity.
+std::string number(double value) {
+  if (value == std::numeric_limits<double>::infinity()) return "+Inf";
+  return fmt::format("{}", value);
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, double value) {
+  if (labels.empty()) {
+    out += fmt::format("{} {}\n", name, number(value));
+  } else {
+    out += fmt::format("{}{{{}}} {}\n", name, labels, number(value));
+  }
+}
+
+// The _bucket, _sum and _count series of one histogram; `labels` without braces.
+void histogram_samples(std::string& out, std::string_view name, std::string_view labels,
+                       const Histogram& histogram) {
+  const auto snapshot = histogram.snapshot();
+  const auto& bounds = histogram.upper_bounds();
+  const std::string separator = labels.empty() ? "" : ",";
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+    const std::string le =
+        i < bounds.size() ? number(bounds[i]) : number(std::numeric_limits<double>::infinity());
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, separator, le,
+                       snapshot.cumulative[i]);
+  }
+  sample(out, std::string(name) + "_sum", labels, snapshot.sum);
+  sample(out, std::string(name) + "_count", labels,
+         static_cast<double>(snapshot.cumulative.back()));
+}
+
+void histogram(std::string& out, std::string_view name, std::string_view help,
+               const Histogram& h) {
+  header(out, name, "histogram", help);
+  histogram_samples(out, name, "", h);
+}
+
+void render_subscriber(std::string& out, std::string_view name, std::string_view what,
+                       const SubscriberMetrics& m) {
+  const auto metric = [&](std::string_view suffix) {
+    return fmt::format("order_{}_{}", name, suffix);
+  };
+  header(out, metric("events_total"), "counter", fmt::format("Events {}.", what));
+  sample(out, metric("events_total"), "", static_cast<double>(m.events_total.load()));
+  header(out, metric("failures_total"), "counter",
+         "Batches that failed and were retried from the checkpoint.");
+  sample(out, metric("failures_total"), "", static_cast<double>(m.failures_total.load()));
+  header(out, metric("lag_events"), "gauge", "Events of the log not yet handled.");
+  sample(out, metric("lag_events"), "", static_cast<double>(m.lag_events.load()));
+  header(out, metric("lag_seconds"), "gauge",
+         "Age of the oldest event of the log not yet handled.");
+  sample(out, metric("lag_seconds"), "", m.lag_seconds.load());
+  header(out, metric("leader"), "gauge", "1 while this process holds the subscriber's lock.");
+  sample(out, metric("leader"), "", m.leader.load());
+}
+
+// A label value from our own fixed tables; escaped anyway, as the format requires.
+std::string label_value(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string read_file(const char* path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds_(std::move(upper_bounds)),
+      counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {}
+
+void Histogram::observe(double value) {
+  std::size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+  Snapshot out;
+  out.cumulative.resize(bounds_.size() + 1);
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    running += counts_[i].load(std::memory_order_relaxed);
+    out.cumulative[i] = running;
+  }
+  out.sum = sum_.load(std::memory_order_relaxed);
+  return out;
+}
+
+ScopedTimer::~ScopedTimer() {
+  histogram_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+}
+
+std::vector<double> request_seconds_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+std::vector<double> latency_seconds_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+}
+std::vector<double> batch_size_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512}; }
+
+std::optional<double> seconds_since_recorded(std::string_view text,
+                                             std::chrono::system_clock::time_point now) {
+  // YYYY-MM-DDTHH:MM:SS[.ffffff]Z, as the log reader formats it.
+  if (text.size() < 20 || text.back() != 'Z' || text[4] != '-' || text[7] != '-' ||
+      text[10] != 'T' || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  auto field = [&](std::size_t at, std::size_t length, int& value) {
+    const auto [end, error] = std::from_chars(text.data() + at, text.data() + at + length, value);
+    return error == std::errc() && end == text.data() + at + length;
+  };
+  std::tm utc{};
+  int year = 0, month = 0;
+  if (!field(0, 4, year) || !field(5, 2, month) || !field(8, 2, utc.tm_mday) ||
+      !field(11, 2, utc.tm_hour) || !field(14, 2, utc.tm_min) || !field(17, 2, utc.tm_sec)) {
+    return std::nullopt;
+  }
+  utc.tm_year = year - 1900;
+  utc.tm_mon = month - 1;
+  double fraction = 0;
+  const std::string_view rest = text.substr(19, text.size() - 20);
+  if (!rest.empty()) {
+    if (rest[0] != '.' || rest.size() < 2) return std::nullopt;
+    double scale = 0.1;
+    for (char c : rest.substr(1)) {
+      if (c < '0' || c > '9') return std::nullopt;
+      fraction += (c - '0') * scale;
+      scale /= 10;
+    }
+  }
+  const double recorded = static_cast<double>(timegm(&utc)) + fraction;
+  const double at = std::chrono::duration<double>(now.time_since_epoch()).count();
+  return at - recorded;
+}
+
+void PublicationClock::sent(const std::vector<projections::LogEvent>& events) {
+  const double now_seconds =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::lock_guard lock(mutex_);
+  for (const auto& event : events) {
+    const auto age = seconds_since_recorded(event.recorded_at);
+    if (!age) continue;
+    recorded_at_[event.position] = now_seconds - *age;
+  }
+  while (recorded_at_.size() > kMaxPending) recorded_at_.erase(recorded_at_.begin());
+}
+
+void PublicationClock::acknowledged(const projections::LogPosition& to, Histogram& histogram,
+                                    std::chrono::system_clock::time_point now) {
+  const double now_seconds = std::chrono::duration<double>(now.time_since_epoch()).count();
+  std::lock_guard lock(mutex_);
+  const auto end = recorded_at_.upper_bound(to);
+  for (auto it = recorded_at_.begin(); it != end; ++it) {
+    histogram.observe(std::max(0.0, now_seconds - it->second));
+  }
+  recorded_at_.erase(recorded_at_.begin(), end);
+}
+
+std::size_t PublicationClock::pending() const {
+  std::lock_guard lock(mutex_);
+  return recorded_at_.size();
+}
+
+Metrics::Metrics()
+    : append_seconds(request_seconds_buckets()),
+      append_batch_size(batch_size_buckets()),
+      publish_ack_seconds(latency_seconds_buckets()),
+      projection_seconds(latency_seconds_buckets()) {}
+
+void Metrics::observe_request(std::string_view method, std::string_view route, int status,
+                              double seconds) {
+  const int status_class = status / 100;
+  if (status_class < 1 || status_class > 5) return;
+  ++responses_by_class_[static_cast<std::size_t>(status_class)];
+  std::lock_guard lock(requests_mutex_);
+  auto key = std::make_tuple(std::string(method), std::string(route), status_class);
+  auto it = requests_.find(key);
+  if (it == requests_.end()) {
+    // Bounded by construction (the callers pass route templates); bounded here too.
+    if (requests_.size() >= kMaxRequestSeries) {
+      key = std::make_tuple("other", "other", status_class);
+    }
+    it = requests_.find(key);
+    if (it == requests_.end()) {
+      it = requests_.emplace(key, std::make_unique<Histogram>(request_seconds_buckets())).first;
+    }
+  }
+  it->second->observe(seconds);
+}
+
+void Metrics::projected(const std::vector<projections::LogEvent>& events) {
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& event : events) {
+    if (const auto age = seconds_since_recorded(event.recorded_at, now)) {
+      projection_seconds.observe(std::max(0.0, *age));
+    }
+  }
+}
 
 Metrics& metrics() {
   static Metrics instance;
@@ -27,22 +240,109 @@ Metrics& metrics() {
 }
 
 std::string Metrics::render() const {
-  std::string out = "# TYPE order_http_responses_total counter\n";
-  for (std::size_t i = 1; i <= 5; ++i) {
-    out += fmt::format("order_http_responses_total{{class=\"{}xx\"}} {}\n", i,
-                       responses_by_class[i].load());
+  std::string out;
+  header(out, "order_http_request_duration_seconds", "histogram",
+         "Time from a request's arrival to its answer handed to the transport, queueing included, "
+         "by route template and status class.");
+  {
+    std::lock_guard lock(requests_mutex_);
+    for (const auto& [key, h] : requests_) {
+      const auto& [method, route, status_class] = key;
+      histogram_samples(out, "order_http_request_duration_seconds",
+                        fmt::format("method=\"{}\",route=\"{}\",status_class=\"{}xx\"",
+                                    label_value(method), label_value(route), status_class),
+                        *h);
+    }
   }
-  out += fmt::format(
-      "# TYPE order_command_conflicts_retried_total counter\n"
-      "order_command_conflicts_retried_total {}\n",
-      conflicts_retried.load());
-  out += fmt::format(
-      "# TYPE order_group_commits_total counter\norder_group_commits_total {}\n"
-      "# TYPE order_group_committed_appends_total counter\norder_group_committed_appends_total {}\n",
-      append_commits.load(), appends_committed.load());
-  render_subscriber(out, "publisher", publisher);
-  render_subscriber(out, "projector", projector);
-  render_subscriber(out, "product_sales", product_sales);
+  header(out, "order_http_responses_total", "counter", "Answers sent, by status class.");
+  for (std::size_t i = 1; i <= 5; ++i) {
+    sample(out, "order_http_responses_total", fmt::format("class=\"{}xx\"", i),
+           static_cast<double>(responses_by_class_[i].load()));
+  }
+  header(out, "order_command_conflicts_retried_total", "counter",
+         "Commands re-decided after a concurrent writer moved their stream.");
+  sample(out, "order_command_conflicts_retried_total", "",
+         static_cast<double>(conflicts_retried.load()));
+  header(out, "order_group_commits_total", "counter", "Group commits that committed appends.");
+  sample(out, "order_group_commits_total", "", static_cast<double>(append_commits.load()));
+  header(out, "order_group_committed_appends_total", "counter",
+         "Appends committed by group commits.");
+  sample(out, "order_group_committed_appends_total", "",
+         static_cast<double>(appends_committed.load()));
+  histogram(out, "order_append_duration_seconds",
+            "One group commit's statement, from its start to its commit.", append_seconds);
+  histogram(out, "order_append_batch_size", "Appends carried by one group commit.",
+            append_batch_size);
+  histogram(out, "order_publication_latency_seconds",
+            "From an event's commit to the log to Kafka's acknowledgement of it.",
+            publish_ack_seconds);
+  histogram(out, "order_projection_latency_seconds",
+            "From an event's commit to the log to the commit of its read-model row.",
+            projection_seconds);
+  render_subscriber(out, "publisher", "published to Kafka and acknowledged", publisher);
+  render_subscriber(out, "projector", "projected into the orders read model", projector);
+  render_subscriber(out, "product_sales", "projected into the product_sales read model",
+                    product_sales);
+  header(out, "order_rebuild_events_replayed", "gauge",
+         "Events a running rebuild has replayed so far.");
+  sample(out, "order_rebuild_events_replayed", "",
+         static_cast<double>(rebuild_events_replayed.load()));
+  header(out, "order_rebuild_log_events", "gauge",
+         "Events in the log when the running rebuild began (its expected total).");
+  sample(out, "order_rebuild_log_events", "", static_cast<double>(rebuild_log_events.load()));
+  header(out, "order_log_lines_dropped_total", "counter",
+         "Log lines dropped because the log's queue was full (stderr not keeping up).");
+  sample(out, "order_log_lines_dropped_total", "", static_cast<double>(log::dropped_lines()));
+  out += render_process_metrics();
+  return out;
+}
+
+std::string render_process_metrics() {
+  std::string out;
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page_bytes = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  // /proc/self/stat: fields after the command name (which may hold spaces, so split after ')').
+  const std::string stat = read_file("/proc/self/stat");
+  const auto close = stat.rfind(')');
+  std::vector<std::string> fields;  // fields[0] is field 3 (state)
+  if (close != std::string::npos) {
+    std::istringstream rest(stat.substr(close + 2));
+    for (std::string field; rest >> field;) fields.push_back(field);
+  }
+  auto field = [&](std::size_t number) -> double {  // 1-based, as in proc(5)
+    const std::size_t index = number - 3;
+    return index < fields.size() ? std::strtod(fields[index].c_str(), nullptr) : 0;
+  };
+  header(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+  sample(out, "process_cpu_seconds_total", "", (field(14) + field(15)) / ticks);
+  header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  sample(out, "process_resident_memory_bytes", "", field(24) * page_bytes);
+  header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  sample(out, "process_virtual_memory_bytes", "", field(23));
+
+  double boot_seconds = 0;
+  std::istringstream proc_stat(read_file("/proc/stat"));
+  for (std::string line; std::getline(proc_stat, line);) {
+    if (line.rfind("btime ", 0) == 0) boot_seconds = std::strtod(line.c_str() + 6, nullptr);
+  }
+  header(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since unix epoch in seconds.");
+  sample(out, "process_start_time_seconds", "", boot_seconds + field(22) / ticks);
+
+  double open_fds = 0;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] != '.') ++open_fds;
+    }
+    ::closedir(dir);
+    --open_fds;  // the directory's own descriptor
+  }
+  header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+  sample(out, "process_open_fds", "", open_fds);
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+  sample(out, "process_max_fds", "", static_cast<double>(limit.rlim_cur));
   return out;
 }
 

@@ -1,12 +1,63 @@
-// Process-wide counters and gauges, rendered in the Prometheus text format at GET /metrics.
+// Process-wide metrics, rendered in the Prometheus text format at GET /metrics: counters, gauges
+// and histograms with fixed buckets, in base units (seconds, bytes), and the standard process_*
+// metrics read from /proc. Every label value comes from a fixed set (route templates, status
+// classes), never from a request, so the number of series is bounded.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "projections/event_log.hpp"
 
 namespace order {
+
+// Buckets are upper bounds, ascending; +Inf is implied. observe() is lock-free.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void observe(double value);
+
+  struct Snapshot {
+    std::vector<std::uint64_t> cumulative;  // one per bound, then +Inf
+    double sum = 0;
+  };
+  Snapshot snapshot() const;
+  const std::vector<double>& upper_bounds() const { return bounds_; }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // bounds_.size() + 1 (+Inf)
+  std::atomic<double> sum_{0};
+};
+
+// Observes the time from its construction to its destruction, in seconds.
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(Histogram& histogram)
+      : histogram_(histogram), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedTimer();
+  ScopedTimer(const ScopedTimer&) = delete;
+  ScopedTimer& operator=(const ScopedTimer&) = delete;
+
+ private:
+  Histogram& histogram_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Bucket sets, in seconds or in counts.
+std::vector<double> request_seconds_buckets();
+std::vector<double> latency_seconds_buckets();  // commit to Kafka, commit to read model
+std::vector<double> batch_size_buckets();
 
 struct SubscriberMetrics {
   std::atomic<std::int64_t> events_total{0};    // events handled (published, projected)
@@ -16,9 +67,33 @@ struct SubscriberMetrics {
   std::atomic<int> leader{0};  // 1 while this process holds the subscriber's lock
 };
 
+// Seconds since an event's recorded_at (RFC 3339 UTC text, as the log reader gives it); nothing
+// when the text is not such a time.
+std::optional<double> seconds_since_recorded(std::string_view recorded_at,
+                                             std::chrono::system_clock::time_point now =
+                                                 std::chrono::system_clock::now());
+
+// The commit time of each event sent to Kafka and not yet acknowledged, by its log position, so
+// the acknowledgement of a batch can observe each event's commit-to-acknowledgement latency
+// without the publisher carrying the times. Bounded: past kMaxPending the oldest are forgotten
+// (a leader that lost its lock never sees their acknowledgement).
+class PublicationClock {
+ public:
+  static constexpr std::size_t kMaxPending = 100'000;
+  void sent(const std::vector<projections::LogEvent>& events);
+  // Observes every pending event at or below `to` into `histogram`, and forgets them.
+  void acknowledged(const projections::LogPosition& to, Histogram& histogram,
+                    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+  std::size_t pending() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<projections::LogPosition, double> recorded_at_;  // seconds since the epoch
+};
+
 struct Metrics {
-  // Responses by status class: index 1 is 1xx … 5 is 5xx.
-  std::array<std::atomic<std::int64_t>, 6> responses_by_class{};
+  Metrics();
+
   std::atomic<std::int64_t> conflicts_retried{0};
   std::atomic<std::int64_t> append_commits{0};  // group commit: statements that committed appends
   std::atomic<std::int64_t> appends_committed{0};  // … and the appends they carried
@@ -26,13 +101,43 @@ struct Metrics {
   SubscriberMetrics projector;
   SubscriberMetrics product_sales;
 
-  void count_response(int status) {
-    const int index = status / 100;
-    if (index >= 1 && index <= 5) ++responses_by_class[static_cast<std::size_t>(index)];
+  Histogram append_seconds;      // one group commit's statement, from start to commit
+  Histogram append_batch_size;   // appends per group commit
+  Histogram publish_ack_seconds;  // an event's commit to Kafka's acknowledgement of it
+  Histogram projection_seconds;  // an event's commit to its read-model row's commit
+  PublicationClock publication_clock;
+
+  // Rebuild progress, where a rebuild runs (order-admin rebuild).
+  std::atomic<std::int64_t> rebuild_events_replayed{0};
+  std::atomic<std::int64_t> rebuild_log_events{0};
+
+  // One answer sent: `method` and `route` are the matched route's (from a fixed table), or
+  // "other" and "unmatched"; the status is counted by its class.
+  void observe_request(std::string_view method, std::string_view route, int status,
+                       double seconds);
+  // The publisher's batch was handed to Kafka / acknowledged by it.
+  void publication_sent(const std::vector<projections::LogEvent>& events) {
+    publication_clock.sent(events);
   }
+  void publication_acknowledged(const projections::LogPosition& to) {
+    publication_clock.acknowledged(to, publish_ack_seconds);
+  }
+  // The orders projector committed these events' rows.
+  void projected(const std::vector<projections::LogEvent>& events);
+
   std::string render() const;
+
+ private:
+  static constexpr std::size_t kMaxRequestSeries = 256;
+  mutable std::mutex requests_mutex_;
+  // (method, route, status class 1–5) → histogram; bounded by kMaxRequestSeries.
+  std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<Histogram>> requests_;
+  std::array<std::atomic<std::int64_t>, 6> responses_by_class_{};
 };
 
 Metrics& metrics();
+
+// The process_* metrics of the running process, from /proc (Prometheus' client conventions).
+std::string render_process_metrics();
 
 }  // namespace order

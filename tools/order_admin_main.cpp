@@ -2,10 +2,14 @@
 // a user's), rebuild a read model from the log, verify one against a fresh fold.
 #include <pqxx/pqxx>
 
+#include <charconv>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "adapters/config/config.hpp"
+#include "adapters/metrics.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/orders_table.hpp"
@@ -14,6 +18,7 @@
 #include "tools/history.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 namespace {
@@ -31,14 +36,37 @@ constexpr const char* kUsage =
     "                               (safe to run twice)\n"
     "  history ORDER-ID [--json]    the audit trail of an order: every event, who, when\n"
     "  history --user ID [--json]   the events of all of a user's orders\n"
-    "  rebuild MODEL                replay the whole log into fresh tables of a read model\n"
+    "  rebuild MODEL [--metrics-file PATH]\n"
+    "                               replay the whole log into fresh tables of a read model\n"
     "                               (orders, product-sales) and swap them in atomically; the API\n"
-    "                               keeps serving meanwhile\n"
+    "                               keeps serving meanwhile; its progress goes to PATH in the\n"
+    "                               Prometheus text format as it runs\n"
     "  verify MODEL                 fold the log afresh and compare it with the read model's\n"
     "                               tables row by row; exits 1 on any difference\n"
     "The database comes from --db-url, DB_URL in the environment, or DB_URL in ./.env.\n";
 
-int migrate(const order::config::Config& settings) {
+// A bad argument: one line that names it, and exit status 2.
+struct BadArgument {
+  std::string message;
+};
+
+[[noreturn]] void bad_argument(std::string message) { throw BadArgument{std::move(message)}; }
+
+std::int64_t positive_integer(std::string_view what, const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value <= 0) {
+    bad_argument(fmt::format("{} must be a positive integer, not '{}'", what, text));
+  }
+  return value;
+}
+
+void no_arguments(std::string_view command, const std::vector<std::string>& args) {
+  if (!args.empty()) bad_argument(fmt::format("{} takes no argument, not '{}'", command, args[0]));
+}
+
+int migrate(const std::vector<std::string>& args, const order::config::Config& settings) {
+  no_arguments("migrate", args);
   auto connection = order::pg::connect({settings.db_url, 60'000});
   const int applied =
       order::pg::apply_migrations(*connection, order::pg::embedded_migrations(),
@@ -58,15 +86,19 @@ int history(std::vector<std::string> args, const order::config::Config& settings
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") {
       as_json = true;
-    } else if (args[i] == "--user" && i + 1 < args.size()) {
-      user = std::stoll(args[++i]);
+    } else if (args[i] == "--user") {
+      if (i + 1 == args.size()) bad_argument("history --user needs a user id");
+      if (user) bad_argument("history takes --user once");
+      user = positive_integer("history --user ID", args[++i]);
+    } else if (args[i].starts_with("-")) {
+      bad_argument(fmt::format("history has no option '{}'", args[i]));
     } else {
-      order_id = std::stoll(args[i]);
+      if (order_id) bad_argument(fmt::format("history takes one ORDER-ID, not also '{}'", args[i]));
+      order_id = positive_integer("history ORDER-ID", args[i]);
     }
   }
   if (user.has_value() == order_id.has_value()) {
-    std::cerr << "order-admin: history takes an ORDER-ID or --user ID\n" << kUsage;
-    return 2;
+    bad_argument("history takes an ORDER-ID or --user ID, not both, not neither");
   }
   order::pg::PgEventStore store({settings.db_url, 60'000});
   constexpr int kPage = 1000;
@@ -114,6 +146,20 @@ order::pg::ProgressFn progress_printer(const char* what) {
   };
 }
 
+// The rebuild's progress as order_rebuild_* gauges in a Prometheus text file, replaced whole
+// (written aside, then renamed) so a collector never reads half of it.
+order::pg::ProgressFn with_metrics_file(order::pg::ProgressFn inner, std::string path) {
+  return [inner = std::move(inner), path = std::move(path)](const order::pg::Progress& p) {
+    inner(p);
+    order::metrics().rebuild_events_replayed = p.events;
+    order::metrics().rebuild_log_events = p.log_events;
+    if (path.empty()) return;
+    const std::string aside = path + ".tmp";
+    std::ofstream(aside) << order::metrics().render();
+    std::rename(aside.c_str(), path.c_str());
+  };
+}
+
 // The read models order-admin rebuilds and verifies, by name.
 const order::pg::TableProjection* read_model_named(const std::string& name) {
   static const order::pg::OrdersTable kOrders;
@@ -123,20 +169,36 @@ const order::pg::TableProjection* read_model_named(const std::string& name) {
   return nullptr;
 }
 
-int rebuild(const std::vector<std::string>& args, const order::config::Config& settings) {
-  const auto* projection = args.size() == 1 ? read_model_named(args[0]) : nullptr;
-  if (projection == nullptr) {
-    std::cerr << "order-admin: rebuild takes the read model's name: orders or product-sales\n";
-    return 2;
+// The read model a rebuild or a verify names, or a one-line error naming what it got.
+const order::pg::TableProjection& read_model_argument(const char* command,
+                                                      const std::vector<std::string>& args) {
+  if (args.size() == 1) {
+    if (const auto* projection = read_model_named(args[0])) return *projection;
   }
+  bad_argument(args.empty()
+                   ? fmt::format("{} takes a read model's name: orders or product-sales", command)
+                   : fmt::format("{} takes one read model's name, orders or product-sales, not '{}'",
+                                 command, fmt::join(args, " ")));
+}
+
+int rebuild(std::vector<std::string> args, const order::config::Config& settings) {
+  std::string metrics_file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--metrics-file") continue;
+    if (i + 1 == args.size()) bad_argument("rebuild --metrics-file needs a path");
+    metrics_file = args[i + 1];
+    const auto at = args.begin() + static_cast<std::ptrdiff_t>(i);
+    args.erase(at, at + 2);
+    break;
+  }
+  const auto* projection = &read_model_argument("rebuild", args);
   const std::string what = "rebuild " + projection->name();
   const order::pg::ConnectionOptions database{settings.db_url, 0};
+  auto progress = with_metrics_file(progress_printer(what.c_str()), metrics_file);
   // orders has a faster first phase of its own (each order folded whole and written by COPY).
-  const auto result =
-      projection->name() == "orders"
-          ? order::pg::rebuild_orders(database, 5000, progress_printer(what.c_str()))
-          : order::pg::rebuild_read_model(database, *projection, 5000,
-                                          progress_printer(what.c_str()));
+  const auto result = projection->name() == "orders"
+                          ? order::pg::rebuild_orders(database, 5000, progress)
+                          : order::pg::rebuild_read_model(database, *projection, 5000, progress);
   if (::isatty(STDERR_FILENO) == 1) std::cerr << "\n";
   std::cout << fmt::format("rebuilt {}: {} events replayed into {} rows in {:.1f} s ({:.0f} events/s)\n",
                            projection->name(), result.events, result.rows, result.seconds,
@@ -145,11 +207,7 @@ int rebuild(const std::vector<std::string>& args, const order::config::Config& s
 }
 
 int verify(const std::vector<std::string>& args, const order::config::Config& settings) {
-  const auto* projection = args.size() == 1 ? read_model_named(args[0]) : nullptr;
-  if (projection == nullptr) {
-    std::cerr << "order-admin: verify takes the read model's name: orders or product-sales\n";
-    return 2;
-  }
+  const auto* projection = &read_model_argument("verify", args);
   const std::string what = "verify " + projection->name();
   const order::pg::ConnectionOptions database{settings.db_url, 0};
   const bool orders = projection->name() == "orders";
@@ -184,7 +242,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> own;
   std::vector<std::string> shared;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if ((args[i] == "--db-url" || args[i] == "--env-file") && i + 1 < args.size()) {
+    if (args[i] == "--db-url" || args[i] == "--env-file") {
+      if (i + 1 == args.size()) {
+        std::cerr << "order-admin: " << args[i] << " needs a value\n";
+        return 2;
+      }
       shared.push_back(args[i]);
       shared.push_back(args[++i]);
     } else {
@@ -202,14 +264,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    if (command == "migrate") return migrate(settings);
+    if (command == "migrate") return migrate(own, settings);
     if (command == "history") return history(own, settings);
     if (command == "rebuild") return rebuild(own, settings);
     if (command == "verify") return verify(own, settings);
+  } catch (const BadArgument& error) {
+    std::cerr << "order-admin: " << error.message << " (order-admin --help)\n";
+    return 2;
   } catch (const std::exception& error) {
     std::cerr << "order-admin: " << error.what() << "\n";
     return 1;
   }
-  std::cerr << "order-admin: unknown command " << command << "\n" << kUsage;
+  std::cerr << "order-admin: unknown command '" << command << "' (order-admin --help)\n";
   return 2;
 }

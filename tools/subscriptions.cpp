@@ -49,18 +49,22 @@ namespace {
 std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options,
                                                 const pg::TableProjection& projection,
                                                 std::string component,
-                                                SubscriberMetrics& metrics) {
+                                                SubscriberMetrics& metrics,
+                                                pg::ReadModelSink::Committed committed = {}) {
   return std::make_unique<RunningSubscription>(
       options.database, projection.subscription(),
-      std::make_unique<pg::ReadModelSink>(options.database, projection), std::move(component),
-      metrics, projections::SubscriptionOptions{.batch_size = options.batch_size});
+      std::make_unique<pg::ReadModelSink>(options.database, projection, std::move(committed)),
+      std::move(component), metrics,
+      projections::SubscriptionOptions{.batch_size = options.batch_size});
 }
 
 }  // namespace
 
 std::unique_ptr<RunningSubscription> orders_projection(const ProjectionOptions& options) {
   static const pg::OrdersTable kOrders;
-  return read_model(options, kOrders, "projector", metrics().projector);
+  // The commit-to-read-model latency is the orders read model's, the one the API lists from.
+  return read_model(options, kOrders, "projector", metrics().projector,
+                    [](const auto& events) { metrics().projected(events); });
 }
 
 std::unique_ptr<RunningSubscription> product_sales_projection(const ProjectionOptions& options) {

@@ -196,7 +196,8 @@ HttpResponse Api::handle(const HttpRequest& request) {
   if (!context.metadata.traceparent.empty()) {
     response.with_header("traceresponse", context.metadata.traceparent);
   }
-  metrics().count_response(response.status);
+  response.route_method = context.route_method;
+  response.route = context.route;
   metrics().conflicts_retried += services_.commands.conflicts_retried() - retried_before;
   return response;
 }
@@ -245,6 +246,8 @@ HttpResponse Api::route(Context& context) {
       }
       continue;
     }
+    context.route_method = candidate.method;
+    context.route = candidate.pattern;
     if (result == Match::bad_id) {
       return problem(Problem::order_not_found, "order ids are positive integers");
     }

@@ -39,6 +39,9 @@ struct Services {
 struct Context {
   const HttpRequest& request;
   domain::OrderId order_id = 0;  // from the path, where the route has one
+  // The matched route's method and template (static strings), for the metrics' labels.
+  std::string_view route_method = "other";
+  std::string_view route = "unmatched";
   commands::EventMetadata metadata;
 };
 

@@ -30,6 +30,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // The route that answered, as metric labels: a method and a path template from the route
+  // table (static strings), never the request's own path.
+  std::string_view route_method = "other";
+  std::string_view route = "unmatched";
 
   HttpResponse& with_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

@@ -23,6 +23,9 @@ enum class Problem {
   illegal_transition,     // 409
   version_mismatch,       // 412: If-Match named another version
   body_too_large,         // 413
+  malformed_request,      // 400: not HTTP/1.x (request line, header, chunked encoding)
+  headers_too_large,      // 431: the request line and headers exceed the request size limit
+  method_not_implemented, // 501: a method HTTP does not define, or a transfer coding we lack
   unsupported_media_type, // 415
   validation_failed,      // 422
   amount_mismatch,        // 422

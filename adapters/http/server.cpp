@@ -17,6 +17,7 @@
 
 #include "adapters/http/problem.hpp"
 #include "adapters/log.hpp"
+#include "adapters/metrics.hpp"
 
 namespace order::http {
 namespace {
@@ -161,13 +162,40 @@ void log_access(const Job& job, const HttpResponse& response) {
              {"trace_id", trace_id}});
 }
 
+// As received: the typed header has already turned what it could not read into 0.
+bool content_length_is_decimal(const P::Http::Request& request) {
+  for (const auto& [name, raw] : request.headers().rawList()) {
+    if (lower(name) != "content-length") continue;
+    const std::string& value = raw.value();
+    return !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+  }
+  return true;
+}
+
 bool wants_keep_alive(const P::Http::Request& request) {
   const auto connection = request.headers().tryGet<P::Http::Header::Connection>();
   if (connection) return connection->control() == P::Http::ConnectionControl::KeepAlive;
   return request.version() == P::Http::Version::Http11;
 }
 
-void write(Job& job, const HttpResponse& response) {
+// Closes our side of a connection once its last answer is on the wire. SHUT_RDWR, not close():
+// Pistache then reads EOF and drops the peer (and its connection slot) on its own path, so a
+// client that ignores "Connection: close" and stays connected holds nothing. `read_too`: false
+// after an error answer to a request that may still be arriving (a 10 MiB body): only our
+// sending side is shut, the rest of its input is read and discarded, and the client reads the
+// answer instead of a reset.
+void close_after(P::Async::Promise<ssize_t> sent, const std::shared_ptr<P::Tcp::Peer>& peer,
+                 bool read_too) {
+  if (!peer) return;
+  const std::weak_ptr<P::Tcp::Peer> weak = peer;
+  const int how = read_too ? SHUT_RDWR : SHUT_WR;
+  auto shut = [weak, how] {
+    if (const auto alive = weak.lock()) ::shutdown(alive->fd(), how);
+  };
+  sent.then([shut](ssize_t) { shut(); }, [shut](std::exception_ptr) { shut(); });
+}
+
+void write(Job& job, const HttpResponse& response, bool read_too = true) {
   auto& headers = job.writer.headers();
   // Pistache 0.0.5 answers "Connection: close" to every request without a Connection header,
   // which makes HTTP/1.1 clients drop their keep-alive connections: say what HTTP/1.1 means.
@@ -179,10 +207,14 @@ void write(Job& job, const HttpResponse& response) {
     headers.add(std::make_shared<NamedHeader>(name, value));
   }
   try {
-    job.writer.send(static_cast<P::Http::Code>(response.status), response.body);
+    const auto peer = job.writer.getPeer();
+    auto sent = job.writer.send(static_cast<P::Http::Code>(response.status), response.body);
+    if (!job.keep_alive) close_after(std::move(sent), peer, read_too);
   } catch (const std::exception&) {
     // The client went away before its answer: nothing to tell anyone.
   }
+  metrics().observe_request(response.route_method, response.route, response.status,
+                            std::chrono::duration<double>(Clock::now() - job.received).count());
   if (job.access_log) log_access(job, response);
 }
 
@@ -257,6 +289,58 @@ class PistacheHandler : public P::Http::Handler {
     peer->putData(kSlotKey, std::make_shared<ConnectionSlot>(connections_));
   }
 
+  // Pistache 0.0.5's Http::Handler::onInput, rewritten: its own answers to a request it cannot
+  // parse or that exceeds maxRequestSize are plain text ("Request exceeded maximum buffer size",
+  // "Unknown HTTP request method"), a parse failure that is not an HttpError is a 500 with the
+  // exception's text, and the connection stays open to parse the rest of a refused body as the
+  // next request. The original is private (it cannot be called from here), so its few lines are
+  // repeated (feed, parse, hand a complete request to onRequest) and only the error path differs:
+  // a problem+json answer with a stable code, then the connection is closed.
+  void onInput(const char* buffer, size_t length,
+               const std::shared_ptr<P::Tcp::Peer>& peer) override {
+    if (const auto rejected = peer->tryGetData(kRejectedKey)) {
+      // The rest of a refused request: discarded. A client still sending long after its answer
+      // is cut off.
+      if (Clock::now() - static_cast<Rejected*>(rejected.get())->at > kLingerAfterRejection) {
+        ::shutdown(peer->fd(), SHUT_RDWR);
+      }
+      return;
+    }
+    const auto parser = getParser(peer);
+    auto& request = parser->request;
+    try {
+      if (!parser->feed(buffer, length)) {
+        // Still in the request line or the headers: 431; in the body: 413.
+        const bool in_body = parser->step() != nullptr &&
+                             parser->step()->id() == P::Http::Private::BodyStep::Id;
+        reject(peer, request.version(),
+               in_body ? problem(Problem::body_too_large,
+                                 "the request is over " + std::to_string(getMaxRequestSize()) +
+                                     " bytes")
+                       : problem(Problem::headers_too_large,
+                                 "the request line and headers are over " +
+                                     std::to_string(getMaxRequestSize()) + " bytes"));
+        parser->reset();
+        return;
+      }
+      if (parser->parse() != P::Http::Private::State::Done) return;
+      P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
+      request.copyAddress(peer->address());
+      peer->setIdle(false);
+      onRequest(request, std::move(writer));
+      parser->reset();
+    } catch (const P::Http::HttpError& error) {
+      reject(peer, request.version(), problem_of_parse_error(error));
+      parser->reset();
+    } catch (const std::exception& error) {
+      // Pistache's parser throws std::runtime_error for a bad chunk size, std::length_error or
+      // bad_alloc for an absurd Content-Length: all the client's doing.
+      reject(peer, request.version(),
+             problem(Problem::malformed_request, "the request could not be parsed"));
+      parser->reset();
+    }
+  }
+
   // Runs on a reactor thread: copy the request out and hand it to a worker, nothing more.
   void onRequest(const P::Http::Request& request, P::Http::ResponseWriter writer) override {
     // A refused connection whose request was already in flight: it is being closed, not served.
@@ -267,6 +351,13 @@ class PistacheHandler : public P::Http::Handler {
       job->request = convert(request);
     } catch (const std::exception&) {
       write(*job, problem(Problem::bad_request, "the request could not be read"));
+      return;
+    }
+    // Pistache 0.0.5 reads "Content-Length: many" as 0 and goes on: the next request would then
+    // start inside this one's body. Refused, and the connection closed.
+    if (!content_length_is_decimal(request)) {
+      job->keep_alive = false;
+      write(*job, problem(Problem::malformed_request, "Content-Length is not a decimal number"));
       return;
     }
     if (stopping_->load()) {
@@ -285,6 +376,37 @@ class PistacheHandler : public P::Http::Handler {
 
  private:
   static constexpr const char* kSlotKey = "order.connection_slot";
+  static constexpr const char* kRejectedKey = "order.rejected";
+  static constexpr auto kLingerAfterRejection = std::chrono::seconds(2);
+  struct Rejected {
+    Clock::time_point at = Clock::now();
+  };
+
+  // Pistache's parse errors by its reason text (0.0.5 raises them all as 400 but a transfer
+  // coding it lacks, 501).
+  static HttpResponse problem_of_parse_error(const P::Http::HttpError& error) {
+    const std::string reason = error.reason();
+    if (reason == "Unknown HTTP request method" ||
+        error.code() == static_cast<int>(P::Http::Code::Not_Implemented)) {
+      return problem(Problem::method_not_implemented,
+                     reason == "Unknown HTTP request method"
+                         ? "the method is not one of HTTP's"
+                         : "the Transfer-Encoding is not supported; send chunked or a "
+                           "Content-Length");
+    }
+    return problem(Problem::malformed_request, "the request is not well-formed HTTP/1.1");
+  }
+
+  // An answer to a request that could not be read: sent at once from the reactor (no worker
+  // needed), with "Connection: close", and the rest of the connection's input discarded.
+  void reject(const std::shared_ptr<P::Tcp::Peer>& peer, P::Http::Version version,
+              HttpResponse response) {
+    peer->putData(kRejectedKey, std::make_shared<Rejected>());
+    if (!peer->tryGetData(kSlotKey)) return;  // a refused connection, already being closed
+    Job job{HttpRequest{"?", "?", {}, {}, {}},
+            P::Http::ResponseWriter(version, transport(), this, peer), false, access_log_};
+    write(job, response, /*read_too=*/false);
+  }
 
   // Past the cap: a short 503 written straight to the socket (it is fresh, so its send buffer
   // takes it whole), then both directions shut. Pistache then reads EOF and closes the

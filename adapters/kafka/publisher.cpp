@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "adapters/json/public_event.hpp"
+#include "adapters/metrics.hpp"
 
 namespace order::kafka {
 
@@ -18,9 +19,10 @@ void Publisher::start(const projections::Batch& batch) {
   messages.reserve(batch.events.size());
   for (const auto& event : batch.events) messages.push_back(json::public_message_of(event));
   sent_.push_back(producer_->start(messages, ack_timeout_));
+  metrics().publication_sent(batch.events);
 }
 
-void Publisher::finish(const projections::Batch&) {
+void Publisher::finish(const projections::Batch& batch) {
   if (sent_.empty()) throw std::logic_error("finish() without a batch started");
   auto oldest = std::move(sent_.front());
   sent_.pop_front();
@@ -31,6 +33,7 @@ void Publisher::finish(const projections::Batch&) {
     // after broker disconnects), and after any other failure a fresh one resumes cleanly.
     throw std::runtime_error(std::string(result.fatal ? "fatal: " : "") + result.error);
   }
+  metrics().publication_acknowledged(batch.to);
 }
 
 // The producer goes first (it purges the messages and serves their last delivery reports, which

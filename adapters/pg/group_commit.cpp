@@ -109,6 +109,8 @@ bool worth_retrying_alone(std::exception_ptr error) {
 }  // namespace
 
 void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
+  const ScopedTimer timer(metrics().append_seconds);
+  metrics().append_batch_size.observe(static_cast<double>(batch.size()));
   // Runs appends in one statement; on failure returns the driver's error untranslated.
   auto attempt = [&](std::span<const EncodedAppend* const> appends,
                      std::vector<commands::AppendResult>& results) -> std::exception_ptr {

@@ -7,8 +7,9 @@
 
 namespace order::pg {
 
-ReadModelSink::ReadModelSink(ConnectionOptions database, const TableProjection& projection)
-    : database_(std::move(database)), projection_(projection) {}
+ReadModelSink::ReadModelSink(ConnectionOptions database, const TableProjection& projection,
+                             Committed committed)
+    : database_(std::move(database)), projection_(projection), committed_(std::move(committed)) {}
 
 ReadModelSink::~ReadModelSink() = default;
 
@@ -23,6 +24,7 @@ void ReadModelSink::finish(const projections::Batch& batch) {
     connection_.reset();
     throw;
   }
+  if (committed_) committed_(batch.events);
 }
 
 }  // namespace order::pg

@@ -3,6 +3,7 @@
 // effect). A projection only says how a batch changes its table.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,8 +46,11 @@ class TableProjection {
 
 class ReadModelSink final : public projections::Sink {
  public:
-  // Writes the projection's live tables and advances its subscription's checkpoint.
-  ReadModelSink(ConnectionOptions database, const TableProjection& projection);
+  // Writes the projection's live tables and advances its subscription's checkpoint;
+  // `committed`, when given, is told of each batch once its transaction committed.
+  using Committed = std::function<void(const std::vector<projections::LogEvent>&)>;
+  ReadModelSink(ConnectionOptions database, const TableProjection& projection,
+                Committed committed = {});
   ~ReadModelSink() override;
 
   void start(const projections::Batch&) override {}
@@ -57,6 +61,7 @@ class ReadModelSink final : public projections::Sink {
  private:
   ConnectionOptions database_;
   const TableProjection& projection_;
+  Committed committed_;
   std::unique_ptr<pqxx::connection> connection_;
 };
 

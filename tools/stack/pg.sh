@@ -44,8 +44,15 @@ CONF
     say "already running at $url"
   else
     say "starting on 127.0.0.1:${PG_PORT}"
-    as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$STACK_DIR/pg/server.log" -w -t 30 start >/dev/null ||
-      { tail -20 "$STACK_DIR/pg/server.log" >&2; exit 1; }
+    # After a crash (a SIGKILLed postmaster) its backends may hold the shared memory for a moment
+    # until they notice they are orphans, and PostgreSQL refuses to start beside them: try again.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+      as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$STACK_DIR/pg/server.log" -w -t 30 start >/dev/null && break
+      if ((attempt == 5)); then tail -20 "$STACK_DIR/pg/server.log" >&2; exit 1; fi
+      say "did not start (after a crash?); trying again in 1 s"
+      sleep 1
+    done
   fi
   if ! wait_for 30 "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT"; then
     say "not ready after 30 s:"; tail -20 "$STACK_DIR/pg/server.log" >&2; exit 1

@@ -1,0 +1,165 @@
+"""The HTTP edge, byte by byte over raw sockets: every 4xx and 5xx is application/problem+json with
+a stable code, including what Pistache itself parses (a bad request line, a bad header, a bad
+chunked body, a 10 MiB body, a header block over the limit, a method HTTP does not define), the
+service serves normally after each, and an answer with "Connection: close" closes the socket on
+the service's side even when the client ignores it and stays connected."""
+import json
+import socket
+import threading
+import time
+import unittest
+
+import harness
+
+
+def exchange(port, raw, read_timeout=10):
+    """Sends `raw` (from a thread, so a large body and the answer can cross) and reads until the
+    service closes or the first answer is complete. Returns (status, headers, body, closed)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
+
+    def send():
+        try:
+            sock.sendall(raw)
+        except OSError:
+            pass  # the service closed after answering: expected for a refused request
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    data, closed = b"", False
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                if length and len(rest) >= length[0]:
+                    break
+    except ConnectionResetError:
+        closed = True
+    sender.join(timeout=30)
+    sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1]) if lines and lines[0].startswith("HTTP/") else None
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body, closed
+
+
+class HttpEdge(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.db = harness.FreshDatabase()
+        cls.service = harness.Service(cls.db.url, ["--max-connections", "4"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.service.stop()
+        cls.db.drop()
+
+    def assert_problem(self, raw, status, code):
+        got, headers, body, _ = exchange(self.service.port, raw)
+        self.assertEqual(status, got, f"{raw[:80]!r}: {headers} {body[:300]!r}")
+        self.assertEqual("application/problem+json", headers.get("content-type"), body[:300])
+        problem = json.loads(body)
+        self.assertEqual(code, problem["code"], problem)
+        self.assertEqual(status, problem["status"])
+        # The service serves normally afterwards.
+        http = self.service.client()
+        self.assertEqual(200, http.request("GET", "/healthz").status)
+        http.close()
+        return problem
+
+    def test_a_bad_request_line_is_a_problem(self):
+        self.assert_problem(b"GET /orders HTTX/1.1\r\nHost: x\r\n\r\n", 400, "malformed_request")
+
+    def test_a_bad_header_is_a_problem(self):
+        self.assert_problem(b"GET /orders HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
+                            400, "malformed_request")
+
+    def test_a_content_length_beside_chunked_is_a_problem(self):
+        self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                            400, "malformed_request")
+
+    def test_a_bad_chunked_body_is_a_problem(self):
+        self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n",
+                            400, "malformed_request")
+
+    def test_an_unknown_transfer_coding_is_a_problem(self):
+        self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                            501, "method_not_implemented")
+
+    def test_a_10_mib_body_is_a_problem(self):
+        body = b"x" * (10 * 1024 * 1024)
+        self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(body) + body, 413, "body_too_large")
+
+    def test_a_body_over_max_body_bytes_is_a_problem(self):
+        body = b"[" + b"1," * 40000 + b"1]"
+        self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(body) + body, 413, "body_too_large")
+
+    def test_a_header_block_over_the_limit_is_a_problem(self):
+        self.assert_problem(b"GET /orders HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (2 * 1024 * 1024)
+                            + b"\r\n\r\n", 431, "headers_too_large")
+
+    def test_a_method_http_does_not_define_is_a_problem(self):
+        self.assert_problem(b"BREW /orders HTTP/1.1\r\nHost: x\r\n\r\n", 501,
+                            "method_not_implemented")
+
+    def test_a_method_the_route_does_not_allow_is_a_problem(self):
+        problem = self.assert_problem(b"DELETE /orders HTTP/1.1\r\nHost: x\r\n\r\n", 405,
+                                      "method_not_allowed")
+        self.assertIn("GET", problem["detail"])
+
+    def test_an_absurd_content_length_is_a_problem(self):
+        status, headers, body, _ = exchange(
+            self.service.port,
+            b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{}")
+        self.assertIn(status, (400, 413), body[:300])
+        self.assertEqual("application/problem+json", headers.get("content-type"))
+        self.assertTrue(self.service.alive())
+
+    def test_connection_close_closes_our_side_and_frees_the_slot(self):
+        # Four slots: a client that ignores "Connection: close" and stays connected must not keep
+        # one, so after four such clients a fifth is still served.
+        lingering = []
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", self.service.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            start = time.monotonic()
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break  # the service closed its side: what this test is about
+                data += chunk
+                self.assertLess(time.monotonic() - start, 5, "the service did not close")
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+            self.assertIn(b"connection: close", data.lower())
+            lingering.append(sock)  # not closed by the client
+        try:
+            deadline = time.monotonic() + 5
+            while True:
+                status, _, body, _ = exchange(self.service.port,
+                                              b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 5)
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(200, status, f"a slot is still held: {body[:200]!r}")
+        finally:
+            for sock in lingering:
+                sock.close()
+
+
+if __name__ == "__main__":
+    harness.run(__name__)
