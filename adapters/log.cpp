@@ -21,8 +21,8 @@ namespace {
 std::string now_rfc3339() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                          now.time_since_epoch() % std::chrono::seconds(1))
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch() %
+                                                                            std::chrono::seconds(1))
                           .count();
   std::tm utc{};
   gmtime_r(&seconds, &utc);

@@ -51,8 +51,7 @@ void histogram_samples(std::string& out, std::string_view name, std::string_view
          static_cast<double>(snapshot.cumulative.back()));
 }
 
-void histogram(std::string& out, std::string_view name, std::string_view help,
-               const Histogram& h) {
+void histogram(std::string& out, std::string_view name, std::string_view help, const Histogram& h) {
   header(out, name, "histogram", help);
   histogram_samples(out, name, "", h);
 }

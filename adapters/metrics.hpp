@@ -69,9 +69,9 @@ struct SubscriberMetrics {
 
 // Seconds since an event's recorded_at (RFC 3339 UTC text, as the log reader gives it); nothing
 // when the text is not such a time.
-std::optional<double> seconds_since_recorded(std::string_view recorded_at,
-                                             std::chrono::system_clock::time_point now =
-                                                 std::chrono::system_clock::now());
+std::optional<double> seconds_since_recorded(
+    std::string_view recorded_at,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // The commit time of each event sent to Kafka and not yet acknowledged, by its log position, so
 // the acknowledgement of a batch can observe each event's commit-to-acknowledgement latency
@@ -101,10 +101,10 @@ struct Metrics {
   SubscriberMetrics projector;
   SubscriberMetrics product_sales;
 
-  Histogram append_seconds;      // one group commit's statement, from start to commit
-  Histogram append_batch_size;   // appends per group commit
+  Histogram append_seconds;       // one group commit's statement, from start to commit
+  Histogram append_batch_size;    // appends per group commit
   Histogram publish_ack_seconds;  // an event's commit to Kafka's acknowledgement of it
-  Histogram projection_seconds;  // an event's commit to its read-model row's commit
+  Histogram projection_seconds;   // an event's commit to its read-model row's commit
   PublicationClock publication_clock;
 
   // Rebuild progress, where a rebuild runs (order-admin rebuild).
@@ -113,8 +113,7 @@ struct Metrics {
 
   // One answer sent: `method` and `route` are the matched route's (from a fixed table), or
   // "other" and "unmatched"; the status is counted by its class.
-  void observe_request(std::string_view method, std::string_view route, int status,
-                       double seconds);
+  void observe_request(std::string_view method, std::string_view route, int status, double seconds);
   // The publisher's batch was handed to Kafka / acknowledged by it.
   void publication_sent(const std::vector<projections::LogEvent>& events) {
     publication_clock.sent(events);

@@ -198,8 +198,7 @@ AppendResult InMemoryEventStore::append(domain::OrderId stream, std::int64_t exp
   if (version != expected_version) {
     if (stored.empty()) streams_.erase(stream);
     return {Status::conflict("stream " + std::to_string(stream) + " is at version " +
-                             std::to_string(version) + ", not " +
-                             std::to_string(expected_version)),
+                             std::to_string(version) + ", not " + std::to_string(expected_version)),
             {}};
   }
   const TimePoint now = clock_();
@@ -213,10 +212,10 @@ AppendResult InMemoryEventStore::append(domain::OrderId stream, std::int64_t exp
   }
   if (stored.empty()) streams_.erase(stream);
   if (claims_key) {
-    keys_[claim->key] = StoredKey{
-        IdempotencyRecord{claim->fingerprint, claim->command, stream,
-                          expected_version + static_cast<std::int64_t>(events.size())},
-        now + std::chrono::seconds(claim->ttl_seconds)};
+    keys_[claim->key] =
+        StoredKey{IdempotencyRecord{claim->fingerprint, claim->command, stream,
+                                    expected_version + static_cast<std::int64_t>(events.size())},
+                  now + std::chrono::seconds(claim->ttl_seconds)};
   }
   return result;
 }
@@ -232,9 +231,8 @@ std::vector<HistoryEntry> InMemoryEventStore::history(domain::OrderId stream,
     if (static_cast<int>(entries.size()) >= limit) break;
     const RecordedEvent& recorded = stored.recorded;
     if (recorded.stream_version <= after_version) continue;
-    entries.push_back({recorded.global_position, stream, recorded.stream_version,
-                       recorded.event_id, std::string(domain::event_type(recorded.event)), 1,
-                       recorded.recorded_at,
+    entries.push_back({recorded.global_position, stream, recorded.stream_version, recorded.event_id,
+                       std::string(domain::event_type(recorded.event)), 1, recorded.recorded_at,
                        encode_data_ ? encode_data_(recorded.event) : std::string("null"),
                        metadata_json(stored.metadata)});
   }

@@ -28,15 +28,16 @@ Result refused(Status status) { return Result{std::move(status), {}}; }
 std::optional<IdempotencyClaim> claim_of(const std::optional<Idempotency>& idempotency,
                                          const domain::Command& command) {
   if (!idempotency) return std::nullopt;
-  return IdempotencyClaim{idempotency->key, idempotency->fingerprint,
-                          std::string(name_of(command)), idempotency->ttl_seconds};
+  return IdempotencyClaim{idempotency->key, idempotency->fingerprint, std::string(name_of(command)),
+                          idempotency->ttl_seconds};
 }
 
 }  // namespace
 
 domain::Order fold_stream(const LoadedStream& stream) {
   domain::Order state = domain::initial_state();
-  for (const auto& recorded : stream.events) state = domain::evolve(std::move(state), recorded.event);
+  for (const auto& recorded : stream.events)
+    state = domain::evolve(std::move(state), recorded.event);
   return state;
 }
 
@@ -121,8 +122,8 @@ Result OrderCommands::try_execute(const domain::Command& command,
     const domain::Order state = fold_stream(stream);
     const domain::Decision decision = domain::decide(command, state);
     if (!decision.ok()) return refused(Status::refused(decision.error()));
-    AppendResult appended = store_.append(id, stream.version(), decision.events(), metadata,
-                                          claim ? &*claim : nullptr);
+    AppendResult appended =
+        store_.append(id, stream.version(), decision.events(), metadata, claim ? &*claim : nullptr);
     if (appended.key_taken()) {
       if (auto earlier = recall(*idempotency)) return std::move(*earlier);
       return refused(Status::unavailable(kUnavailable));  // the key expired in between

@@ -11,8 +11,8 @@ namespace order::commands {
 
 // What a command came to: its Status, and when that is ok, the order it left.
 struct Accepted {
-  domain::Order order;  // the state after the new events
-  LoadedStream stream;  // the stream up to them
+  domain::Order order;    // the state after the new events
+  LoadedStream stream;    // the stream up to them
   bool replayed = false;  // an idempotent retry: the original outcome, nothing appended now
 };
 struct Result {
@@ -59,8 +59,7 @@ class OrderCommands {
   Result try_place(domain::UserId user_id, std::vector<domain::LineItem> items,
                    const EventMetadata& metadata, const std::optional<Idempotency>& idempotency);
   Result try_execute(const domain::Command& command, std::optional<std::int64_t> expected_version,
-                     const EventMetadata& metadata,
-                     const std::optional<Idempotency>& idempotency);
+                     const EventMetadata& metadata, const std::optional<Idempotency>& idempotency);
 
   EventStore& store_;
   std::int64_t conflicts_retried_ = 0;

@@ -6,11 +6,16 @@ namespace {
 
 Code code_of(domain::ErrorCode code) {
   switch (code) {
-    case domain::ErrorCode::validation_failed: return Code::validation_failed;
-    case domain::ErrorCode::order_not_found: return Code::order_not_found;
-    case domain::ErrorCode::order_already_exists: return Code::order_already_exists;
-    case domain::ErrorCode::illegal_transition: return Code::illegal_transition;
-    case domain::ErrorCode::amount_mismatch: return Code::amount_mismatch;
+    case domain::ErrorCode::validation_failed:
+      return Code::validation_failed;
+    case domain::ErrorCode::order_not_found:
+      return Code::order_not_found;
+    case domain::ErrorCode::order_already_exists:
+      return Code::order_already_exists;
+    case domain::ErrorCode::illegal_transition:
+      return Code::illegal_transition;
+    case domain::ErrorCode::amount_mismatch:
+      return Code::amount_mismatch;
   }
   return Code::validation_failed;  // unreachable: the switch names every code
 }
@@ -19,17 +24,28 @@ Code code_of(domain::ErrorCode code) {
 
 std::string_view to_string(Code code) {
   switch (code) {
-    case Code::ok: return "ok";
-    case Code::validation_failed: return "validation_failed";
-    case Code::order_not_found: return "order_not_found";
-    case Code::order_already_exists: return "order_already_exists";
-    case Code::illegal_transition: return "illegal_transition";
-    case Code::amount_mismatch: return "amount_mismatch";
-    case Code::version_mismatch: return "version_mismatch";
-    case Code::idempotency_key_reused: return "idempotency_key_reused";
-    case Code::conflict: return "conflict";
-    case Code::key_taken: return "key_taken";
-    case Code::unavailable: return "unavailable";
+    case Code::ok:
+      return "ok";
+    case Code::validation_failed:
+      return "validation_failed";
+    case Code::order_not_found:
+      return "order_not_found";
+    case Code::order_already_exists:
+      return "order_already_exists";
+    case Code::illegal_transition:
+      return "illegal_transition";
+    case Code::amount_mismatch:
+      return "amount_mismatch";
+    case Code::version_mismatch:
+      return "version_mismatch";
+    case Code::idempotency_key_reused:
+      return "idempotency_key_reused";
+    case Code::conflict:
+      return "conflict";
+    case Code::key_taken:
+      return "key_taken";
+    case Code::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

@@ -17,7 +17,7 @@ namespace order::commands {
 enum class Code {
   ok,
   // The aggregate refused the command (domain::ErrorCode, same names).
-  validation_failed,     // see Status::fields
+  validation_failed,  // see Status::fields
   order_not_found,
   order_already_exists,
   illegal_transition,

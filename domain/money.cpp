@@ -10,7 +10,8 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Appends one decimal digit to `value`; false on int64 overflow.
 bool push_digit(std::int64_t& value, int digit) {
-  return !__builtin_mul_overflow(value, 10, &value) && !__builtin_add_overflow(value, digit, &value);
+  return !__builtin_mul_overflow(value, 10, &value) &&
+         !__builtin_add_overflow(value, digit, &value);
 }
 
 }  // namespace
@@ -79,8 +80,8 @@ std::optional<Money> parse_money(std::string_view text) {
 std::string format_money(Money amount) {
   const bool negative = amount.cents < 0;
   // Work in unsigned so that INT64_MIN formats too.
-  std::uint64_t magnitude =
-      negative ? ~static_cast<std::uint64_t>(amount.cents) + 1 : static_cast<std::uint64_t>(amount.cents);
+  std::uint64_t magnitude = negative ? ~static_cast<std::uint64_t>(amount.cents) + 1
+                                     : static_cast<std::uint64_t>(amount.cents);
   std::string out = std::to_string(magnitude / 100);
   const auto fraction = static_cast<unsigned>(magnitude % 100);
   out += '.';

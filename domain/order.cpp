@@ -20,15 +20,15 @@ DomainError validation_error(std::vector<FieldError> fields) {
 }
 
 DomainError not_found(OrderId id) {
-  return DomainError{ErrorCode::order_not_found, "order " + std::to_string(id) + " does not exist",
-                     {}};
+  return DomainError{
+      ErrorCode::order_not_found, "order " + std::to_string(id) + " does not exist", {}};
 }
 
 DomainError illegal(const Order& state, std::string_view action) {
-  return DomainError{ErrorCode::illegal_transition,
-                     "cannot " + std::string(action) + " an order that is " +
-                         std::string(to_string(state.status)),
-                     {}};
+  return DomainError{
+      ErrorCode::illegal_transition,
+      "cannot " + std::string(action) + " an order that is " + std::string(to_string(state.status)),
+      {}};
 }
 
 void check_text(std::vector<FieldError>& errors, std::string_view field, std::string_view value,
@@ -39,9 +39,9 @@ void check_text(std::vector<FieldError>& errors, std::string_view field, std::st
   if (required && blank) {
     errors.push_back({std::string(field), "required", std::string(field) + " must not be empty"});
   } else if (value.size() > kMaxTextLength) {
-    errors.push_back({std::string(field), "too_long",
-                      std::string(field) + " must be at most " + std::to_string(kMaxTextLength) +
-                          " bytes"});
+    errors.push_back(
+        {std::string(field), "too_long",
+         std::string(field) + " must be at most " + std::to_string(kMaxTextLength) + " bytes"});
   }
 }
 
@@ -52,7 +52,8 @@ OrderRef ref_of(const Order& state) {
 Decision decide_place(const PlaceOrder& command, const Order& state) {
   if (state.exists()) {
     return DomainError{ErrorCode::order_already_exists,
-                       "order " + std::to_string(command.order_id) + " already exists", {}};
+                       "order " + std::to_string(command.order_id) + " already exists",
+                       {}};
   }
   std::vector<FieldError> errors = validate_new_order(command.user_id, command.items);
   if (command.order_id <= 0) {
@@ -121,11 +122,16 @@ Decision decide_cancel(const CancelOrder& command, const Order& state) {
 
 std::string_view to_string(OrderStatus status) {
   switch (status) {
-    case OrderStatus::pending: return "pending";
-    case OrderStatus::paid: return "paid";
-    case OrderStatus::shipped: return "shipped";
-    case OrderStatus::delivered: return "delivered";
-    case OrderStatus::cancelled: return "cancelled";
+    case OrderStatus::pending:
+      return "pending";
+    case OrderStatus::paid:
+      return "paid";
+    case OrderStatus::shipped:
+      return "shipped";
+    case OrderStatus::delivered:
+      return "delivered";
+    case OrderStatus::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -140,11 +146,16 @@ std::optional<OrderStatus> parse_status(std::string_view text) {
 
 std::string_view to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::validation_failed: return "validation_failed";
-    case ErrorCode::order_not_found: return "order_not_found";
-    case ErrorCode::order_already_exists: return "order_already_exists";
-    case ErrorCode::illegal_transition: return "illegal_transition";
-    case ErrorCode::amount_mismatch: return "amount_mismatch";
+    case ErrorCode::validation_failed:
+      return "validation_failed";
+    case ErrorCode::order_not_found:
+      return "order_not_found";
+    case ErrorCode::order_already_exists:
+      return "order_already_exists";
+    case ErrorCode::illegal_transition:
+      return "illegal_transition";
+    case ErrorCode::amount_mismatch:
+      return "amount_mismatch";
   }
   return "unknown";
 }
@@ -173,12 +184,13 @@ OrderStatus status_after(const Event& event) {
 
 std::vector<FieldError> validate_new_order(UserId user_id, const std::vector<LineItem>& items) {
   std::vector<FieldError> errors;
-  if (user_id <= 0) errors.push_back({"user_id", "out_of_range", "user_id must be a positive integer"});
+  if (user_id <= 0)
+    errors.push_back({"user_id", "out_of_range", "user_id must be a positive integer"});
   if (items.empty()) {
     errors.push_back({"items", "required", "an order needs at least one item"});
   } else if (items.size() > kMaxItems) {
-    errors.push_back({"items", "too_many",
-                      "an order has at most " + std::to_string(kMaxItems) + " items"});
+    errors.push_back(
+        {"items", "too_many", "an order has at most " + std::to_string(kMaxItems) + " items"});
     return errors;  // one error for the list, not a hundred more for its members
   }
 
@@ -189,7 +201,8 @@ std::vector<FieldError> validate_new_order(UserId user_id, const std::vector<Lin
     const LineItem& item = items[i];
     const std::string at = "items[" + std::to_string(i) + "].";
     if (item.product_id <= 0) {
-      errors.push_back({at + "product_id", "out_of_range", "product_id must be a positive integer"});
+      errors.push_back(
+          {at + "product_id", "out_of_range", "product_id must be a positive integer"});
     } else if (auto [it, inserted] = first_line.emplace(item.product_id, i); !inserted) {
       errors.push_back({at + "product_id", "duplicate",
                         "product " + std::to_string(item.product_id) + " is already on line " +

@@ -107,8 +107,8 @@ OrderStatus status_after(const Event& event);
 
 // ---- errors ----
 enum class ErrorCode {
-  validation_failed,   // the command's fields break a rule; see DomainError::fields
-  order_not_found,     // a lifecycle command on an order that does not exist
+  validation_failed,  // the command's fields break a rule; see DomainError::fields
+  order_not_found,    // a lifecycle command on an order that does not exist
   order_already_exists,
   illegal_transition,  // e.g. shipping a pending order, paying a cancelled one
   amount_mismatch,     // a payment that does not equal the order's total
@@ -131,8 +131,9 @@ struct DomainError {
 // The outcome of decide(): the events to append, or why not.
 class Decision {
  public:
-  Decision(std::vector<Event> events) : outcome_(std::move(events)) {}  // NOLINT: implicit by design
-  Decision(DomainError error) : outcome_(std::move(error)) {}           // NOLINT
+  Decision(std::vector<Event> events)
+      : outcome_(std::move(events)) {}                         // NOLINT: implicit by design
+  Decision(DomainError error) : outcome_(std::move(error)) {}  // NOLINT
   bool ok() const { return std::holds_alternative<std::vector<Event>>(outcome_); }
   const std::vector<Event>& events() const { return std::get<std::vector<Event>>(outcome_); }
   const DomainError& error() const { return std::get<DomainError>(outcome_); }

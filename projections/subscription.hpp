@@ -107,9 +107,9 @@ class SubscriptionObserver {
 
 struct SubscriptionOptions {
   int batch_size = 2000;
-  std::chrono::milliseconds idle_wait{1'000};      // longest sleep without an announced append
-  std::chrono::milliseconds lead_retry{1'000};     // how often a follower tries to lead
-  std::chrono::milliseconds retry_backoff{200};    // first pause after a failure; doubles
+  std::chrono::milliseconds idle_wait{1'000};    // longest sleep without an announced append
+  std::chrono::milliseconds lead_retry{1'000};   // how often a follower tries to lead
+  std::chrono::milliseconds retry_backoff{200};  // first pause after a failure; doubles
   std::chrono::milliseconds max_backoff{10'000};
 };
 
@@ -129,8 +129,8 @@ class Subscription {
   // One pass: lead if possible; read the batch after the checkpoint (or after the batches in
   // flight) and start it, up to the sink's max_in_flight(); finish the oldest and advance past
   // it. Returns the events handled and checkpointed; 0 when caught up or not leading. Throws on
-  // a failure, after abandoning what was in flight and reporting it to the observer. start() runs it in a loop on its own thread;
-  // tests call it directly.
+  // a failure, after abandoning what was in flight and reporting it to the observer. start() runs
+  // it in a loop on its own thread; tests call it directly.
   std::size_t step();
 
  private:

@@ -1,9 +1,9 @@
 // Formats audit-trail entries for order-admin history.
 #include "tools/history.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
 #include <ostream>
 
 #include "adapters/json/exact_parser.hpp"
@@ -36,7 +36,8 @@ std::string details_of(const commands::HistoryEntry& entry, const boost::json::v
     return fmt::format("{} item(s), total {}", count, text_at(data, "totalamount"));
   }
   if (entry.type == "order.paid") {
-    return fmt::format("paid {} ref {}", text_at(data, "amount"), text_at(data, "payment_reference"));
+    return fmt::format("paid {} ref {}", text_at(data, "amount"),
+                       text_at(data, "payment_reference"));
   }
   if (entry.type == "order.shipped") {
     return fmt::format("{} {}", text_at(data, "carrier"), text_at(data, "tracking_number"));
@@ -49,8 +50,8 @@ std::string details_of(const commands::HistoryEntry& entry, const boost::json::v
 
 void print_history_table(std::ostream& out, const std::vector<commands::HistoryEntry>& entries) {
   constexpr auto kRow = "{:>8}  {:>8}  {:>3}  {:<27}  {:<16}  {:<21}  {:<16}  {:<36}  {}\n";
-  out << fmt::format(kRow, "POSITION", "ORDER", "VER", "RECORDED (UTC)", "TYPE", "STATUS",
-                     "ACTOR", "REQUEST", "DETAILS");
+  out << fmt::format(kRow, "POSITION", "ORDER", "VER", "RECORDED (UTC)", "TYPE", "STATUS", "ACTOR",
+                     "REQUEST", "DETAILS");
   for (const auto& entry : entries) {
     const auto data = parsed(entry.data_json);
     const auto metadata = parsed(entry.metadata_json);

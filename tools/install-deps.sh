@@ -14,10 +14,12 @@ run_packages=(
   kcat maven default-jre-headless python3 time
 )
 # The suite: clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev is only a
-# recommendation of clang), venv for the Python test tools installed from PyPI, the browser
-# (headless, driven by Selenium through chromedriver) that tests the audit page, and Prometheus
-# (its server scrapes the service in an end-to-end test; its promtool checks the /metrics text).
-test_packages=(clang libclang-rt-14-dev python3-venv chromium chromium-driver prometheus)
+# recommendation of clang), clang-format and clang-tidy for the sources' checks, venv for the
+# Python test tools installed from PyPI, the browser (headless, driven by Selenium through
+# chromedriver) that tests the audit page, and Prometheus (its server scrapes the service in an
+# end-to-end test; its promtool checks the /metrics text).
+test_packages=(clang libclang-rt-14-dev clang-format clang-tidy python3-venv chromium
+               chromium-driver prometheus)
 # The benchmarks: the HTTP load, the chart, the profiles.
 bench_packages=(wrk python3-matplotlib linux-perf)
 

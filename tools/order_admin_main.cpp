@@ -1,25 +1,24 @@
 // order-admin: operations on the event log: apply migrations, show an audit trail (an order's or
 // a user's), rebuild a read model from the log, verify one against a fresh fold.
-#include <pqxx/pqxx>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <pqxx/pqxx>
 
 #include "adapters/config/config.hpp"
 #include "adapters/metrics.hpp"
 #include "adapters/pg/migrations.hpp"
-#include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/product_sales_table.hpp"
 #include "adapters/pg/rebuild.hpp"
 #include "tools/history.hpp"
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <unistd.h>
 
 namespace {
 
@@ -104,7 +103,8 @@ int history(std::vector<std::string> args, const order::config::Config& settings
   constexpr int kPage = 1000;
   std::vector<order::commands::HistoryEntry> entries;
   for (std::int64_t after = 0;;) {
-    auto page = user ? store.user_history(*user, after, kPage) : store.history(*order_id, after, kPage);
+    auto page =
+        user ? store.user_history(*user, after, kPage) : store.history(*order_id, after, kPage);
     if (page.empty()) break;
     after = user ? page.back().global_position : page.back().stream_version;
     entries.insert(entries.end(), page.begin(), page.end());
@@ -127,17 +127,20 @@ order::pg::ProgressFn progress_printer(const char* what) {
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   auto last_line = std::make_shared<double>(-10.0);
   return [=](const order::pg::Progress& p) {
-    const double rate = p.elapsed_seconds > 0 ? static_cast<double>(p.events) / p.elapsed_seconds : 0;
-    const double share = p.log_events > 0 ? std::min(1.0, static_cast<double>(p.events) /
-                                                               static_cast<double>(p.log_events))
-                                          : 1.0;
+    const double rate =
+        p.elapsed_seconds > 0 ? static_cast<double>(p.events) / p.elapsed_seconds : 0;
+    const double share =
+        p.log_events > 0
+            ? std::min(1.0, static_cast<double>(p.events) / static_cast<double>(p.log_events))
+            : 1.0;
     const double eta = rate > 0 ? static_cast<double>(p.log_events - p.events) / rate : 0;
     if (terminal) {
       const int filled = static_cast<int>(share * 30);
-      std::cerr << fmt::format("\r{} [{}{}] {:5.1f}%  {} / {} events  {:.0f} events/s  ETA {:.0f} s ",
-                               what, std::string(static_cast<std::size_t>(filled), '#'),
-                               std::string(static_cast<std::size_t>(30 - filled), ' '),
-                               share * 100, p.events, p.log_events, rate, std::max(0.0, eta));
+      std::cerr << fmt::format(
+          "\r{} [{}{}] {:5.1f}%  {} / {} events  {:.0f} events/s  ETA {:.0f} s ", what,
+          std::string(static_cast<std::size_t>(filled), '#'),
+          std::string(static_cast<std::size_t>(30 - filled), ' '), share * 100, p.events,
+          p.log_events, rate, std::max(0.0, eta));
     } else if (p.elapsed_seconds - *last_line >= 5) {
       *last_line = p.elapsed_seconds;
       std::cerr << fmt::format("{}: {} / {} events, {:.0f} events/s, {:.0f} s elapsed\n", what,
@@ -175,10 +178,11 @@ const order::pg::TableProjection& read_model_argument(const char* command,
   if (args.size() == 1) {
     if (const auto* projection = read_model_named(args[0])) return *projection;
   }
-  bad_argument(args.empty()
-                   ? fmt::format("{} takes a read model's name: orders or product-sales", command)
-                   : fmt::format("{} takes one read model's name, orders or product-sales, not '{}'",
-                                 command, fmt::join(args, " ")));
+  bad_argument(
+      args.empty()
+          ? fmt::format("{} takes a read model's name: orders or product-sales", command)
+          : fmt::format("{} takes one read model's name, orders or product-sales, not '{}'",
+                        command, fmt::join(args, " ")));
 }
 
 int rebuild(std::vector<std::string> args, const order::config::Config& settings) {
@@ -200,9 +204,10 @@ int rebuild(std::vector<std::string> args, const order::config::Config& settings
                           ? order::pg::rebuild_orders(database, 5000, progress)
                           : order::pg::rebuild_read_model(database, *projection, 5000, progress);
   if (::isatty(STDERR_FILENO) == 1) std::cerr << "\n";
-  std::cout << fmt::format("rebuilt {}: {} events replayed into {} rows in {:.1f} s ({:.0f} events/s)\n",
-                           projection->name(), result.events, result.rows, result.seconds,
-                           result.seconds > 0 ? static_cast<double>(result.events) / result.seconds : 0);
+  std::cout << fmt::format(
+      "rebuilt {}: {} events replayed into {} rows in {:.1f} s ({:.0f} events/s)\n",
+      projection->name(), result.events, result.rows, result.seconds,
+      result.seconds > 0 ? static_cast<double>(result.events) / result.seconds : 0);
   return 0;
 }
 

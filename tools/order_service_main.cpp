@@ -1,9 +1,8 @@
 // order-service: the HTTP API over the PostgreSQL event store.
-#include <pqxx/pqxx>
-
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <pqxx/pqxx>
 
 #include "adapters/config/config.hpp"
 #include "adapters/http/api.hpp"

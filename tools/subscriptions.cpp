@@ -48,8 +48,7 @@ namespace {
 
 std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options,
                                                 const pg::TableProjection& projection,
-                                                std::string component,
-                                                SubscriberMetrics& metrics,
+                                                std::string component, SubscriberMetrics& metrics,
                                                 pg::ReadModelSink::Committed committed = {}) {
   return std::make_unique<RunningSubscription>(
       options.database, projection.subscription(),

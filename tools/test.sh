@@ -8,7 +8,8 @@ if [[ "${1:-}" == "--help" ]]; then
   cat <<'USAGE'
 usage: tools/test.sh [--no-asan]
   Unit, integration and end-to-end tests through ctest, in a plain build (build/) and in an
-  ASan+UBSan build (build-asan/), and the libFuzzer harnesses for a bounded time (build-fuzz/).
+  ASan+UBSan build (build-asan/), the sources' format and clang-tidy checks (in build/), and the
+  libFuzzer harnesses for a bounded time (build-fuzz/).
   Starts and stops its own PostgreSQL and Kafka (tools/stack).
 USAGE
   exit 0
@@ -40,5 +41,5 @@ if [[ $asan == 1 ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure
+    ctest --test-dir build-asan --output-on-failure -LE lint
 fi

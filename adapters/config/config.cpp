@@ -8,7 +8,7 @@
 namespace order::config {
 namespace {
 
-std::string trim(std::string text) {
+std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r");
   if (first == std::string::npos) return "";
   const auto last = text.find_last_not_of(" \t\r");
@@ -19,8 +19,8 @@ template <class Int>
 bool parse_int(const std::string& text, Int min, Int max, Int& out) {
   long long value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < static_cast<long long>(min) ||
-      value > static_cast<long long>(max)) {
+  if (error != std::errc() || end != text.data() + text.size() ||
+      value < static_cast<long long>(min) || value > static_cast<long long>(max)) {
     return false;
   }
   out = static_cast<Int>(value);
@@ -78,10 +78,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   } else if (env_file != dotenv_path) {
     return ConfigError{"cannot read --env-file " + env_file};
   }
-  for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
-                           "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG",
-                           "MAX_CONNECTIONS"}) {
+  for (const char* name :
+       {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST", "WORKERS",
+        "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES", "IDEMPOTENCY_TTL_SECONDS",
+        "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG", "MAX_CONNECTIONS"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -169,8 +169,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   config.jwt_secret = get("JWT_SECRET").value_or("");
   // HS256 is only as strong as its key: RFC 7518 §3.2 asks for at least the hash's 256 bits.
   if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
-    return ConfigError{"JWT_SECRET must be at least 32 bytes (RFC 7518: a key of 256 bits for "
-                       "HS256), not " + std::to_string(config.jwt_secret.size())};
+    return ConfigError{
+        "JWT_SECRET must be at least 32 bytes (RFC 7518: a key of 256 bits for "
+        "HS256), not " +
+        std::to_string(config.jwt_secret.size())};
   }
   if (auto access_log = get("ACCESS_LOG");
       access_log && !parse_switch(*access_log, config.access_log)) {
@@ -191,7 +193,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
 std::string usage(const std::string& program) {
   return "usage: " + program +
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
-         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log on|off]\n"
+         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log "
+         "on|off]\n"
          "       [--max-connections N] [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"

@@ -13,21 +13,21 @@
 namespace order::config {
 
 struct Config {
-  std::string db_url;          // DB_URL; required
-  std::string kafka_brokers;   // KAFKA_BROKERS; empty: an embedded broker
+  std::string db_url;                  // DB_URL; required
+  std::string kafka_brokers;           // KAFKA_BROKERS; empty: an embedded broker
   std::string order_topic = "orders";  // ORDER_TOPIC
   std::string host = "0.0.0.0";        // HOST
   std::uint16_t port = 8080;           // Port or PORT
   int workers = 16;                    // WORKERS: request threads, one database connection each
   int statement_timeout_ms = 5000;     // STATEMENT_TIMEOUT_MS
   int header_timeout_ms = 10'000;      // HEADER_TIMEOUT_MS: a request's headers must arrive by then
-  std::size_t max_body_bytes = 64 * 1024;  // MAX_BODY_BYTES
-  int idempotency_ttl_seconds = 86'400;    // IDEMPOTENCY_TTL_SECONDS
-  bool group_commit = true;            // GROUP_COMMIT=off: each append commits on its own
-  std::string jwt_secret;              // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
-  bool access_log = true;              // ACCESS_LOG: one log line per request (on/off)
-  int max_connections = 1024;          // MAX_CONNECTIONS: beyond it new connections are closed
-  bool migrate = true;                 // apply schema migrations at start (--no-migrate)
+  std::size_t max_body_bytes = std::size_t{64} * 1024;  // MAX_BODY_BYTES
+  int idempotency_ttl_seconds = 86'400;                 // IDEMPOTENCY_TTL_SECONDS
+  bool group_commit = true;    // GROUP_COMMIT=off: each append commits on its own
+  std::string jwt_secret;      // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
+  bool access_log = true;      // ACCESS_LOG: one log line per request (on/off)
+  int max_connections = 1024;  // MAX_CONNECTIONS: beyond it new connections are closed
+  bool migrate = true;         // apply schema migrations at start (--no-migrate)
   bool help = false;
 };
 

@@ -118,8 +118,7 @@ RequestMetadata metadata_of(const HttpRequest& request, bool actor_from_header) 
   }
   if (const auto key = request.header("idempotency-key")) {
     if (!is_printable(*key, 200)) {
-      out.error =
-          "Idempotency-Key must be 1 to 200 bytes of UTF-8 text without control characters";
+      out.error = "Idempotency-Key must be 1 to 200 bytes of UTF-8 text without control characters";
       return out;
     }
     metadata.idempotency_key = std::string(*key);
@@ -163,8 +162,12 @@ constexpr std::int64_t kJwtLeewaySeconds = 30;
 Api::Api(commands::EventStore& store, projections::OrderReadModel& read_model,
          projections::ProductSalesReport& sales_report, std::function<bool()> database_ready,
          ApiOptions options)
-    : services_{store,       read_model, sales_report, commands::OrderCommands(store),
-                std::move(database_ready), options} {}
+    : services_{store,
+                read_model,
+                sales_report,
+                commands::OrderCommands(store),
+                std::move(database_ready),
+                std::move(options)} {}
 
 HttpResponse Api::handle(const HttpRequest& request) {
   Context context{request, 0, {}};
@@ -183,8 +186,8 @@ HttpResponse Api::handle(const HttpRequest& request) {
   } catch (const commands::StoreUnavailable&) {
     // A query's store call failed (commands answer Code::unavailable themselves).
     log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
-    response = problem_of(
-        commands::Status::unavailable("the database is unavailable; retry later"));
+    response =
+        problem_of(commands::Status::unavailable("the database is unavailable; retry later"));
   } catch (const std::exception& error) {
     // The text stays in our log: it may name tables, queries or internals.
     log::error("http", "request failed",
@@ -222,8 +225,10 @@ std::optional<HttpResponse> Api::authenticate(Context& context) const {
   if (const auto* error = std::get_if<JwtError>(&verified)) {
     const std::string description(describe(*error));
     return problem(Problem::unauthorized, description)
-        .with_header("WWW-Authenticate", "Bearer realm=\"orders\", error=\"invalid_token\", "
-                                         "error_description=\"" + description + "\"");
+        .with_header("WWW-Authenticate",
+                     "Bearer realm=\"orders\", error=\"invalid_token\", "
+                     "error_description=\"" +
+                         description + "\"");
   }
   context.metadata.actor = std::move(std::get<JwtClaims>(verified).subject);
   return std::nullopt;
@@ -252,10 +257,9 @@ HttpResponse Api::route(Context& context) {
       return problem(Problem::order_not_found, "order ids are positive integers");
     }
     if (request.body.size() > services_.options.max_body_bytes) {
-      return problem(Problem::body_too_large,
-                     "the body is " + std::to_string(request.body.size()) +
-                         " bytes; the limit is " +
-                         std::to_string(services_.options.max_body_bytes));
+      return problem(Problem::body_too_large, "the body is " + std::to_string(request.body.size()) +
+                                                  " bytes; the limit is " +
+                                                  std::to_string(services_.options.max_body_bytes));
     }
     context.order_id = id;
     return candidate.endpoint(services_, context);

@@ -16,7 +16,7 @@
 namespace order::http {
 
 struct ApiOptions {
-  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_body_bytes = std::size_t{64} * 1024;
   int idempotency_ttl_seconds = 86'400;
   double max_projection_lag_seconds = 30;  // /readyz fails beyond it
   // Not empty: every request but the probes, the metrics and the contract needs a Bearer HS256

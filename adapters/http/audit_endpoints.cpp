@@ -32,9 +32,9 @@ HttpResponse order_events(Services& services, Context& context) {
   const auto after = query_int<std::int64_t>(context.request, "after_version", 0, INT64_MAX, 0);
   const auto limit = query_int<int>(context.request, "limit", 1, kMaxPage, kDefaultPage);
   if (!after || !limit) {
-    return problem(Problem::bad_request,
-                   "after_version must be an integer >= 0 and limit from 1 to " +
-                       std::to_string(kMaxPage));
+    return problem(
+        Problem::bad_request,
+        "after_version must be an integer >= 0 and limit from 1 to " + std::to_string(kMaxPage));
   }
   // One more than asked tells whether there is a next page without a second query.
   auto entries = services.store.history(context.order_id, *after, *limit + 1);
@@ -53,9 +53,8 @@ HttpResponse order_events(Services& services, Context& context) {
   w.end_array();
   if (has_more) {
     const std::int64_t next = entries.back().stream_version;
-    w.key("next").string("/orders/" + std::to_string(context.order_id) +
-                         "/events?after_version=" + std::to_string(next) +
-                         "&limit=" + std::to_string(*limit));
+    w.key("next").string("/orders/" + std::to_string(context.order_id) + "/events?after_version=" +
+                         std::to_string(next) + "&limit=" + std::to_string(*limit));
   } else {
     w.key("next").null();
   }

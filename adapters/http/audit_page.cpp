@@ -70,8 +70,8 @@ HttpResponse serve(std::string_view name, const Context& context) {
   const Served& file = it->second;
   const auto if_none_match = context.request.header("if-none-match");
   const bool fresh = if_none_match && matches(*if_none_match, file.etag);
-  HttpResponse response{fresh ? 304 : 200, file.content_type, {},
-                        fresh ? std::string() : std::string(file.body)};
+  HttpResponse response{
+      fresh ? 304 : 200, file.content_type, {}, fresh ? std::string() : std::string(file.body)};
   // Revalidated on every use (a 304 when unchanged), so a new binary's page is never mixed with
   // an old cached script.
   response.with_header("Cache-Control", "no-cache")

@@ -16,7 +16,8 @@ HttpResponse readyz(Services& services, Context&) {
   }
   const auto orders = services.read_model.projection_lag();
   const auto product_sales = services.sales_report.lag();
-  for (const auto& [name, lag] : {std::pair{"orders", orders}, std::pair{"product_sales", product_sales}}) {
+  for (const auto& [name, lag] :
+       {std::pair{"orders", orders}, std::pair{"product_sales", product_sales}}) {
     if (lag.seconds > services.options.max_projection_lag_seconds) {
       return problem(Problem::unavailable,
                      std::string("the ") + name + " read model is " + std::to_string(lag.seconds) +
@@ -29,7 +30,9 @@ HttpResponse readyz(Services& services, Context&) {
            std::to_string(lag.seconds) + "}";
   };
   // projection_lag_* are the orders read model's, as before the second read model.
-  return HttpResponse{200, "application/json", {},
+  return HttpResponse{200,
+                      "application/json",
+                      {},
                       R"({"status":"ready","database":"ok","projection_lag_events":)" +
                           std::to_string(orders.events) + R"(,"projection_lag_seconds":)" +
                           std::to_string(orders.seconds) + R"(,"read_models":{"orders":)" +

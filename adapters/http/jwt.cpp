@@ -1,6 +1,5 @@
 // HS256 JWT verification with OpenSSL's HMAC and constant-time comparison.
 #include "adapters/http/jwt.hpp"
-#include "adapters/http/text.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,6 +9,8 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <limits>
+
+#include "adapters/http/text.hpp"
 
 namespace order::http {
 namespace {
@@ -49,7 +50,8 @@ std::optional<bj::object> json_object_of(std::string_view segment) {
 std::optional<std::int64_t> numeric_date(const bj::value& value) {
   if (value.is_int64()) return value.as_int64();
   if (value.is_uint64()) {
-    if (value.as_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    if (value.as_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      return std::nullopt;
     return static_cast<std::int64_t>(value.as_uint64());
   }
   if (value.is_double()) {
@@ -68,7 +70,8 @@ std::string base64url_encode(std::string_view bytes) {
   std::size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     const std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
-                            static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
+                            static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1]))
+                                << 8 |
                             static_cast<unsigned char>(bytes[i + 2]);
     out += kAlphabet[(n >> 18) & 63];
     out += kAlphabet[(n >> 12) & 63];
@@ -176,13 +179,20 @@ std::variant<JwtClaims, JwtError> verify_hs256(std::string_view token, std::stri
 
 std::string_view describe(JwtError error) {
   switch (error) {
-    case JwtError::too_large: return "the token is too large";
-    case JwtError::malformed: return "the token is malformed";
-    case JwtError::unsupported_algorithm: return "the token's algorithm is not HS256";
-    case JwtError::bad_signature: return "the token's signature is invalid";
-    case JwtError::expired: return "the token has expired";
-    case JwtError::not_yet_valid: return "the token is not valid yet";
-    case JwtError::bad_subject: return "the token has no usable subject (sub)";
+    case JwtError::too_large:
+      return "the token is too large";
+    case JwtError::malformed:
+      return "the token is malformed";
+    case JwtError::unsupported_algorithm:
+      return "the token's algorithm is not HS256";
+    case JwtError::bad_signature:
+      return "the token's signature is invalid";
+    case JwtError::expired:
+      return "the token has expired";
+    case JwtError::not_yet_valid:
+      return "the token is not valid yet";
+    case JwtError::bad_subject:
+      return "the token has no usable subject (sub)";
   }
   return "the token is invalid";
 }

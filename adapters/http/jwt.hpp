@@ -11,9 +11,9 @@
 namespace order::http {
 
 struct JwtClaims {
-  std::string subject;                      // `sub`: who acts; recorded as the events' actor
-  std::optional<std::int64_t> expires_at;   // `exp`, seconds since the epoch
-  std::optional<std::int64_t> not_before;   // `nbf`, seconds since the epoch
+  std::string subject;                     // `sub`: who acts; recorded as the events' actor
+  std::optional<std::int64_t> expires_at;  // `exp`, seconds since the epoch
+  std::optional<std::int64_t> not_before;  // `nbf`, seconds since the epoch
 };
 
 enum class JwtError {

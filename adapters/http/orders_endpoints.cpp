@@ -20,7 +20,8 @@ bool is_json_media_type(std::string_view content_type) {
   std::string type(content_type.substr(0, content_type.find(';')));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return type == "application/json" || (type.starts_with("application/") && type.ends_with("+json"));
+  return type == "application/json" ||
+         (type.starts_with("application/") && type.ends_with("+json"));
 }
 
 // The body as JSON, or the problem that answers the request. An empty body is JSON null where
@@ -94,12 +95,11 @@ std::variant<std::optional<commands::Idempotency>, HttpResponse> idempotency_of(
     const Services& services, const Context& context) {
   if (!context.request.header("idempotency-key")) return std::optional<commands::Idempotency>{};
   if (context.metadata.idempotency_key.empty()) {
-    return problem(Problem::bad_request,
-                   "Idempotency-Key must be 1 to 200 printable characters");
+    return problem(Problem::bad_request, "Idempotency-Key must be 1 to 200 printable characters");
   }
-  return std::optional<commands::Idempotency>{commands::Idempotency{
-      context.metadata.idempotency_key, fingerprint_of(context.request),
-      services.options.idempotency_ttl_seconds}};
+  return std::optional<commands::Idempotency>{
+      commands::Idempotency{context.metadata.idempotency_key, fingerprint_of(context.request),
+                            services.options.idempotency_ttl_seconds}};
 }
 
 // If-Match: "N" (or N) names the version the command applies to.
@@ -196,9 +196,9 @@ HttpResponse get_order(Services& services, Context& context) {
                        (bound.as_of ? " at " + *bound.as_of : std::string()));
   }
   if (bound.max_version && stream.version() < *bound.max_version) {
-    return problem(Problem::order_not_found,
-                   "order " + std::to_string(context.order_id) + " has no version " +
-                       std::to_string(*bound.max_version));
+    return problem(Problem::order_not_found, "order " + std::to_string(context.order_id) +
+                                                 " has no version " +
+                                                 std::to_string(*bound.max_version));
   }
   return order_response(200, stream, commands::fold_stream(stream));
 }

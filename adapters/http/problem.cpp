@@ -30,14 +30,26 @@ constexpr ProblemRow kProblems[] = {
      "The order's status does not allow this"},
     {Problem::version_mismatch, Code::version_mismatch, 412, "version_mismatch",
      "The order is not at the version named by If-Match"},
-    {Problem::malformed_request, {}, 400, "malformed_request",
+    {Problem::malformed_request,
+     {},
+     400,
+     "malformed_request",
      "The request is not well-formed HTTP/1.1"},
     {Problem::body_too_large, {}, 413, "body_too_large", "The body is too large"},
-    {Problem::headers_too_large, {}, 431, "headers_too_large",
+    {Problem::headers_too_large,
+     {},
+     431,
+     "headers_too_large",
      "The request's headers are too large"},
-    {Problem::method_not_implemented, {}, 501, "method_not_implemented",
+    {Problem::method_not_implemented,
+     {},
+     501,
+     "method_not_implemented",
      "The request uses a method or coding not supported"},
-    {Problem::unsupported_media_type, {}, 415, "unsupported_media_type",
+    {Problem::unsupported_media_type,
+     {},
+     415,
+     "unsupported_media_type",
      "The body must be application/json"},
     {Problem::validation_failed, Code::validation_failed, 422, "validation_failed",
      "The request breaks the order's rules"},
@@ -67,7 +79,7 @@ const ProblemRow& row_of(commands::Code code) {
 
 }  // namespace
 
-HttpResponse problem(Problem kind, std::string detail,
+HttpResponse problem(Problem kind, const std::string& detail,
                      const std::vector<domain::FieldError>& fields) {
   const ProblemRow& row = row_of(kind);
   json::JsonWriter w;

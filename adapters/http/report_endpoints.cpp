@@ -78,13 +78,13 @@ HttpResponse product_sales_report(Services& services, Context& context) {
   sales.to = to->second;
   if (const auto it = query.find("product_id"); it != query.end()) {
     sales.product_id = parse_integer(it->second, 1, INT64_MAX);
-    if (!sales.product_id) return problem(Problem::bad_request, "product_id must be a positive integer");
+    if (!sales.product_id)
+      return problem(Problem::bad_request, "product_id must be a positive integer");
   }
   if (const auto it = query.find("limit"); it != query.end()) {
     const auto limit = parse_integer(it->second, 1, kMaxRows);
     if (!limit) {
-      return problem(Problem::bad_request,
-                     "limit must be from 1 to " + std::to_string(kMaxRows));
+      return problem(Problem::bad_request, "limit must be from 1 to " + std::to_string(kMaxRows));
     }
     sales.limit = static_cast<int>(*limit);
   }

@@ -134,14 +134,15 @@ class NamedHeader final : public P::Http::Header::Header {
 
 // One line per request, from its arrival on the reactor to its answer handed to the transport
 // (so the time in the queue counts). Never a header but the request id: no Authorization, no
-// token, no cookie reaches the log (the trace id is the trace context's, not a header's text). Long paths are cut, so a 1 MiB URL is not a 1 MiB log line.
+// token, no cookie reaches the log (the trace id is the trace context's, not a header's text). Long
+// paths are cut, so a 1 MiB URL is not a 1 MiB log line.
 void log_access(const Job& job, const HttpResponse& response) {
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - job.received).count();
   char duration[32];
-  auto [end, error] = std::to_chars(duration, duration + sizeof duration,
-                                    static_cast<double>(micros) / 1000.0,
-                                    std::chars_format::fixed, 3);
+  auto [end, error] =
+      std::to_chars(duration, duration + sizeof duration, static_cast<double>(micros) / 1000.0,
+                    std::chars_format::fixed, 3);
   if (error != std::errc()) end = duration;
   char status[8];
   const auto status_end = std::to_chars(status, status + sizeof status, response.status).ptr;
@@ -150,7 +151,8 @@ void log_access(const Job& job, const HttpResponse& response) {
   for (const auto& [name, value] : response.headers) {
     if (name == "X-Request-Id") request_id = value;
     // "00-<trace id>-<span id>-<flags>"
-    if (name == "traceresponse" && value.size() >= 35) trace_id = std::string_view(value).substr(3, 32);
+    if (name == "traceresponse" && value.size() >= 35)
+      trace_id = std::string_view(value).substr(3, 32);
   }
   constexpr std::size_t kMaxPathBytes = 256;
   log::info("http", "request",
@@ -192,7 +194,7 @@ void close_after(P::Async::Promise<ssize_t> sent, const std::shared_ptr<P::Tcp::
   auto shut = [weak, how] {
     if (const auto alive = weak.lock()) ::shutdown(alive->fd(), how);
   };
-  sent.then([shut](ssize_t) { shut(); }, [shut](std::exception_ptr) { shut(); });
+  sent.then([shut](ssize_t) { shut(); }, [shut](const std::exception_ptr&) { shut(); });
 }
 
 void write(Job& job, const HttpResponse& response, bool read_too = true) {
@@ -236,9 +238,8 @@ class ConnectionCount {
   // connections must not become a flood of log lines.
   void note_refusal() {
     ++refused_;
-    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
-                                    Clock::now().time_since_epoch())
-                                    .count();
+    const std::int64_t second =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
     std::int64_t last = last_logged_second_.load();
     if (second > last && last_logged_second_.compare_exchange_strong(last, second)) {
       log::warn("http", "connections refused: at the cap",
@@ -311,12 +312,12 @@ class PistacheHandler : public P::Http::Handler {
     try {
       if (!parser->feed(buffer, length)) {
         // Still in the request line or the headers: 431; in the body: 413.
-        const bool in_body = parser->step() != nullptr &&
-                             parser->step()->id() == P::Http::Private::BodyStep::Id;
+        const bool in_body =
+            parser->step() != nullptr && parser->step()->id() == P::Http::Private::BodyStep::Id;
         reject(peer, request.version(),
-               in_body ? problem(Problem::body_too_large,
-                                 "the request is over " + std::to_string(getMaxRequestSize()) +
-                                     " bytes")
+               in_body ? problem(Problem::body_too_large, "the request is over " +
+                                                              std::to_string(getMaxRequestSize()) +
+                                                              " bytes")
                        : problem(Problem::headers_too_large,
                                  "the request line and headers are over " +
                                      std::to_string(getMaxRequestSize()) + " bytes"));
@@ -400,7 +401,7 @@ class PistacheHandler : public P::Http::Handler {
   // An answer to a request that could not be read: sent at once from the reactor (no worker
   // needed), with "Connection: close", and the rest of the connection's input discarded.
   void reject(const std::shared_ptr<P::Tcp::Peer>& peer, P::Http::Version version,
-              HttpResponse response) {
+              const HttpResponse& response) {
     peer->putData(kRejectedKey, std::make_shared<Rejected>());
     if (!peer->tryGetData(kSlotKey)) return;  // a refused connection, already being closed
     Job job{HttpRequest{"?", "?", {}, {}, {}},

@@ -17,10 +17,14 @@ bool is_printable(std::string_view value, std::size_t max_length) {
     // Lead byte: length and the smallest code point it may encode (no overlong forms).
     std::size_t length = 0;
     std::uint32_t code = 0, smallest = 0;
-    if ((c & 0xe0) == 0xc0) length = 2, code = c & 0x1f, smallest = 0x80;
-    else if ((c & 0xf0) == 0xe0) length = 3, code = c & 0x0f, smallest = 0x800;
-    else if ((c & 0xf8) == 0xf0) length = 4, code = c & 0x07, smallest = 0x10000;
-    else return false;
+    if ((c & 0xe0) == 0xc0)
+      length = 2, code = c & 0x1f, smallest = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+      length = 3, code = c & 0x0f, smallest = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+      length = 4, code = c & 0x07, smallest = 0x10000;
+    else
+      return false;
     if (i + length > value.size()) return false;
     for (std::size_t k = 1; k < length; ++k) {
       const auto next = static_cast<unsigned char>(value[i + k]);

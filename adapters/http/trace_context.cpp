@@ -50,23 +50,25 @@ bool is_key_char(char c) {
 // system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
 bool is_valid_key(std::string_view key) {
   const auto at = key.find('@');
-  auto rest_ok = [](std::string_view part) { return std::all_of(part.begin(), part.end(), is_key_char); };
+  auto rest_ok = [](std::string_view part) {
+    return std::all_of(part.begin(), part.end(), is_key_char);
+  };
   if (at == std::string_view::npos) {
     return !key.empty() && key.size() <= 256 && is_lcalpha(key[0]) && rest_ok(key.substr(1));
   }
   const auto tenant = key.substr(0, at);
   const auto system = key.substr(at + 1);
-  return !tenant.empty() && tenant.size() <= 241 && (is_lcalpha(tenant[0]) || is_digit(tenant[0])) &&
-         rest_ok(tenant.substr(1)) && !system.empty() && system.size() <= 14 &&
-         is_lcalpha(system[0]) && rest_ok(system.substr(1));
+  return !tenant.empty() && tenant.size() <= 241 &&
+         (is_lcalpha(tenant[0]) || is_digit(tenant[0])) && rest_ok(tenant.substr(1)) &&
+         !system.empty() && system.size() <= 14 && is_lcalpha(system[0]) &&
+         rest_ok(system.substr(1));
 }
 
 // value = 0*255(chr) nblk-chr; chr = %x20 / nblk-chr; nblk-chr = %x21-2B / %x2D-3C / %x3E-7E
 bool is_valid_value(std::string_view value) {
   if (value.empty() || value.size() > 256 || value.back() == ' ') return false;
-  return std::all_of(value.begin(), value.end(), [](char c) {
-    return c >= 0x20 && c <= 0x7e && c != ',' && c != '=';
-  });
+  return std::all_of(value.begin(), value.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e && c != ',' && c != '='; });
 }
 
 }  // namespace

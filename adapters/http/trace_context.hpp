@@ -9,10 +9,10 @@
 namespace order::http {
 
 struct TraceContext {
-  std::string trace_id;   // 32 lowercase hex digits, not all zero
-  std::string span_id;    // 16 lowercase hex digits, not all zero: this service's span
-  std::string flags;      // 2 lowercase hex digits (01: sampled)
-  std::string tracestate; // as received when valid, else empty
+  std::string trace_id;    // 32 lowercase hex digits, not all zero
+  std::string span_id;     // 16 lowercase hex digits, not all zero: this service's span
+  std::string flags;       // 2 lowercase hex digits (01: sampled)
+  std::string tracestate;  // as received when valid, else empty
 
   // "00-<trace_id>-<span_id>-<flags>": what this service sends on as `traceparent`.
   std::string traceparent() const;

@@ -16,14 +16,21 @@ using domain::Money;
 
 std::string_view kind_name(const bj::value& v) {
   switch (v.kind()) {
-    case bj::kind::null: return "null";
-    case bj::kind::bool_: return "a boolean";
+    case bj::kind::null:
+      return "null";
+    case bj::kind::bool_:
+      return "a boolean";
     case bj::kind::int64:
-    case bj::kind::uint64: return "an integer";
-    case bj::kind::double_: return "a number with a fraction";
-    case bj::kind::string: return "a string";
-    case bj::kind::array: return "an array";
-    case bj::kind::object: return "an object";
+    case bj::kind::uint64:
+      return "an integer";
+    case bj::kind::double_:
+      return "a number with a fraction";
+    case bj::kind::string:
+      return "a string";
+    case bj::kind::array:
+      return "an array";
+    case bj::kind::object:
+      return "an object";
   }
   return "a value";
 }
@@ -123,8 +130,8 @@ const bj::object* expect_object(const bj::value& body, FieldErrors& errors, bool
   static const bj::object kEmpty;
   if (null_is_empty && body.is_null()) return &kEmpty;
   if (const auto* object = body.if_object()) return object;
-  errors.push_back(FieldError{"", "invalid_type",
-                              "the body must be a JSON object, not " + std::string(kind_name(body))});
+  errors.push_back(FieldError{
+      "", "invalid_type", "the body must be a JSON object, not " + std::string(kind_name(body))});
   return nullptr;
 }
 
@@ -197,8 +204,8 @@ std::variant<PlaceOrderBody, FieldErrors> decode_place_order(const bj::value& bo
   const bj::value* userid = fields.find("userid");
   if (user_id != nullptr && userid != nullptr && *user_id != *userid) {
     fields.fail("userid", "conflict", "user_id and userid are both given and differ");
-  } else if (const auto id = fields.integer(user_id ? "user_id" : "userid",
-                                            user_id ? user_id : userid)) {
+  } else if (const auto id =
+                 fields.integer(user_id ? "user_id" : "userid", user_id ? user_id : userid)) {
     out.user_id = *id;
   } else if (user_id == nullptr && userid == nullptr) {
     fields.fail("user_id", "required", "user_id is required");
@@ -220,8 +227,8 @@ std::variant<PlaceOrderBody, FieldErrors> decode_place_order(const bj::value& bo
                     "an order has at most " + std::to_string(domain::kMaxItems) + " items");
       } else {
         for (std::size_t i = 0; i < array->size(); ++i) {
-          auto item = decode_item((*array)[i], out.items_field + "[" + std::to_string(i) + "]",
-                                  errors);
+          auto item =
+              decode_item((*array)[i], out.items_field + "[" + std::to_string(i) + "]", errors);
           if (item) out.items.push_back(*item);
         }
       }
@@ -420,7 +427,8 @@ std::string encode_order(const domain::Order& order, const OrderTimes& times) {
   if (!order.payment_reference.empty()) w.key("payment_reference").string(order.payment_reference);
   if (!order.carrier.empty()) w.key("carrier").string(order.carrier);
   if (!order.tracking_number.empty()) w.key("tracking_number").string(order.tracking_number);
-  if (order.status == domain::OrderStatus::cancelled) w.key("cancel_reason").string(order.cancel_reason);
+  if (order.status == domain::OrderStatus::cancelled)
+    w.key("cancel_reason").string(order.cancel_reason);
   w.key("version").integer(order.version);
   w.key("created_at").string(times.created_at);
   w.key("updated_at").string(times.updated_at);

@@ -4,9 +4,9 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
-#include <vector>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace order::kafka {
 
@@ -97,7 +97,8 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
 
 Producer::~Producer() = default;
 
-BatchResult Producer::send(const std::vector<Message>& messages, std::chrono::milliseconds timeout) {
+BatchResult Producer::send(const std::vector<Message>& messages,
+                           std::chrono::milliseconds timeout) {
   return finish(start(messages, timeout));
 }
 

@@ -22,7 +22,7 @@ struct ProducerOptions {
 
 struct BatchResult {
   std::size_t acknowledged = 0;
-  std::string error;  // empty when every message was acknowledged
+  std::string error;   // empty when every message was acknowledged
   bool fatal = false;  // the producer is unusable: recreate it
 };
 

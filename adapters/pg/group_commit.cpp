@@ -90,7 +90,7 @@ namespace {
 // failed by itself (nothing was written and the connection is usable) for a reason one of its
 // appends may own: a key recorded meanwhile, data the database refuses, a deadlock. Not when
 // the database is unreachable, overloaded or timing out: every append would fail the same way.
-bool worth_retrying_alone(std::exception_ptr error) {
+bool worth_retrying_alone(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const pqxx::broken_connection&) {
@@ -122,7 +122,7 @@ void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
     }
   };
   // What a caller is told: a lost connection is dropped, and the next batch opens a fresh one.
-  auto answer = [&](std::exception_ptr error) {
+  auto answer = [&](const std::exception_ptr& error) {
     bool connection_lost = false;
     auto translated = translate_store_error(error, connection_lost);
     if (connection_lost) connection_.reset();
@@ -137,7 +137,8 @@ void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
   if (!error) {
     metrics().append_commits += 1;
     metrics().appends_committed += static_cast<std::int64_t>(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result.set_value(std::move(results[i]));
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      batch[i]->result.set_value(std::move(results[i]));
     return;
   }
   if (batch.size() == 1 || !worth_retrying_alone(error)) {

@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <pqxx/connection>
 #include <span>
 #include <string>
 #include <thread>
@@ -17,8 +18,6 @@
 
 #include "adapters/pg/pg_event_store.hpp"
 #include "commands/event_store.hpp"
-
-#include <pqxx/connection>
 
 namespace order::pg {
 

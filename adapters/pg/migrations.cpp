@@ -24,8 +24,8 @@ int apply_migrations(pqxx::connection& connection, const std::vector<Migration>&
   for (const Migration& migration : migrations) {
     pqxx::work tx(connection);
     tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")");
-    const pqxx::result seen = tx.exec_params(
-        "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version);
+    const pqxx::result seen =
+        tx.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", migration.version);
     if (!seen.empty()) continue;
     tx.exec0(std::string(migration.sql));
     tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",

@@ -2,11 +2,10 @@
 #pragma once
 
 #include <functional>
+#include <pqxx/connection>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <pqxx/connection>
 
 namespace order::pg {
 

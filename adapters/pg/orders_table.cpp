@@ -2,8 +2,8 @@
 #include "adapters/pg/orders_table.hpp"
 
 #include <map>
-#include <tuple>
 #include <pqxx/pqxx>
+#include <tuple>
 
 #include "adapters/json/json_writer.hpp"
 #include "adapters/json/order_codec.hpp"
@@ -23,7 +23,8 @@ projections::OrderRow order_row_from(const pqxx::row& r) {
   o.id = r[0].as<domain::OrderId>();
   o.user_id = r[1].as<domain::UserId>();
   const auto status = domain::parse_status(r[2].as<std::string>());
-  if (!status) throw std::runtime_error("read model row with unknown status " + r[2].as<std::string>());
+  if (!status)
+    throw std::runtime_error("read model row with unknown status " + r[2].as<std::string>());
   o.status = *status;
   o.total = domain::Money{r[3].as<std::int64_t>()};
   auto items = json::decode_items(r[4].c_str());
@@ -62,8 +63,9 @@ void write_row(json::JsonWriter& w, const projections::OrderRow& row) {
 }  // namespace
 
 const std::vector<std::string> kOrderCopyColumns = {
-    "order_id", "user_id", "status", "total_cents", "items", "version", "created_at",
-    "updated_at", "payment_reference", "carrier", "tracking_number", "cancel_reason"};
+    "order_id",        "user_id",      "status",     "total_cents",       "items",
+    "version",         "created_at",   "updated_at", "payment_reference", "carrier",
+    "tracking_number", "cancel_reason"};
 
 const std::vector<std::pair<std::string, std::string>> kOrderIndexes = {
     {"by_user", "(user_id, order_id)"},
@@ -104,7 +106,7 @@ void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,
   std::map<domain::OrderId, bool> changed;
   for (const auto& event : events) {
     if (fold_order_event(rows[event.stream_id], event.stream_id, event.stream_version, event.type,
-             event.data_json, event.recorded_at, event.event_id)) {
+                         event.data_json, event.recorded_at, event.event_id)) {
       changed[event.stream_id] = true;
     }
   }
@@ -129,7 +131,8 @@ void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,
           "  created_at = excluded.created_at, updated_at = excluded.updated_at,"
           "  payment_reference = excluded.payment_reference, carrier = excluded.carrier,"
           "  tracking_number = excluded.tracking_number, cancel_reason = excluded.cancel_reason "
-          "WHERE " + target + ".version < excluded.version",
+          "WHERE " +
+          target + ".version < excluded.version",
       w.str());
 }
 
@@ -142,13 +145,15 @@ bool fold_order_event(std::optional<projections::OrderRow>& row, domain::OrderId
                              ") does not decode: the log holds data this build cannot read");
   }
   switch (projections::project(row, *decoded, version, recorded_at)) {
-    case projections::Applied::changed: return true;
-    case projections::Applied::already_applied: return false;
-    case projections::Applied::gap: break;
+    case projections::Applied::changed:
+      return true;
+    case projections::Applied::already_applied:
+      return false;
+    case projections::Applied::gap:
+      break;
   }
   throw std::runtime_error("order " + std::to_string(order_id) + " jumps to version " +
                            std::to_string(version) + ": an event is missing");
 }
-
 
 }  // namespace order::pg

@@ -3,13 +3,12 @@
 #pragma once
 
 #include <optional>
+#include <pqxx/row>
+#include <pqxx/stream_to>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <pqxx/row>
-#include <pqxx/stream_to>
 
 #include "adapters/pg/read_model_sink.hpp"
 #include "projections/order_projection.hpp"

@@ -12,7 +12,8 @@
 namespace order::pg {
 namespace {
 
-constexpr const char* kRfc3339 = R"(to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
+constexpr const char* kRfc3339 =
+    R"(to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
 
 // One statement appends a batch: each element is one append, {"stream", "expected", "events":
 // [{"type", "data"}…], "metadata", "key", "fingerprint", "command", "ttl"}. An append whose key
@@ -59,7 +60,8 @@ WITH request AS (
   FROM head h, jsonb_array_elements(h.events) WITH ORDINALITY AS e
   ORDER BY h.slot, e.ordinality
   RETURNING stream_id, global_position, stream_version, event_id::text AS event_id, event_type,
-            data::text AS data, )") + kRfc3339 + R"( AS recorded_at
+            data::text AS data, )") +
+                            kRfc3339 + R"( AS recorded_at
 )
 SELECT a.global_position, a.stream_version, a.event_id, a.event_type, a.data, a.recorded_at,
        h.slot
@@ -69,7 +71,8 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, q.slot FROM request q
 WHERE NOT EXISTS (SELECT 1 FROM unclaimed u WHERE u.slot = q.slot))";
 
 const std::string kLoad = std::string(R"(
-SELECT global_position, stream_version, event_id::text, event_type, data::text, )") + kRfc3339 + R"(
+SELECT global_position, stream_version, event_id::text, event_type, data::text, )") +
+                          kRfc3339 + R"(
 FROM events
 WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
 ORDER BY stream_version)";
@@ -146,7 +149,8 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
   } catch (const pqxx::broken_connection& error) {
     std::string reason = error.what();
     reason.erase(std::find(reason.begin(), reason.end(), '\n'), reason.end());
-    throw commands::StoreUnavailable("cannot connect to " + redact_url(options.url) + ": " + reason);
+    throw commands::StoreUnavailable("cannot connect to " + redact_url(options.url) + ": " +
+                                     reason);
   }
 }
 
@@ -217,8 +221,8 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
     } catch (const pqxx::unique_violation& error) {
       // Another transaction recorded a claimed key after this statement's snapshot. For one
       // append that is its answer; for a batch, the caller finds out whose by retrying alone.
-      const bool key = std::string_view(error.what()).find("idempotency_keys_pkey") !=
-                       std::string_view::npos;
+      const bool key =
+          std::string_view(error.what()).find("idempotency_keys_pkey") != std::string_view::npos;
       if (!key || batch.size() != 1) throw;
       return {commands::AppendResult{
           commands::Status::key_taken("the idempotency key was recorded meanwhile"), {}}};
@@ -285,8 +289,7 @@ domain::OrderId OrderIdBlocks::next(pqxx::connection& connection) {
   return block_.at(used_++);
 }
 
-PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit,
-                           OrderIdBlocks* ids)
+PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit, OrderIdBlocks* ids)
     : owned_(std::make_unique<Session>(std::move(options))),
       session_(*owned_),
       group_commit_(group_commit),
@@ -307,9 +310,8 @@ commands::LoadedStream PgEventStore::load(domain::OrderId stream,
                                           const commands::StreamBound& bound) {
   return session_.run([&](pqxx::connection& connection) {
     pqxx::nontransaction tx(connection);
-    const pqxx::result rows =
-        tx.exec_prepared("load", stream, bound.max_version.value_or(INT64_MAX),
-                         bound.as_of.value_or("infinity"));
+    const pqxx::result rows = tx.exec_prepared(
+        "load", stream, bound.max_version.value_or(INT64_MAX), bound.as_of.value_or("infinity"));
     commands::LoadedStream loaded;
     loaded.events.reserve(rows.size());
     for (const auto& row : rows) loaded.events.push_back(recorded_from(row));
@@ -348,16 +350,16 @@ std::vector<commands::HistoryEntry> PgEventStore::user_history(domain::UserId us
 
 std::optional<commands::IdempotencyRecord> PgEventStore::find_idempotency_key(
     const std::string& key) {
-  return session_.run([&](pqxx::connection& connection)
-                          -> std::optional<commands::IdempotencyRecord> {
-    pqxx::work tx(connection);
-    const pqxx::result rows = tx.exec_prepared("find_key", key);
-    tx.commit();
-    if (rows.empty()) return std::nullopt;
-    return commands::IdempotencyRecord{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
-                                       rows[0][2].as<domain::OrderId>(),
-                                       rows[0][3].as<std::int64_t>()};
-  });
+  return session_.run(
+      [&](pqxx::connection& connection) -> std::optional<commands::IdempotencyRecord> {
+        pqxx::work tx(connection);
+        const pqxx::result rows = tx.exec_prepared("find_key", key);
+        tx.commit();
+        if (rows.empty()) return std::nullopt;
+        return commands::IdempotencyRecord{
+            rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
+            rows[0][2].as<domain::OrderId>(), rows[0][3].as<std::int64_t>()};
+      });
 }
 
 bool PgEventStore::ping() { return session_.ping(); }

@@ -8,13 +8,12 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <pqxx/connection>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "commands/event_store.hpp"
-
-#include <pqxx/connection>
 
 namespace order::pg {
 

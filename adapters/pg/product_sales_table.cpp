@@ -47,8 +47,11 @@ void ProductSalesTable::apply(pqxx::transaction_base& tx, const std::string& suf
     }
     switch (projections::project_sales(lines[event.stream_id], *decoded, event.stream_version,
                                        event.recorded_at, sales)) {
-      case projections::Applied::changed: changed[event.stream_id] = true; break;
-      case projections::Applied::already_applied: break;
+      case projections::Applied::changed:
+        changed[event.stream_id] = true;
+        break;
+      case projections::Applied::already_applied:
+        break;
       case projections::Applied::gap:
         throw std::runtime_error("order " + std::to_string(event.stream_id) + " jumps to version " +
                                  std::to_string(event.stream_version) + ": an event is missing");

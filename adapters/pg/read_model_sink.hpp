@@ -5,11 +5,10 @@
 
 #include <functional>
 #include <memory>
+#include <pqxx/transaction>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <pqxx/transaction>
 
 #include "adapters/pg/pg_event_store.hpp"
 #include "projections/subscription.hpp"
@@ -26,7 +25,7 @@ enum class TableKind {
 // make a fresh copy (`<name>_rebuild`, `<name>_verify`) and swap it in with the same index names.
 struct TableShape {
   std::string name;
-  std::string primary_key;  // "(order_id)"
+  std::string primary_key;                                   // "(order_id)"
   std::vector<std::pair<std::string, std::string>> indexes;  // name suffix, columns
 };
 

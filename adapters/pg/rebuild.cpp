@@ -5,12 +5,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <limits>
+#include <mutex>
 #include <optional>
-#include <string_view>
 #include <pqxx/pqxx>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "adapters/json/order_codec.hpp"
@@ -20,7 +20,6 @@
 
 namespace order::pg {
 namespace {
-
 
 using Clock = std::chrono::steady_clock;
 
@@ -87,8 +86,8 @@ void replay(SubscriptionStore& reader, pqxx::connection& connection,
 // Indexes the fresh tables, then swaps them in. Lock order: the tables, then the live
 // checkpoint; the live projector takes the tables first too, so the two cannot deadlock.
 void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
-             const TableProjection& projection, projections::LogPosition position,
-             int batch_size, RebuildResult& result) {
+             const TableProjection& projection, projections::LogPosition position, int batch_size,
+             RebuildResult& result) {
   {
     pqxx::work tx(connection);
     for (const auto& shape : projection.tables()) create_indexes(tx, shape, "_rebuild");
@@ -130,8 +129,9 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
       "updated_at = now() WHERE name = $1",
       live, std::to_string(position.transaction_id), position.global_position);
   tx.exec_params("DELETE FROM subscriptions WHERE name = $1", rebuild_subscription(projection));
-  result.rows = tx.exec("SELECT count(*) FROM " + tx.quote_name(projection.tables().front().name))
-                    [0][0].as<std::int64_t>();
+  result.rows =
+      tx.exec("SELECT count(*) FROM " + tx.quote_name(projection.tables().front().name))[0][0]
+          .as<std::int64_t>();
   tx.commit();
 }
 
@@ -142,8 +142,8 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
 // below it that the bound admits is in the table.
 std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_base& write,
                         const std::string& table,
-                        const std::optional<projections::LogPosition>& until,
-                        std::int64_t& events, std::int64_t log_events, Clock::time_point start,
+                        const std::optional<projections::LogPosition>& until, std::int64_t& events,
+                        std::int64_t log_events, Clock::time_point start,
                         const ProgressFn& progress) {
   auto reading = connect(database);
   pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> scan(
@@ -159,7 +159,8 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
       "DECLARE rebuild_scan NO SCROLL CURSOR FOR "
       "SELECT stream_id, stream_version, event_id::text, event_type, "
       "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), data::text "
-      "FROM events WHERE " + bound + " ORDER BY stream_id, stream_version");
+      "FROM events WHERE " +
+      bound + " ORDER BY stream_id, stream_version");
 
   // Pages are fetched on a thread of their own, one ahead, so the database reads the next page
   // while this thread folds the current one and the COPY backend writes it.
@@ -210,7 +211,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
       if (fetch_error) std::rethrow_exception(fetch_error);
       return std::nullopt;
     }
-    pqxx::result page = std::move(pages.front());
+    pqxx::result page = pages.front();  // a result is a shared handle: copying it is cheap
     pages.pop_front();
     changed.notify_all();
     return page;
@@ -229,9 +230,9 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
         current = stream_id;
       }
       fold_order_event(row, stream_id, r[1].as<std::int64_t>(),
-                      std::string_view(r[3].c_str(), r[3].size()),
-                      std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
-                      std::string_view(r[2].c_str(), r[2].size()));
+                       std::string_view(r[3].c_str(), r[3].size()),
+                       std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
+                       std::string_view(r[2].c_str(), r[2].size()));
     }
     events += static_cast<std::int64_t>(page->size());
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
@@ -256,7 +257,8 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
 
   {
     pqxx::work tx(*connection);
-    for (const auto& shape : kOrders.tables()) create_table(tx, shape, "_rebuild", Durability::logged);
+    for (const auto& shape : kOrders.tables())
+      create_table(tx, shape, "_rebuild", Durability::logged);
     tx.commit();
   }
   const std::int64_t log_events = log_size(*connection);
@@ -333,9 +335,9 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database,
       "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
       kOrdersProjector);
   const projections::LogPosition until =
-      live.empty() ? projections::LogPosition{}
-                   : projections::LogPosition{live[0][0].as<std::uint64_t>(),
-                                              live[0][1].as<std::int64_t>()};
+      live.empty()
+          ? projections::LogPosition{}
+          : projections::LogPosition{live[0][0].as<std::uint64_t>(), live[0][1].as<std::int64_t>()};
   create_table(tx, OrdersTable{}.tables().front(), "_verify", Durability::temporary);
   // Everything at or before the checkpoint, folded in stream order, as a rebuild does.
   std::int64_t replayed = 0;
@@ -389,9 +391,9 @@ std::vector<Difference> verify_read_model(const ConnectionOptions& database,
       "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
       projection.subscription());
   const projections::LogPosition until =
-      live.empty() ? projections::LogPosition{}
-                   : projections::LogPosition{live[0][0].as<std::uint64_t>(),
-                                              live[0][1].as<std::int64_t>()};
+      live.empty()
+          ? projections::LogPosition{}
+          : projections::LogPosition{live[0][0].as<std::uint64_t>(), live[0][1].as<std::int64_t>()};
   for (const auto& shape : projection.tables()) {
     create_table(tx, shape, "_verify", Durability::temporary);
   }
@@ -399,7 +401,8 @@ std::vector<Difference> verify_read_model(const ConnectionOptions& database,
   tx.exec(std::string("DECLARE verify_scan NO SCROLL CURSOR FOR SELECT ") + kLogEventColumns +
           " FROM events e WHERE (e.transaction_id, e.global_position) <= (" +
           tx.quote(std::to_string(until.transaction_id)) + "::xid8, " +
-          tx.quote(until.global_position) + "::bigint) "
+          tx.quote(until.global_position) +
+          "::bigint) "
           "ORDER BY e.transaction_id, e.global_position");
   std::int64_t replayed = 0;
   auto last_report = Clock::now();
@@ -421,11 +424,12 @@ std::vector<Difference> verify_read_model(const ConnectionOptions& database,
   for (const auto& shape : projection.tables()) {
     const std::string fresh = tx.quote_name(shape.name + "_verify");
     const std::string table = tx.quote_name(shape.name);
-    const pqxx::result rows = tx.exec(
-        "SELECT 'missing from the read model: ' || f::text FROM (SELECT * FROM " + fresh +
-        " EXCEPT ALL SELECT * FROM " + table + ") f UNION ALL "
-        "SELECT 'in the read model but not in the log: ' || m::text FROM (SELECT * FROM " +
-        table + " EXCEPT ALL SELECT * FROM " + fresh + ") m ORDER BY 1");
+    const pqxx::result rows =
+        tx.exec("SELECT 'missing from the read model: ' || f::text FROM (SELECT * FROM " + fresh +
+                " EXCEPT ALL SELECT * FROM " + table +
+                ") f UNION ALL "
+                "SELECT 'in the read model but not in the log: ' || m::text FROM (SELECT * FROM " +
+                table + " EXCEPT ALL SELECT * FROM " + fresh + ") m ORDER BY 1");
     for (const auto& row : rows) {
       differences.push_back({0, shape.name + ": " + row[0].as<std::string>()});
     }

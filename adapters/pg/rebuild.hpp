@@ -12,8 +12,8 @@
 namespace order::pg {
 
 struct Progress {
-  std::int64_t events = 0;       // replayed so far
-  std::int64_t log_events = 0;   // in the log when the replay began (an estimate of the total)
+  std::int64_t events = 0;      // replayed so far
+  std::int64_t log_events = 0;  // in the log when the replay began (an estimate of the total)
   double elapsed_seconds = 0;
 };
 using ProgressFn = std::function<void(const Progress&)>;

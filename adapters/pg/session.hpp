@@ -5,11 +5,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <pqxx/connection>
 #include <utility>
 
 #include "adapters/pg/pg_event_store.hpp"
-
-#include <pqxx/connection>
 
 namespace order::pg {
 

@@ -93,15 +93,15 @@ projections::SubscriptionLag lag_of(pqxx::transaction_base& tx, const std::strin
 
 void advance_checkpoint(pqxx::transaction_base& tx, const std::string& name,
                         const projections::LogPosition& from, const projections::LogPosition& to) {
-  const auto result = tx.exec_params(kAdvance, name, std::to_string(from.transaction_id),
-                                     from.global_position, std::to_string(to.transaction_id),
-                                     to.global_position);
+  const auto result =
+      tx.exec_params(kAdvance, name, std::to_string(from.transaction_id), from.global_position,
+                     std::to_string(to.transaction_id), to.global_position);
   if (result.affected_rows() != 1) {
     throw projections::CheckpointMoved("the checkpoint of " + name + " moved under us");
   }
 }
 
-SubscriptionStore::SubscriptionStore(ConnectionOptions options, std::string subscription,
+SubscriptionStore::SubscriptionStore(ConnectionOptions options, const std::string& subscription,
                                      projections::Shard shard)
     : options_(std::move(options)), name_(checkpoint_name(subscription, shard)), shard_(shard) {}
 
@@ -146,8 +146,8 @@ std::vector<projections::LogEvent> SubscriptionStore::read_after(
   return guarded([&] {
     pqxx::nontransaction tx(connection());
     const pqxx::result rows =
-        tx.exec_prepared("read_after", std::to_string(after.transaction_id),
-                         after.global_position, limit, shard_.count, shard_.index);
+        tx.exec_prepared("read_after", std::to_string(after.transaction_id), after.global_position,
+                         limit, shard_.count, shard_.index);
     std::vector<projections::LogEvent> events;
     events.reserve(rows.size());
     for (const auto& row : rows) events.push_back(log_event_from(row));
@@ -169,10 +169,9 @@ bool SubscriptionStore::advance(const projections::LogPosition& from,
                                 const projections::LogPosition& to) {
   return guarded([&] {
     pqxx::work tx(connection());
-    const auto result =
-        tx.exec_prepared("advance", name_, std::to_string(from.transaction_id),
-                         from.global_position, std::to_string(to.transaction_id),
-                         to.global_position);
+    const auto result = tx.exec_prepared("advance", name_, std::to_string(from.transaction_id),
+                                         from.global_position, std::to_string(to.transaction_id),
+                                         to.global_position);
     tx.commit();
     return result.affected_rows() == 1;
   });

@@ -5,11 +5,10 @@
 
 #include <chrono>
 #include <memory>
-#include <string>
-#include <vector>
-
 #include <pqxx/row>
 #include <pqxx/transaction_base>
+#include <string>
+#include <vector>
 
 #include "adapters/pg/pg_event_store.hpp"
 #include "projections/subscription.hpp"
@@ -36,7 +35,7 @@ class SubscriptionStore final : public projections::LogSource,
                                 public projections::CheckpointStore,
                                 public projections::LeaderLock {
  public:
-  SubscriptionStore(ConnectionOptions options, std::string subscription,
+  SubscriptionStore(ConnectionOptions options, const std::string& subscription,
                     projections::Shard shard = {});
   ~SubscriptionStore() override;
 

@@ -11,9 +11,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace order;
-  static constexpr std::array<std::string_view, 6> kTypes = {
-      "order.created", "order.paid",      "order.shipped",
-      "order.delivered", "order.cancelled", "order.unknown"};
+  static constexpr std::array<std::string_view, 6> kTypes = {"order.created",   "order.paid",
+                                                             "order.shipped",   "order.delivered",
+                                                             "order.cancelled", "order.unknown"};
   if (size == 0) return 0;
   const std::string_view type = kTypes[data[0] % kTypes.size()];
   const std::string_view document(reinterpret_cast<const char*>(data) + 1, size - 1);

@@ -18,7 +18,8 @@ using namespace order;
 void check_round_trip(const domain::Decision& decision) {
   if (!decision.ok()) return;
   for (const auto& event : decision.events()) {
-    const auto decoded = json::decode_event(domain::event_type(event), json::encode_event_data(event));
+    const auto decoded =
+        json::decode_event(domain::event_type(event), json::encode_event_data(event));
     if (!decoded || !(*decoded == event)) std::abort();
   }
 }
@@ -39,14 +40,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto place = json::decode_place_order(*body);
   if (const auto* order = std::get_if<json::PlaceOrderBody>(&place)) {
-    check_round_trip(
-        domain::decide(domain::PlaceOrder{7, order->user_id, order->items}, domain::initial_state()));
+    check_round_trip(domain::decide(domain::PlaceOrder{7, order->user_id, order->items},
+                                    domain::initial_state()));
   }
   static const domain::Order pending = placed_order();
   if (const auto pay = json::decode_pay(*body, 7); std::holds_alternative<domain::PayOrder>(pay)) {
     check_round_trip(domain::decide(std::get<domain::PayOrder>(pay), pending));
   }
-  if (const auto ship = json::decode_ship(*body, 7); std::holds_alternative<domain::ShipOrder>(ship)) {
+  if (const auto ship = json::decode_ship(*body, 7);
+      std::holds_alternative<domain::ShipOrder>(ship)) {
     check_round_trip(domain::decide(std::get<domain::ShipOrder>(ship), pending));
   }
   if (const auto cancel = json::decode_cancel(*body, 7);

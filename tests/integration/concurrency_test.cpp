@@ -55,15 +55,24 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
         const domain::OrderId id = ids[random() % ids.size()];
         domain::Command command;
         switch (random() % 4) {
-          case 0: command = domain::PayOrder{id, "P" + std::to_string(c), totals[id]}; break;
-          case 1: command = domain::ShipOrder{id, "DHL", "T" + std::to_string(n)}; break;
-          case 2: command = domain::DeliverOrder{id}; break;
-          default: command = domain::CancelOrder{id, "client " + std::to_string(c)}; break;
+          case 0:
+            command = domain::PayOrder{id, "P" + std::to_string(c), totals[id]};
+            break;
+          case 1:
+            command = domain::ShipOrder{id, "DHL", "T" + std::to_string(n)};
+            break;
+          case 2:
+            command = domain::DeliverOrder{id};
+            break;
+          default:
+            command = domain::CancelOrder{id, "client " + std::to_string(c)};
+            break;
         }
         // Every third command names the version it saw, as a client with If-Match would.
         std::optional<std::int64_t> expected;
         if (n % 3 == 0) expected = store.load(id).version();
-        const auto outcome = commands.execute(command, expected, {.request_id = "c" + std::to_string(c)});
+        const auto outcome =
+            commands.execute(command, expected, {.request_id = "c" + std::to_string(c)});
         std::lock_guard lock(mutex);
         if (outcome.ok()) {
           ++accepted;
@@ -97,11 +106,12 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
       if (state.exists()) {
         const domain::OrderStatus from = state.status;
         const domain::OrderStatus to = domain::status_after(recorded.event);
-        const bool legal = (from == domain::OrderStatus::pending &&
-                            (to == domain::OrderStatus::paid || to == domain::OrderStatus::cancelled)) ||
-                           (from == domain::OrderStatus::paid &&
-                            (to == domain::OrderStatus::shipped || to == domain::OrderStatus::cancelled)) ||
-                           (from == domain::OrderStatus::shipped && to == domain::OrderStatus::delivered);
+        const bool legal =
+            (from == domain::OrderStatus::pending &&
+             (to == domain::OrderStatus::paid || to == domain::OrderStatus::cancelled)) ||
+            (from == domain::OrderStatus::paid &&
+             (to == domain::OrderStatus::shipped || to == domain::OrderStatus::cancelled)) ||
+            (from == domain::OrderStatus::shipped && to == domain::OrderStatus::delivered);
         CHECK_MESSAGE(legal, "order " << id << " went " << domain::to_string(from) << " -> "
                                       << domain::to_string(to) << " at version "
                                       << recorded.stream_version);

@@ -5,8 +5,8 @@
 #include <barrier>
 #include <mutex>
 #include <numeric>
-#include <set>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 
 #include "adapters/pg/migrations.hpp"
@@ -63,8 +63,8 @@ TEST_CASE("appended events are numbered 1, 2, 3 in their stream and read back in
   CHECK(loaded.events[2].event == two_more[1]);
   CHECK(loaded.version() == 3);
   CHECK(versions_in_log(db, id) == std::vector<std::int64_t>{1, 2, 3});
-  CHECK(db.scalar<std::string>("SELECT metadata->>'request_id' FROM events WHERE stream_version = 2") ==
-        "r-2");
+  CHECK(db.scalar<std::string>(
+            "SELECT metadata->>'request_id' FROM events WHERE stream_version = 2") == "r-2");
 }
 
 TEST_CASE("a stale expected version is a conflict and writes nothing") {
@@ -89,7 +89,8 @@ TEST_CASE("of concurrent writers at one expected version exactly one wins, every
   constexpr int kWriters = 8;
   constexpr int kRounds = 40;
   std::vector<std::unique_ptr<pg::PgEventStore>> stores;
-  for (int i = 0; i < kWriters; ++i) stores.push_back(std::make_unique<pg::PgEventStore>(pg::ConnectionOptions{db.url()}));
+  for (int i = 0; i < kWriters; ++i)
+    stores.push_back(std::make_unique<pg::PgEventStore>(pg::ConnectionOptions{db.url()}));
   const domain::OrderId id = stores[0]->next_order_id();
 
   std::atomic<int> winners_total{0};

@@ -2,11 +2,12 @@
 // so integration tests never see each other's rows.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <pqxx/pqxx>
 #include <string>
-#include <unistd.h>
 
 #include "adapters/pg/migrations.hpp"
 

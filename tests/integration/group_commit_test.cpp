@@ -1,6 +1,8 @@
 // Group commit against a real server: appends batched into one statement keep their own
 // expected-version checks and keys (guarantee 1 per append, not per batch), and one append the
 // database refuses never fails the others of its batch.
+#include "adapters/pg/group_commit.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -8,7 +10,6 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "fresh_database.hpp"
 #include "sample_events.hpp"
@@ -55,12 +56,12 @@ TEST_CASE("one batch statement: each append gets its own outcome and only the ac
   REQUIRE_FALSE(store.append(5, 0, created_5, {}, &old_key).conflict());
   const commands::IdempotencyClaim new_key{"key-new", "f", "pay", 3600};
 
-  const auto fresh = encoded(1, 0, placed(1));                // a new stream
-  const auto next = encoded(2, 1, paid(2));                   // at the expected version
-  const auto stale = encoded(3, 7, paid(3));                  // not: a conflict
-  const auto taken = encoded(4, 0, placed(4), &old_key);      // its key is recorded: refused
-  const auto claimed = encoded(6, 0, placed(6), &new_key);    // a new key: recorded with it
-  const auto exists = encoded(5, 0, placed(5));               // stream 5 exists: a conflict
+  const auto fresh = encoded(1, 0, placed(1));              // a new stream
+  const auto next = encoded(2, 1, paid(2));                 // at the expected version
+  const auto stale = encoded(3, 7, paid(3));                // not: a conflict
+  const auto taken = encoded(4, 0, placed(4), &old_key);    // its key is recorded: refused
+  const auto claimed = encoded(6, 0, placed(6), &new_key);  // a new key: recorded with it
+  const auto exists = encoded(5, 0, placed(5));             // stream 5 exists: a conflict
   const pg::EncodedAppend* batch[] = {&fresh, &next, &stale, &taken, &claimed, &exists};
   const auto results = pg::append_batch(*connection, batch);
 
@@ -88,11 +89,12 @@ TEST_CASE("one batch statement: each append gets its own outcome and only the ac
   CHECK(count(db, "stream_id = 5") == 1);
   CHECK(db.scalar<std::int64_t>("SELECT version FROM streams WHERE stream_id = 3") == 1);
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM streams WHERE stream_id = 4") == 0);
-  CHECK(db.scalar<std::int64_t>(
-            "SELECT order_id FROM idempotency_keys WHERE key = 'key-new'") == 6);
+  CHECK(db.scalar<std::int64_t>("SELECT order_id FROM idempotency_keys WHERE key = 'key-new'") ==
+        6);
   // One statement, one transaction: every event of the batch has the same writer.
-  CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT transaction_id) FROM events "
-                                "WHERE stream_id IN (1, 6) OR (stream_id = 2 AND stream_version = 2)") == 1);
+  CHECK(db.scalar<std::int64_t>(
+            "SELECT count(DISTINCT transaction_id) FROM events "
+            "WHERE stream_id IN (1, 6) OR (stream_id = 2 AND stream_version = 2)") == 1);
 }
 
 TEST_CASE("a batch the database refuses as a whole writes nothing at all") {

@@ -37,12 +37,12 @@ inline std::vector<ConsumedMessage> consume(const std::string& topic, std::size_
   char reason[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   const std::string group = "order-tests-" + topic;
-  for (const auto& [key, value] : std::map<std::string, std::string>{
-           {"bootstrap.servers", brokers},
-           {"group.id", group},
-           {"auto.offset.reset", "earliest"},
-           {"enable.auto.commit", "false"},
-           {"log_level", "3"}}) {
+  for (const auto& [key, value] :
+       std::map<std::string, std::string>{{"bootstrap.servers", brokers},
+                                          {"group.id", group},
+                                          {"auto.offset.reset", "earliest"},
+                                          {"enable.auto.commit", "false"},
+                                          {"log_level", "3"}}) {
     rd_kafka_conf_set(conf, key.c_str(), value.c_str(), reason, sizeof reason);
   }
   rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
@@ -93,9 +93,9 @@ inline std::vector<ConsumedMessage> consume(const std::string& topic, std::size_
         }
       }
       const auto id = out.headers.find("event-id");
-      distinct.insert(id == out.headers.end() ? std::to_string(out.partition) + ":" +
-                                                    std::to_string(out.offset)
-                                              : id->second);
+      distinct.insert(id == out.headers.end()
+                          ? std::to_string(out.partition) + ":" + std::to_string(out.offset)
+                          : id->second);
       messages.push_back(std::move(out));
     }
     rd_kafka_message_destroy(message);

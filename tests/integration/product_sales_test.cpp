@@ -29,9 +29,8 @@ int write_orders(pg::PgEventStore& store, int count) {
   commands::OrderCommands commands(store);
   int cancelled = 0;
   for (int i = 0; i < count; ++i) {
-    const auto placed =
-        commands.place(100 + i % 7, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}},
-                       {});
+    const auto placed = commands.place(
+        100 + i % 7, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}}, {});
     REQUIRE(placed.ok());
     const auto& order = placed.accepted.order;
     if (i % 3 == 0) {
@@ -70,7 +69,8 @@ std::string expected_totals(int orders, int cancelled) {
 
 std::string table_text(const FreshDatabase& db) {
   return db.scalar<std::string>(
-      "SELECT coalesce(string_agg(s::text, '|' ORDER BY day, product_id), '') FROM product_sales s");
+      "SELECT coalesce(string_agg(s::text, '|' ORDER BY day, product_id), '') FROM product_sales "
+      "s");
 }
 
 std::string describe(const std::vector<pg::Difference>& differences) {
@@ -159,8 +159,9 @@ TEST_CASE("verify finds a planted difference in product sales and a rebuild rest
     pqxx::connection connection(db.url());
     pqxx::work tx(connection);
     tx.exec("UPDATE product_sales SET units_ordered = units_ordered + 1 WHERE product_id = 1002");
-    tx.exec("DELETE FROM product_sales_orders WHERE order_id = (SELECT min(order_id) FROM "
-            "product_sales_orders)");
+    tx.exec(
+        "DELETE FROM product_sales_orders WHERE order_id = (SELECT min(order_id) FROM "
+        "product_sales_orders)");
     tx.commit();
   }
   const auto differences = pg::verify_read_model({db.url()}, kProductSales, {});
@@ -182,7 +183,8 @@ TEST_CASE("verify finds a planted difference in product sales and a rebuild rest
   CHECK(pg::rebuild_read_model({db.url()}, kProductSales, 7, {}).events > 0);
 }
 
-TEST_CASE("a product-sales rebuild while writers append and the live projection runs loses nothing") {
+TEST_CASE(
+    "a product-sales rebuild while writers append and the live projection runs loses nothing") {
   FreshDatabase db;
   {
     pg::PgEventStore store({db.url()});

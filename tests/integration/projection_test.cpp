@@ -5,11 +5,11 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/orders_table.hpp"
+#include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/pg_order_read_model.hpp"
-#include "adapters/pg/subscription_store.hpp"
 #include "adapters/pg/rebuild.hpp"
+#include "adapters/pg/subscription_store.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
 #include "tools/subscriptions.hpp"
@@ -30,8 +30,11 @@ void write_orders(pg::PgEventStore& store, int count) {
     const auto& order = placed.accepted.order;
     const domain::OrderId id = order.id;
     switch (i % 5) {
-      case 0: break;
-      case 1: commands.execute(domain::PayOrder{id, "P", order.total}, {}, {}); break;
+      case 0:
+        break;
+      case 1:
+        commands.execute(domain::PayOrder{id, "P", order.total}, {}, {});
+        break;
       case 2:
         commands.execute(domain::PayOrder{id, "P", order.total}, {}, {});
         commands.execute(domain::ShipOrder{id, "DHL", "T"}, {}, {});
@@ -41,7 +44,9 @@ void write_orders(pg::PgEventStore& store, int count) {
         commands.execute(domain::ShipOrder{id, "DHL", "T"}, {}, {});
         commands.execute(domain::DeliverOrder{id}, {}, {});
         break;
-      case 4: commands.execute(domain::CancelOrder{id, "no"}, {}, {}); break;
+      case 4:
+        commands.execute(domain::CancelOrder{id, "no"}, {}, {});
+        break;
     }
   }
 }
@@ -93,14 +98,15 @@ TEST_CASE("the projector folds every event type into the read model, which verif
 
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders") == 50);
   CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT status) FROM orders") == 5);
-  CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders WHERE status = 'delivered' AND version = 4") == 10);
+  CHECK(db.scalar<std::int64_t>(
+            "SELECT count(*) FROM orders WHERE status = 'delivered' AND version = 4") == 10);
   const auto differences = pg::verify_orders({db.url()}, {});
   CHECK_MESSAGE(differences.empty(), describe(differences));
 
   // GET /orders' query: by user and status, keyset-paginated.
   pg::PgOrderReadModel read_model({db.url()});
-  const auto page = read_model.list_orders({.user_id = 100, .status = domain::OrderStatus::pending,
-                                            .after = 0, .limit = 100});
+  const auto page = read_model.list_orders(
+      {.user_id = 100, .status = domain::OrderStatus::pending, .after = 0, .limit = 100});
   for (const auto& row : page.rows) {
     CHECK(row.order.user_id == 100);
     CHECK(row.order.status == domain::OrderStatus::pending);
@@ -115,8 +121,8 @@ TEST_CASE("replaying a batch into the read model changes nothing") {
   write_orders(store, 20);
   auto projector = runtime::orders_projection({.database = {db.url()}});
   project_all(*projector);
-  const auto before = db.scalar<std::string>(
-      "SELECT string_agg(o::text, '|' ORDER BY order_id) FROM orders o");
+  const auto before =
+      db.scalar<std::string>("SELECT string_agg(o::text, '|' ORDER BY order_id) FROM orders o");
 
   // Apply the whole log again on top, as a crash between write and checkpoint would.
   pg::SubscriptionStore reader({db.url()}, "replay");
@@ -139,7 +145,8 @@ TEST_CASE("a projector that dies mid-way resumes from its checkpoint with nothin
     CHECK(first->step() == 10);
     // Destroyed without stopping: its connection and lock vanish as with a crash.
   }
-  CHECK(db.scalar<std::int64_t>("SELECT global_position FROM subscriptions WHERE name = 'orders-projector'") > 0);
+  CHECK(db.scalar<std::int64_t>(
+            "SELECT global_position FROM subscriptions WHERE name = 'orders-projector'") > 0);
   auto second = runtime::orders_projection({.database = {db.url()}, .batch_size = 10});
   std::this_thread::sleep_for(50ms);
   project_all(*second);
@@ -158,10 +165,12 @@ TEST_CASE("verify catches a corrupted read model and a rebuild restores it") {
   pqxx::nontransaction tx(connection);
   const auto victims = tx.exec("SELECT order_id FROM orders ORDER BY order_id LIMIT 3");
   tx.exec("DELETE FROM orders WHERE order_id = " + victims[0][0].as<std::string>());
-  tx.exec("UPDATE orders SET status = 'delivered' WHERE order_id = " + victims[1][0].as<std::string>());
+  tx.exec("UPDATE orders SET status = 'delivered' WHERE order_id = " +
+          victims[1][0].as<std::string>());
   tx.exec("UPDATE orders SET total_cents = 1 WHERE order_id = " + victims[2][0].as<std::string>());
-  tx.exec("INSERT INTO orders (order_id, user_id, status, total_cents, items, version, created_at, "
-          "updated_at) VALUES (999999, 1, 'paid', 100, '[]', 2, now(), now())");
+  tx.exec(
+      "INSERT INTO orders (order_id, user_id, status, total_cents, items, version, created_at, "
+      "updated_at) VALUES (999999, 1, 'paid', 100, '[]', 2, now(), now())");
 
   const auto found = pg::verify_orders({db.url()}, {});
   REQUIRE(found.size() == 4);
@@ -265,11 +274,11 @@ TEST_CASE("a rebuild leaves an event of a transaction still in flight to the liv
   pqxx::work late(late_connection);
   const auto late_id = late.exec("SELECT nextval('order_ids')")[0][0].as<std::int64_t>();
   late.exec("INSERT INTO streams VALUES (" + std::to_string(late_id) + ", 1)");
-  late.exec(
-      "INSERT INTO events (stream_id, stream_version, event_type, data) VALUES (" +
-      std::to_string(late_id) + ", 1, 'order.created', '{\"orderid\": " + std::to_string(late_id) +
-      ", \"userid\": 7, \"totalamount\": \"4.99\", \"status\": \"pending\", \"items\": "
-      "[{\"product_id\": 1, \"quantity\": 1, \"price\": 4.99}]}')");
+  late.exec("INSERT INTO events (stream_id, stream_version, event_type, data) VALUES (" +
+            std::to_string(late_id) +
+            ", 1, 'order.created', '{\"orderid\": " + std::to_string(late_id) +
+            ", \"userid\": 7, \"totalamount\": \"4.99\", \"status\": \"pending\", \"items\": "
+            "[{\"product_id\": 1, \"quantity\": 1, \"price\": 4.99}]}')");
   write_orders(store, 10);
 
   const auto rebuilt = pg::rebuild_orders({db.url()}, 7, {});

@@ -1,11 +1,10 @@
 // Publication to a real Kafka 3.9 broker (and to librdkafka's mock cluster for faults the real
 // broker cannot easily produce): guarantees 3 and 4 of DESIGN.md.
 #include <doctest/doctest.h>
-
-#include <boost/json.hpp>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <boost/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -64,9 +63,10 @@ std::vector<LogRow> log_of(const FreshDatabase& db) {
   pqxx::nontransaction tx(connection);
   std::vector<LogRow> rows;
   for (const auto& row : tx.exec("SELECT event_id::text, stream_id, stream_version, "
-                                    "transaction_id::text, global_position FROM events")) {
+                                 "transaction_id::text, global_position FROM events")) {
     rows.push_back({row[0].as<std::string>(), row[1].as<domain::OrderId>(),
-                    row[2].as<std::int64_t>(), row[3].as<std::string>(), row[4].as<std::int64_t>()});
+                    row[2].as<std::int64_t>(), row[3].as<std::string>(),
+                    row[4].as<std::int64_t>()});
   }
   return rows;
 }
@@ -111,8 +111,8 @@ domain::Event placed(domain::OrderId id) {
   return domain::OrderPlaced{id, 101, {{1001, 2, domain::Money{499}}}, domain::Money{998}};
 }
 domain::Event paid(domain::OrderId id) {
-  return domain::OrderPaid{{id, 101, domain::Money{998}, domain::OrderStatus::pending}, "p",
-                           domain::Money{998}};
+  return domain::OrderPaid{
+      {id, 101, domain::Money{998}, domain::OrderStatus::pending}, "p", domain::Money{998}};
 }
 domain::Event shipped(domain::OrderId id) {
   return domain::OrderShipped{{id, 101, domain::Money{998}, domain::OrderStatus::paid}, "DHL", "T"};
@@ -177,12 +177,12 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   const std::string topic = unique_topic("seed");
   pg::PgEventStore store({db.url()});
   commands::OrderCommands commands(store);
-  const auto outcome = commands.place(
-      101, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}},
-      {.request_id = "req-1",
-       .correlation_id = "corr-1",
-       .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-       .tracestate = "congo=t61rcWkgMzE"});
+  const auto outcome =
+      commands.place(101, {{1001, 2, domain::Money{499}}, {1002, 1, domain::Money{350}}},
+                     {.request_id = "req-1",
+                      .correlation_id = "corr-1",
+                      .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                      .tracestate = "congo=t61rcWkgMzE"});
   REQUIRE(outcome.ok());
   const auto& order = outcome.accepted.order;
   const std::string event_id = outcome.accepted.stream.events.at(0).event_id;
@@ -235,9 +235,11 @@ TEST_CASE("no event is missed when a transaction commits late, under 8 concurren
   // later events were committed: a reader of "position > last seen" would have passed it.
   pqxx::connection long_connection(db.url());
   pqxx::work long_transaction(long_connection);
-  const auto late_id = long_transaction.exec("SELECT nextval('order_ids')")[0][0].as<std::int64_t>();
+  const auto late_id =
+      long_transaction.exec("SELECT nextval('order_ids')")[0][0].as<std::int64_t>();
   long_transaction.exec(
-      "INSERT INTO streams VALUES (" + std::to_string(late_id) + ", 1);"
+      "INSERT INTO streams VALUES (" + std::to_string(late_id) +
+      ", 1);"
       "INSERT INTO events (stream_id, stream_version, event_type, data) VALUES (" +
       std::to_string(late_id) + ", 1, 'order.created', '{\"orderid\": " + std::to_string(late_id) +
       ", \"userid\": 7, \"totalamount\": \"1.00\", \"status\": \"pending\", \"items\": "
@@ -292,8 +294,8 @@ TEST_CASE("a broker down for 20 seconds in the middle of a load loses nothing") 
   wait_until_published(db, "publisher-under-test", 120s);
   publisher->stop();
   const auto log = log_of(db);
-  MESSAGE(log.size() << " events written across the outage, "
-                      << failed_batches() - failures_before << " batch(es) sent again");
+  MESSAGE(log.size() << " events written across the outage, " << failed_batches() - failures_before
+                     << " batch(es) sent again");
   check_topic_has_the_log(log, order::testing::consume(topic, log.size(), 60s),
                           repeat_bound(failures_before));
 }
@@ -317,10 +319,9 @@ TEST_CASE("on the mock cluster: request errors are retried, a dead broker keeps 
   write_lifecycles(store, 5);
 
   // Transient produce errors: the idempotent producer retries them within the batch.
-  rd_kafka_mock_push_request_errors(cluster, 0 /* Produce */, 3,
-                                    RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                    RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+  rd_kafka_mock_push_request_errors(
+      cluster, 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
   CHECK(publish_until_some(*publisher, 10s) == 20);
 
   // The broker goes down: the batch fails, and the checkpoint must not move past it.

@@ -10,8 +10,8 @@ inline domain::Event placed(domain::OrderId id) {
 }
 
 inline domain::Event paid(domain::OrderId id) {
-  return domain::OrderPaid{{id, 101, domain::Money{998}, domain::OrderStatus::pending}, "p-1",
-                           domain::Money{998}};
+  return domain::OrderPaid{
+      {id, 101, domain::Money{998}, domain::OrderStatus::pending}, "p-1", domain::Money{998}};
 }
 
 }  // namespace order::testing

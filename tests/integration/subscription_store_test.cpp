@@ -1,10 +1,11 @@
 // The catch-up reader's order: (transaction id, global position), compared as numbers.
+#include "adapters/pg/subscription_store.hpp"
+
 #include <doctest/doctest.h>
 
 #include <map>
 #include <pqxx/pqxx>
 
-#include "adapters/pg/subscription_store.hpp"
 #include "fresh_database.hpp"
 
 using order::testing::FreshDatabase;
@@ -33,7 +34,8 @@ void append_as(const FreshDatabase& db,
 TEST_CASE("the reader follows transaction ids as numbers, across powers of ten, in small batches") {
   FreshDatabase db;
   // Positions in one order, transaction ids in another: 1000 sorts before 999 as text.
-  append_as(db, {{1000, 1}, {999, 2}, {10, 3}, {9, 4}, {100, 5}, {99, 6}, {50, 7}, {50, 8}, {50, 9}});
+  append_as(db,
+            {{1000, 1}, {999, 2}, {10, 3}, {9, 4}, {100, 5}, {99, 6}, {50, 7}, {50, 8}, {50, 9}});
 
   order::pg::SubscriptionStore reader({db.url()}, "order-test");
   order::projections::LogPosition position{};

@@ -26,8 +26,8 @@ inline std::string describe(const Result& result) {
   if (!result.ok()) out << " (" << result.status.detail << ")";
   for (const auto& f : result.status.fields) out << " " << f.field << ":" << f.code;
   if (result.ok()) {
-    out << " order " << result.accepted.order.id << " at version "
-        << result.accepted.order.version << (result.accepted.replayed ? ", replayed" : "");
+    out << " order " << result.accepted.order.id << " at version " << result.accepted.order.version
+        << (result.accepted.replayed ? ", replayed" : "");
   }
   return out.str();
 }
@@ -121,8 +121,8 @@ class CommandScenario {
     return *this;
   }
   const CommandScenario& then_status(Code code) const {
-    REQUIRE_MESSAGE(!result_->ok(), "expected " << to_string(code) << ", got "
-                                                << describe(*result_));
+    REQUIRE_MESSAGE(!result_->ok(),
+                    "expected " << to_string(code) << ", got " << describe(*result_));
     CHECK_MESSAGE(result_->status.code == code, "got " << describe(*result_));
     return *this;
   }
@@ -131,8 +131,8 @@ class CommandScenario {
     store_.set_unavailable(false);
     std::vector<Event> events;
     for (const auto& recorded : store_.load(kOrder).events) events.push_back(recorded.event);
-    CHECK_MESSAGE(events == expected, "the stream holds " << describe(events) << ", expected "
-                                                          << describe(expected));
+    CHECK_MESSAGE(events == expected,
+                  "the stream holds " << describe(events) << ", expected " << describe(expected));
     return *this;
   }
   const CommandScenario& then_conflicts_retried(std::int64_t count) const {

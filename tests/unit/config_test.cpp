@@ -1,8 +1,8 @@
 // The hardening settings: authentication, the access log and the connection cap, from the
 // environment or flags, each checked once at start with a clear message.
-#include <doctest/doctest.h>
-
 #include "adapters/config/config.hpp"
+
+#include <doctest/doctest.h>
 
 namespace {
 

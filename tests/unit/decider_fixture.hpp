@@ -42,8 +42,8 @@ class Scenario {
   }
 
   void then_error(ErrorCode code) const {
-    REQUIRE_MESSAGE(!decision_->ok(), "expected " << to_string(code) << ", got "
-                                                  << describe(*decision_));
+    REQUIRE_MESSAGE(!decision_->ok(),
+                    "expected " << to_string(code) << ", got " << describe(*decision_));
     CHECK_MESSAGE(decision_->error().code == code, "got " << describe(*decision_));
   }
 
@@ -90,6 +90,8 @@ inline Command ship(std::string carrier = "DHL", std::string tracking = "TRACK-1
   return ShipOrder{kOrder, std::move(carrier), std::move(tracking)};
 }
 inline Command deliver() { return DeliverOrder{kOrder}; }
-inline Command cancel(std::string reason = "changed mind") { return CancelOrder{kOrder, std::move(reason)}; }
+inline Command cancel(std::string reason = "changed mind") {
+  return CancelOrder{kOrder, std::move(reason)};
+}
 
 }  // namespace order::testing

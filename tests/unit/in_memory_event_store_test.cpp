@@ -1,10 +1,11 @@
 // The event store's contract, on its in-memory reference implementation: the same answers the
 // PostgreSQL store's integration tests ask of it (tests/integration/event_store_test.cpp).
+#include "commands/in_memory_event_store.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
 
-#include "commands/in_memory_event_store.hpp"
 #include "decider_fixture.hpp"
 
 using namespace order::testing;
@@ -82,8 +83,8 @@ TEST_CASE("a stream loads up to a version or as it was at a time") {
 }
 
 TEST_CASE("history gives each event with its metadata as JSON") {
-  InMemoryEventStore store(
-      {}, [](const Event& e) { return "\"" + std::string(event_type(e)) + "\""; });
+  InMemoryEventStore store({},
+                           [](const Event& e) { return "\"" + std::string(event_type(e)) + "\""; });
   REQUIRE(store.append(1, 0, events({placed(), paid()}), {.request_id = "r-1", .actor = "al\"ice"})
               .status.ok());
   const auto entries = store.history(1, 1, 10);

@@ -61,8 +61,9 @@ TEST_CASE("the seed's request body decodes with its float prices kept exact") {
 }
 
 TEST_CASE("userid, the field the Go service really decoded, is accepted for user_id") {
-  CHECK(place(R"({"userid": 7, "items": [{"product_id": 1, "quantity": 1, "price": 1}]})")
-            .user_id == 7);
+  CHECK(
+      place(R"({"userid": 7, "items": [{"product_id": 1, "quantity": 1, "price": 1}]})").user_id ==
+      7);
   CHECK(place(R"({"userid": 7, "user_id": 7, "items": [{"product_id": 1, "quantity": 1,
                  "price": 1}]})")
             .user_id == 7);
@@ -77,8 +78,7 @@ TEST_CASE("user_id and userid that disagree are refused") {
 TEST_CASE("args and items together are refused, and one of them is required") {
   CHECK(fields_of(place_errors(R"({"user_id": 1, "args": [], "items": []})")) ==
         std::vector<std::string>{"items:conflict"});
-  CHECK(fields_of(place_errors(R"({"user_id": 1})")) ==
-        std::vector<std::string>{"items:required"});
+  CHECK(fields_of(place_errors(R"({"user_id": 1})")) == std::vector<std::string>{"items:required"});
 }
 
 TEST_CASE("a price with more than two decimals is a validation error, not a rounding") {
@@ -100,8 +100,8 @@ TEST_CASE("wrong types, missing and unknown fields are all reported at once") {
   const auto errors = place_errors(R"({"user_id": "101", "colour": "red", "args": [
       {"product_id": 1.5, "quantity": true, "prize": 3},
       "not an object"]})");
-  CHECK(fields_of(errors) == std::vector<std::string>{
-                                 "user_id:invalid_type", "args[0].product_id:invalid_type",
+  CHECK(fields_of(errors) ==
+        std::vector<std::string>{"user_id:invalid_type", "args[0].product_id:invalid_type",
                                  "args[0].quantity:invalid_type", "args[0].price:required",
                                  "args[0].prize:unknown_field", "args[1]:invalid_type",
                                  "colour:unknown_field"});
@@ -124,8 +124,9 @@ TEST_CASE("a body that is not an object is refused as a whole") {
 }
 
 TEST_CASE("malformed JSON is a parse error: trailing data, comments, bad UTF-8, depth") {
-  for (std::string_view bad : {"{", "{} x", "{\"a\":1,}", "// c\n{}", "{\"a\":\"\xff\"}", "",
-                               "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"}) {
+  for (std::string_view bad :
+       {"{", "{} x", "{\"a\":1,}", "// c\n{}", "{\"a\":\"\xff\"}", "",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"}) {
     CHECK_MESSAGE(std::holds_alternative<json::ParseError>(json::parse_exact(bad)), bad);
   }
 }
@@ -173,7 +174,8 @@ TEST_CASE("every event type decodes back to itself, also from PostgreSQL's jsonb
   const domain::OrderRef paid_ref{17, 101, domain::Money{1348}, domain::OrderStatus::paid};
   const std::vector<domain::Event> events{
       domain::OrderPlaced{17, 101, {{1001, 2, domain::Money{499}}}, domain::Money{998}},
-      domain::OrderPaid{{17, 101, domain::Money{1348}, domain::OrderStatus::pending}, "p\"1",
+      domain::OrderPaid{{17, 101, domain::Money{1348}, domain::OrderStatus::pending},
+                        "p\"1",
                         domain::Money{1348}},
       domain::OrderShipped{paid_ref, "DHL", "TR-1"},
       domain::OrderDelivered{{17, 101, domain::Money{1348}, domain::OrderStatus::shipped}},
@@ -202,8 +204,14 @@ TEST_CASE("the writer escapes what JSON requires and nothing else") {
 }
 
 TEST_CASE("whatever the writer quotes reads back as the same text") {
-  std::vector<std::string> texts = {"", "\"", "\\\\", "\n\n", "plain", "\x1f at the start",
-                                    "at the end\x7f\x01", "é ü 雪 😀 mixed\tin"};
+  std::vector<std::string> texts = {"",
+                                    "\"",
+                                    "\\\\",
+                                    "\n\n",
+                                    "plain",
+                                    "\x1f at the start",
+                                    "at the end\x7f\x01",
+                                    "é ü 雪 😀 mixed\tin"};
   std::string every_byte;
   for (int c = 0; c < 128; ++c) every_byte += static_cast<char>(c);
   texts.push_back(every_byte);
@@ -216,11 +224,13 @@ TEST_CASE("whatever the writer quotes reads back as the same text") {
 }
 
 TEST_CASE("a NUL in a text that goes into an event is a validation error, not a database error") {
-  const auto pay = json::decode_pay(parse(R"({"payment_reference":"a\u0000b","amount":"1.00"})"), 1);
+  const auto pay =
+      json::decode_pay(parse(R"({"payment_reference":"a\u0000b","amount":"1.00"})"), 1);
   REQUIRE(std::holds_alternative<json::FieldErrors>(pay));
   CHECK(fields_of(std::get<json::FieldErrors>(pay)) ==
         std::vector<std::string>{"payment_reference:invalid_character"});
-  const auto ship = json::decode_ship(parse(R"({"carrier":"\u0000","tracking_number":"x\u0000"})"), 1);
+  const auto ship =
+      json::decode_ship(parse(R"({"carrier":"\u0000","tracking_number":"x\u0000"})"), 1);
   REQUIRE(std::holds_alternative<json::FieldErrors>(ship));
   CHECK(fields_of(std::get<json::FieldErrors>(ship)) ==
         std::vector<std::string>{"carrier:invalid_character", "tracking_number:invalid_character"});

@@ -1,8 +1,8 @@
 // Bearer tokens: only a well-formed HS256 token signed with our secret, in its time window and
 // naming a subject, is believed.
-#include <doctest/doctest.h>
-
 #include "adapters/http/jwt.hpp"
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -39,8 +39,8 @@ TEST_CASE("the jwt.io example token verifies with its published secret") {
 }
 
 TEST_CASE("a valid token gives its subject and its time window") {
-  const auto result =
-      verify_hs256(token_with(R"({"sub":"alice","exp":1800000600,"nbf":1799999000})"), kSecret, kNow);
+  const auto result = verify_hs256(
+      token_with(R"({"sub":"alice","exp":1800000600,"nbf":1799999000})"), kSecret, kNow);
   CHECK(subject_of(result) == "alice");
   CHECK(std::get<JwtClaims>(result).expires_at == 1'800'000'600);
   CHECK(std::get<JwtClaims>(result).not_before == 1'799'999'000);
@@ -61,8 +61,7 @@ TEST_CASE("a token whose payload was altered after signing is refused") {
   const std::string forged_payload = base64url_encode(R"({"sub":"admin"})");
   const auto first = genuine.find('.');
   const auto second = genuine.find('.', first + 1);
-  const std::string forged =
-      genuine.substr(0, first + 1) + forged_payload + genuine.substr(second);
+  const std::string forged = genuine.substr(0, first + 1) + forged_payload + genuine.substr(second);
   CHECK(error_of(verify_hs256(forged, kSecret, kNow)) == JwtError::bad_signature);
 }
 
@@ -74,8 +73,7 @@ TEST_CASE("a token signed with another secret is refused") {
 TEST_CASE("alg none is refused, with or without a signature") {
   const std::string header = base64url_encode(R"({"alg":"none","typ":"JWT"})");
   const std::string payload = base64url_encode(R"({"sub":"alice"})");
-  CHECK(error_of(verify_hs256(header + "." + payload + ".", kSecret, kNow)) ==
-        JwtError::malformed);
+  CHECK(error_of(verify_hs256(header + "." + payload + ".", kSecret, kNow)) == JwtError::malformed);
   CHECK(error_of(verify_hs256(header + "." + payload + ".c2ln", kSecret, kNow)) ==
         JwtError::unsupported_algorithm);
   CHECK(error_of(verify_hs256(token_with(R"({"sub":"alice"})", R"({"alg":"none"})"), kSecret,
@@ -83,9 +81,9 @@ TEST_CASE("alg none is refused, with or without a signature") {
 }
 
 TEST_CASE("any algorithm but exactly HS256 is refused, even with a valid HS256 signature") {
-  for (const char* header : {R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"RS256"})",
-                             R"({"alg":"hs256"})", R"({"alg":"HS256 "})", R"({"typ":"JWT"})",
-                             R"({"alg":256})", R"({"alg":["HS256"]})"}) {
+  for (const char* header :
+       {R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"RS256"})", R"({"alg":"hs256"})",
+        R"({"alg":"HS256 "})", R"({"typ":"JWT"})", R"({"alg":256})", R"({"alg":["HS256"]})"}) {
     CAPTURE(header);
     CHECK(error_of(verify_hs256(token_with(R"({"sub":"alice"})", header), kSecret, kNow)) ==
           JwtError::unsupported_algorithm);
@@ -141,8 +139,8 @@ TEST_CASE("a token without a usable sub is refused") {
     CAPTURE(payload);
     CHECK(error_of(verify_hs256(token_with(payload), kSecret, kNow)) == JwtError::bad_subject);
   }
-  CHECK(error_of(verify_hs256(token_with(R"({"sub":")" + std::string(201, 'x') + R"("})"),
-                              kSecret, kNow)) == JwtError::bad_subject);
+  CHECK(error_of(verify_hs256(token_with(R"({"sub":")" + std::string(201, 'x') + R"("})"), kSecret,
+                              kNow)) == JwtError::bad_subject);
   CHECK(subject_of(verify_hs256(token_with(R"({"sub":"Åsa Öberg"})"), kSecret, kNow)) ==
         "Åsa Öberg");
 }
@@ -151,11 +149,11 @@ TEST_CASE("malformed base64url in any segment is refused") {
   const std::string token = token_with(R"({"sub":"alice"})");
   const auto first = token.find('.');
   for (const std::string& bad :
-       {"eyJ+bGciOiJIUzI1NiJ9" + token.substr(first),      // '+' is base64, not base64url
+       {"eyJ+bGciOiJIUzI1NiJ9" + token.substr(first),        // '+' is base64, not base64url
         token.substr(0, first) + "=" + token.substr(first),  // padding in the header
-        token + "=",                                        // padding in the signature
-        token.substr(0, token.size() - 1) + "!",            // outside the alphabet
-        token + "AA"}) {                                    // a length of 1 modulo 4
+        token + "=",                                         // padding in the signature
+        token.substr(0, token.size() - 1) + "!",             // outside the alphabet
+        token + "AA"}) {                                     // a length of 1 modulo 4
     CAPTURE(bad);
     CHECK(error_of(verify_hs256(bad, kSecret, kNow)) == JwtError::malformed);
   }
@@ -191,10 +189,12 @@ TEST_CASE("a header or payload that is not a JSON object is refused") {
 }
 
 TEST_CASE("an oversized token is refused before any decoding") {
-  const std::string big = token_with(R"({"sub":"alice","pad":")" + std::string(4000, 'x') + R"("})");
+  const std::string big =
+      token_with(R"({"sub":"alice","pad":")" + std::string(4000, 'x') + R"("})");
   REQUIRE(big.size() > kMaxJwtBytes);
   CHECK(error_of(verify_hs256(big, kSecret, kNow)) == JwtError::too_large);
-  const std::string fits = token_with(R"({"sub":"alice","pad":")" + std::string(2000, 'x') + R"("})");
+  const std::string fits =
+      token_with(R"({"sub":"alice","pad":")" + std::string(2000, 'x') + R"("})");
   CHECK(subject_of(verify_hs256(fits, kSecret, kNow)) == "alice");
 }
 

@@ -1,11 +1,11 @@
 // The /metrics text: Prometheus' histogram layout, base units, bounded labels, process metrics,
 // and the commit-to-acknowledgement clock of the publisher.
+#include "adapters/metrics.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>
-
-#include "adapters/metrics.hpp"
 
 namespace {
 
@@ -73,8 +73,8 @@ TEST_CASE("request series stay bounded whatever routes callers name") {
   }
   const std::string text = metrics.render();
   std::size_t series = 0;
-  for (std::size_t at = 0; (at = text.find("order_http_request_duration_seconds_count{", at)) !=
-                           std::string::npos;
+  for (std::size_t at = 0;
+       (at = text.find("order_http_request_duration_seconds_count{", at)) != std::string::npos;
        ++at) {
     ++series;
   }

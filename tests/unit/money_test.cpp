@@ -1,9 +1,9 @@
 // Money: exact decimal parsing of JSON number text, and formatting, in integer cents.
+#include "domain/money.hpp"
+
 #include <doctest/doctest.h>
 
 #include <climits>
-
-#include "domain/money.hpp"
 
 using order::domain::Money;
 using order::domain::parse_money;
@@ -36,7 +36,8 @@ TEST_CASE("amounts beyond 64 bits of cents are refused") {
 }
 
 TEST_CASE("text that is not a JSON number is refused") {
-  for (const char* text : {"", "-", "01", "1.", ".5", "+1", "1e", "abc", "1,5", " 1", "1 ", "0x10"}) {
+  for (const char* text :
+       {"", "-", "01", "1.", ".5", "+1", "1e", "abc", "1,5", " 1", "1 ", "0x10"}) {
     CHECK_MESSAGE(!parse_money(text), "'" << text << "'");
   }
 }
@@ -58,7 +59,8 @@ TEST_CASE("every amount survives formatting and parsing unchanged") {
     REQUIRE(parse_money(format_money(Money{cents})) == Money{cents});
     REQUIRE(parse_money(format_money_compact(Money{cents})) == Money{cents});
   }
-  for (std::int64_t cents : std::initializer_list<std::int64_t>{INT64_MAX, INT64_MAX - 1, 123456789012345}) {
+  for (std::int64_t cents :
+       std::initializer_list<std::int64_t>{INT64_MAX, INT64_MAX - 1, 123456789012345}) {
     CHECK(parse_money(format_money(Money{cents})) == Money{cents});
   }
 }

@@ -77,8 +77,8 @@ TEST_CASE("a stream contended on every attempt is unavailable, and the command i
       .when(deliver())
       .then_status(Code::unavailable)
       .then_conflicts_retried(OrderCommands::kMaxAttempts - 1)
-      .then_stream({placed(), paid(), shipped(), shipped(), shipped(), shipped(), shipped(),
-                    shipped()});
+      .then_stream(
+          {placed(), paid(), shipped(), shipped(), shipped(), shipped(), shipped(), shipped()});
 }
 
 // ---- If-Match ----
@@ -90,7 +90,8 @@ TEST_CASE("a command with If-Match at the order's version applies") {
 TEST_CASE("If-Match naming another version is version_mismatch, with the current one; no write") {
   auto scenario = given_order({placed(), paid()});
   scenario.when(cancel(), {.if_match = 1})
-      .then_status(Code::version_mismatch).then_stream({placed(), paid()});
+      .then_status(Code::version_mismatch)
+      .then_stream({placed(), paid()});
   CHECK(scenario.result().status.current_version == 2);
 }
 

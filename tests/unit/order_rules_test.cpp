@@ -36,7 +36,8 @@ TEST_CASE("a product id must be positive") {
 
 TEST_CASE("a quantity is from 1 to 10000") {
   given({}).when(place({{1, 1, Money{100}}})).then({placed({{1, 1, Money{100}}}, Money{100})});
-  given({}).when(place({{1, 10000, Money{100}}}))
+  given({})
+      .when(place({{1, 10000, Money{100}}}))
       .then({placed({{1, 10000, Money{100}}}, Money{1'000'000})});
   for (std::int64_t bad : std::initializer_list<std::int64_t>{0, -1, 10001, INT64_MAX}) {
     CAPTURE(bad);
@@ -46,7 +47,8 @@ TEST_CASE("a quantity is from 1 to 10000") {
 
 TEST_CASE("a price is above 0 and at most 1,000,000.00") {
   given({}).when(place({{1, 1, Money{1}}})).then({placed({{1, 1, Money{1}}}, Money{1})});
-  given({}).when(place({{1, 1, Money{100'000'000}}}))
+  given({})
+      .when(place({{1, 1, Money{100'000'000}}}))
       .then({placed({{1, 1, Money{100'000'000}}}, Money{100'000'000})});
   for (std::int64_t bad : {0LL, -1LL, 100'000'001LL}) {
     CAPTURE(bad);
@@ -157,7 +159,8 @@ TEST_CASE("evolve folds the state: status, version, and what each event recorded
   CHECK(state.carrier == "DHL");
   CHECK(state.tracking_number == "TRACK-1");
   CHECK_FALSE(state.is_terminal());
-  CHECK(fold(std::vector<Event>{placed(), cancelled(OrderStatus::pending, "x")}).cancel_reason == "x");
+  CHECK(fold(std::vector<Event>{placed(), cancelled(OrderStatus::pending, "x")}).cancel_reason ==
+        "x");
   CHECK_FALSE(initial_state().exists());
 }
 

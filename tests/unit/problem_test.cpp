@@ -1,10 +1,10 @@
 // The one table from a command's result to HTTP: each code answers with the status and the
 // problem code the README documents, and nothing a command cannot come to leaks a status.
+#include "adapters/http/problem.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "adapters/http/problem.hpp"
 
 using namespace order;
 using commands::Code;
@@ -30,14 +30,11 @@ TEST_CASE("every result a command can come to has the status and code the README
     Code code;
     int status;
   };
-  for (const auto [code, status] : {Documented{Code::validation_failed, 422},
-                                    Documented{Code::order_not_found, 404},
-                                    Documented{Code::order_already_exists, 409},
-                                    Documented{Code::illegal_transition, 409},
-                                    Documented{Code::amount_mismatch, 422},
-                                    Documented{Code::version_mismatch, 412},
-                                    Documented{Code::idempotency_key_reused, 422},
-                                    Documented{Code::unavailable, 503}}) {
+  for (const auto [code, status] :
+       {Documented{Code::validation_failed, 422}, Documented{Code::order_not_found, 404},
+        Documented{Code::order_already_exists, 409}, Documented{Code::illegal_transition, 409},
+        Documented{Code::amount_mismatch, 422}, Documented{Code::version_mismatch, 412},
+        Documented{Code::idempotency_key_reused, 422}, Documented{Code::unavailable, 503}}) {
     const std::string name(commands::to_string(code));
     CAPTURE(name);
     const auto response = http::problem_of(Status{code, "why", {}, {}});
@@ -49,10 +46,10 @@ TEST_CASE("every result a command can come to has the status and code the README
 }
 
 TEST_CASE("a validation failure lists the fields at fault") {
-  const auto response = http::problem_of(Status::refused(
-      {domain::ErrorCode::validation_failed,
-       "bad",
-       {{"args[0].price", "too_many_decimals", "m"}}}));
+  const auto response =
+      http::problem_of(Status::refused({domain::ErrorCode::validation_failed,
+                                        "bad",
+                                        {{"args[0].price", "too_many_decimals", "m"}}}));
   CHECK(response.status == 422);
   CHECK(response.body.find(R"("errors":[{"field":"args[0].price","code":"too_many_decimals")") !=
         std::string::npos);

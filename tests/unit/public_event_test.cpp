@@ -1,12 +1,12 @@
 // The public event contract, byte for byte: what the `orders` topic carries for each event type of
 // the log, as the seed's consumers read it (envelope, key and headers).
+#include "adapters/json/public_event.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "adapters/json/public_event.hpp"
 
 namespace {
 
@@ -36,11 +36,11 @@ LogEvent stored(std::string type, std::int64_t version, std::string data_json) {
 
 Headers headers_for(const std::string& public_type, const std::string& domain_type,
                     const std::string& version) {
-  return {{"event-type", public_type},     {"event-version", "1.0"},
-          {"event-id", kEventId},           {"order-id", "17"},
-          {"stream-version", version},      {"global-position", "42"},
-          {"correlation-id", "corr-1"},     {"domain-event-type", domain_type},
-          {"traceparent", kTraceparent},    {"tracestate", "congo=t61rcWkgMzE"}};
+  return {{"event-type", public_type},   {"event-version", "1.0"},
+          {"event-id", kEventId},        {"order-id", "17"},
+          {"stream-version", version},   {"global-position", "42"},
+          {"correlation-id", "corr-1"},  {"domain-event-type", domain_type},
+          {"traceparent", kTraceparent}, {"tracestate", "congo=t61rcWkgMzE"}};
 }
 
 std::string envelope(const std::string& type, const std::string& data) {
@@ -55,9 +55,11 @@ TEST_CASE("order.created goes on the topic as the seed's order.created, items an
       "order.created", 1,
       R"({"items": [{"price": 4.99, "quantity": 2, "product_id": 1001}, {"price": 3.5, "quantity": 1, "product_id": 1002}], "status": "pending", "userid": 101, "orderid": 17, "totalamount": "13.48"})"));
   CHECK(message.key == "17");
-  CHECK(message.value ==
-        envelope("order.created",
-                 R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"pending","items":[{"product_id":1001,"quantity":2,"price":4.99},{"product_id":1002,"quantity":1,"price":3.5}]})"));
+  CHECK(
+      message.value ==
+      envelope(
+          "order.created",
+          R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"pending","items":[{"product_id":1001,"quantity":2,"price":4.99},{"product_id":1002,"quantity":1,"price":3.5}]})"));
   CHECK(message.headers == headers_for("order.created", "order.created", "1"));
 }
 
@@ -66,9 +68,11 @@ TEST_CASE("order.paid goes on the topic as order.status_updated with the payment
       "order.paid", 2,
       R"({"amount": "13.48", "status": "paid", "userid": 101, "orderid": 17, "newstatus": "paid", "oldstatus": "pending", "totalamount": "13.48", "payment_reference": "PAY-7731"})"));
   CHECK(message.key == "17");
-  CHECK(message.value ==
-        envelope("order.status_updated",
-                 R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"paid","oldstatus":"pending","newstatus":"paid","payment_reference":"PAY-7731","amount":"13.48"})"));
+  CHECK(
+      message.value ==
+      envelope(
+          "order.status_updated",
+          R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"paid","oldstatus":"pending","newstatus":"paid","payment_reference":"PAY-7731","amount":"13.48"})"));
   CHECK(message.headers == headers_for("order.status_updated", "order.paid", "2"));
 }
 
@@ -76,9 +80,11 @@ TEST_CASE("order.shipped goes on the topic as order.status_updated with carrier 
   const auto message = public_message_of(stored(
       "order.shipped", 3,
       R"({"status": "shipped", "userid": 101, "carrier": "DHL", "orderid": 17, "newstatus": "shipped", "oldstatus": "paid", "totalamount": "13.48", "tracking_number": "JD014600003SE"})"));
-  CHECK(message.value ==
-        envelope("order.status_updated",
-                 R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"shipped","oldstatus":"paid","newstatus":"shipped","carrier":"DHL","tracking_number":"JD014600003SE"})"));
+  CHECK(
+      message.value ==
+      envelope(
+          "order.status_updated",
+          R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"shipped","oldstatus":"paid","newstatus":"shipped","carrier":"DHL","tracking_number":"JD014600003SE"})"));
   CHECK(message.headers == headers_for("order.status_updated", "order.shipped", "3"));
 }
 
@@ -86,9 +92,11 @@ TEST_CASE("order.delivered goes on the topic as order.status_updated") {
   const auto message = public_message_of(stored(
       "order.delivered", 4,
       R"({"status": "delivered", "userid": 101, "orderid": 17, "newstatus": "delivered", "oldstatus": "shipped", "totalamount": "13.48"})"));
-  CHECK(message.value ==
-        envelope("order.status_updated",
-                 R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"delivered","oldstatus":"shipped","newstatus":"delivered"})"));
+  CHECK(
+      message.value ==
+      envelope(
+          "order.status_updated",
+          R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"delivered","oldstatus":"shipped","newstatus":"delivered"})"));
   CHECK(message.headers == headers_for("order.status_updated", "order.delivered", "4"));
 }
 
@@ -96,15 +104,18 @@ TEST_CASE("order.cancelled goes on the topic as order.status_updated with the re
   const auto message = public_message_of(stored(
       "order.cancelled", 2,
       R"({"reason": "changed my mind", "status": "cancelled", "userid": 101, "orderid": 17, "newstatus": "cancelled", "oldstatus": "pending", "totalamount": "13.48"})"));
-  CHECK(message.value ==
-        envelope("order.status_updated",
-                 R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"cancelled","oldstatus":"pending","newstatus":"cancelled","reason":"changed my mind"})"));
+  CHECK(
+      message.value ==
+      envelope(
+          "order.status_updated",
+          R"({"orderid":17,"userid":101,"totalamount":"13.48","status":"cancelled","oldstatus":"pending","newstatus":"cancelled","reason":"changed my mind"})"));
   CHECK(message.headers == headers_for("order.status_updated", "order.cancelled", "2"));
 }
 
 TEST_CASE("an event without trace context carries no trace headers") {
-  auto event = stored("order.delivered", 4,
-                      R"({"status": "delivered", "userid": 101, "orderid": 17, "newstatus": "delivered", "oldstatus": "shipped", "totalamount": "13.48"})");
+  auto event = stored(
+      "order.delivered", 4,
+      R"({"status": "delivered", "userid": 101, "orderid": 17, "newstatus": "delivered", "oldstatus": "shipped", "totalamount": "13.48"})");
   event.traceparent.clear();
   event.tracestate.clear();
   const auto message = public_message_of(event);
@@ -118,5 +129,6 @@ TEST_CASE("an event without trace context carries no trace headers") {
 TEST_CASE("a type this build does not know is passed on under its own name, data as stored") {
   const auto message = public_message_of(stored("order.refunded", 5, R"({"orderid": 17})"));
   CHECK(message.value == envelope("order.refunded", R"({"orderid": 17})"));
-  CHECK(message.headers.front() == std::pair<std::string, std::string>{"event-type", "order.refunded"});
+  CHECK(message.headers.front() ==
+        std::pair<std::string, std::string>{"event-type", "order.refunded"});
 }

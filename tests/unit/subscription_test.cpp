@@ -1,14 +1,14 @@
 // The subscription engine on in-memory parts: when the checkpoint moves, what a failure costs,
 // how far it reads ahead, and what a follower does.
+#include "projections/subscription.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include "projections/subscription.hpp"
 
 namespace {
 
@@ -150,7 +150,8 @@ TEST_CASE("a batch the sink fails to handle leaves the checkpoint where it was")
   // The next step starts again from the checkpoint: the refused batch is handled again.
   CHECK(f.engine.step() == 4);
   CHECK(f.log.checkpoint.global_position == 8);
-  CHECK(f.sink.finished == std::vector<std::string>{"e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"});
+  CHECK(f.sink.finished ==
+        std::vector<std::string>{"e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"});
 }
 
 TEST_CASE("a sink that pipelines gets the next batch before the first is finished") {

@@ -1,9 +1,9 @@
 // W3C Trace Context: which incoming headers are honoured, and the span this service opens.
+#include "adapters/http/trace_context.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "adapters/http/trace_context.hpp"
 
 namespace {
 
@@ -33,7 +33,7 @@ TEST_CASE("a well-formed traceparent names its trace, parent and flags") {
 
 TEST_CASE("a traceparent that breaks the spec's rules is ignored") {
   for (const char* bad : {
-           "",                                                           // empty
+           "",                                                          // empty
            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",      // no flags
            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   // upper case
            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   // zero trace id
@@ -51,8 +51,8 @@ TEST_CASE("a traceparent that breaks the spec's rules is ignored") {
 }
 
 TEST_CASE("a later version's traceparent is read as far as version 00 goes") {
-  const auto parent =
-      parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-adds");
+  const auto parent = parse_traceparent(
+      "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-adds");
   REQUIRE(parent);
   CHECK(parent->trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
 }
@@ -69,14 +69,18 @@ TEST_CASE("the service's span continues the caller's trace with a span id of its
 
 TEST_CASE("only the sampled flag is passed on") {
   CHECK(start_span(std::string_view("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
-                   std::nullopt).flags == "00");
+                   std::nullopt)
+            .flags == "00");
   CHECK(start_span(std::string_view("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0b"),
-                   std::nullopt).flags == "01");
+                   std::nullopt)
+            .flags == "01");
   CHECK(start_span(std::string_view("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe"),
-                   std::nullopt).flags == "00");
+                   std::nullopt)
+            .flags == "00");
 }
 
-TEST_CASE("without a valid traceparent the request starts a new sampled trace and drops tracestate") {
+TEST_CASE(
+    "without a valid traceparent the request starts a new sampled trace and drops tracestate") {
   const auto a = start_span(std::string_view("garbage"), std::string_view("congo=t61rcWkgMzE"));
   const auto b = start_span(std::nullopt, std::nullopt);
   for (const auto& span : {a, b}) {
@@ -95,13 +99,13 @@ TEST_CASE("tracestate lists are checked by the spec's grammar") {
   CHECK(is_valid_tracestate("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE"));
   CHECK(is_valid_tracestate("fw529a3039@dt=ZGZ, , vendor_1*/x=a b"));
   CHECK_FALSE(is_valid_tracestate(""));
-  CHECK_FALSE(is_valid_tracestate("Congo=t61rcWkgMzE"));          // key starts upper case
-  CHECK_FALSE(is_valid_tracestate("congo"));                       // no value
-  CHECK_FALSE(is_valid_tracestate("congo=a,congo=b"));             // a key twice
-  CHECK_FALSE(is_valid_tracestate("congo=a=b"));                   // '=' in the value
-  CHECK_FALSE(is_valid_tracestate("congo=a\tb"));                 // a control character
-  CHECK(is_valid_tracestate(" congo=a ,rojo=b "));                 // spaces around members
-  CHECK_FALSE(is_valid_tracestate("a@toolongsystemid1=x"));        // system id over 14
+  CHECK_FALSE(is_valid_tracestate("Congo=t61rcWkgMzE"));     // key starts upper case
+  CHECK_FALSE(is_valid_tracestate("congo"));                 // no value
+  CHECK_FALSE(is_valid_tracestate("congo=a,congo=b"));       // a key twice
+  CHECK_FALSE(is_valid_tracestate("congo=a=b"));             // '=' in the value
+  CHECK_FALSE(is_valid_tracestate("congo=a\tb"));            // a control character
+  CHECK(is_valid_tracestate(" congo=a ,rojo=b "));           // spaces around members
+  CHECK_FALSE(is_valid_tracestate("a@toolongsystemid1=x"));  // system id over 14
   std::string many;
   for (int i = 0; i < 33; ++i) many += "k" + std::to_string(i) + "=v,";
   CHECK_FALSE(is_valid_tracestate(many));                          // 33 members
