@@ -4,15 +4,10 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "domain/overloaded.hpp"
+
 namespace order::domain {
 namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;  // clang 14 (the fuzzing build) lacks aggregate CTAD
 
 DomainError validation_error(std::vector<FieldError> fields) {
   return DomainError{ErrorCode::validation_failed, "the command breaks the order's rules",

@@ -2,17 +2,9 @@
 // they happened. Payments, shipments and deliveries change no sale.
 #include "projections/product_sales.hpp"
 
+#include "domain/overloaded.hpp"
+
 namespace order::projections {
-namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
-
-}  // namespace
 
 Applied project_sales(OrderLines& lines, const domain::Event& event, std::int64_t version,
                       std::string_view recorded_at, std::map<SalesKey, Sales>& sales) {

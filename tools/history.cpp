@@ -7,8 +7,8 @@
 #include <ostream>
 
 #include "adapters/json/exact_parser.hpp"
+#include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 
 namespace order::admin {
 namespace {

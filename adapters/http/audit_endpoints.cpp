@@ -3,28 +3,15 @@
 
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/query.hpp"
+#include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 
 namespace order::http {
 namespace {
 
 constexpr int kDefaultPage = 100;
 constexpr int kMaxPage = 1000;
-
-template <class Int>
-std::optional<Int> query_int(const HttpRequest& request, const std::string& name, Int min, Int max,
-                             Int fallback) {
-  const auto it = request.query.find(name);
-  if (it == request.query.end()) return fallback;
-  Int value{};
-  const auto& text = it->second;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
 
 }  // namespace
 

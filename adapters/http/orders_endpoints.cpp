@@ -7,8 +7,8 @@
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/json/exact_parser.hpp"
+#include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 #include "adapters/log.hpp"
 
 namespace order::http {
@@ -250,10 +250,7 @@ HttpResponse list_orders(Services& services, Context& context) {
     w.key("next").null();
   }
   // The list is read from the projection, which trails the log: say by how much.
-  w.key("projection_lag").begin_object();
-  w.key("events").integer(page.lag.events);
-  w.key("seconds").raw(std::to_string(page.lag.seconds));
-  w.end_object();
+  json::write_projection_lag(w, page.lag);
   w.end_object();
   return HttpResponse{200, "application/json", {}, w.take()};
 }

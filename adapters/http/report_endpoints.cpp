@@ -5,13 +5,15 @@
 
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/query.hpp"
+#include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
 
 namespace order::http {
 namespace {
 
 constexpr std::int64_t kMaxDays = 366;
-constexpr std::int64_t kMaxRows = 10'000;
+constexpr int kMaxRows = 10'000;
 
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
@@ -45,16 +47,6 @@ std::optional<std::int64_t> parse_day(const std::string& text) {
   return days_from_civil(*year, *month, *day);
 }
 
-std::optional<std::int64_t> parse_integer(const std::string& text, std::int64_t min,
-                                          std::int64_t max) {
-  std::int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 }  // namespace
 
 HttpResponse product_sales_report(Services& services, Context& context) {
@@ -76,18 +68,17 @@ HttpResponse product_sales_report(Services& services, Context& context) {
   }
   sales.from = from->second;
   sales.to = to->second;
-  if (const auto it = query.find("product_id"); it != query.end()) {
-    sales.product_id = parse_integer(it->second, 1, INT64_MAX);
-    if (!sales.product_id)
+  if (query.contains("product_id")) {
+    sales.product_id = query_int<std::int64_t>(context.request, "product_id", 1, INT64_MAX, 0);
+    if (!sales.product_id) {
       return problem(Problem::bad_request, "product_id must be a positive integer");
-  }
-  if (const auto it = query.find("limit"); it != query.end()) {
-    const auto limit = parse_integer(it->second, 1, kMaxRows);
-    if (!limit) {
-      return problem(Problem::bad_request, "limit must be from 1 to " + std::to_string(kMaxRows));
     }
-    sales.limit = static_cast<int>(*limit);
   }
+  const auto limit = query_int<int>(context.request, "limit", 1, kMaxRows, sales.limit);
+  if (!limit) {
+    return problem(Problem::bad_request, "limit must be from 1 to " + std::to_string(kMaxRows));
+  }
+  sales.limit = *limit;
 
   const projections::SalesPage page = services.sales_report.sales(sales);
   json::JsonWriter w;
@@ -108,10 +99,7 @@ HttpResponse product_sales_report(Services& services, Context& context) {
   w.end_array();
   w.key("has_more").boolean(page.has_more);
   // Read from the projection, which trails the log: say by how much.
-  w.key("projection_lag").begin_object();
-  w.key("events").integer(page.lag.events);
-  w.key("seconds").raw(std::to_string(page.lag.seconds));
-  w.end_object();
+  json::write_projection_lag(w, page.lag);
   w.end_object();
   return HttpResponse{200, "application/json", {}, w.take()};
 }

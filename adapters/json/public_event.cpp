@@ -1,8 +1,8 @@
 // The mapping from a log event to the topic's message: envelope, key and headers.
 #include "adapters/json/public_event.hpp"
 
+#include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 
 namespace order::json {
 

@@ -5,8 +5,8 @@
 #include <pqxx/pqxx>
 #include <tuple>
 
+#include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 #include "projections/order_projection.hpp"
 
 namespace order::pg {

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <pqxx/pqxx>
 
+#include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 #include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/session.hpp"
 

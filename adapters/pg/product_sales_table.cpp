@@ -5,8 +5,8 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 #include "adapters/pg/subscription_store.hpp"
 
 namespace order::pg {

@@ -13,7 +13,6 @@
 #include <string_view>
 #include <thread>
 
-#include "adapters/json/order_codec.hpp"
 #include "adapters/pg/orders_table.hpp"
 #include "adapters/pg/subscription_store.hpp"
 #include "projections/order_projection.hpp"

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "adapters/json/order_codec.hpp"
+#include "adapters/json/event_data.hpp"
 #include "domain/order.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

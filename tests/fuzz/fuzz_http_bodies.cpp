@@ -6,8 +6,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "adapters/json/event_data.hpp"
 #include "adapters/json/exact_parser.hpp"
-#include "adapters/json/order_codec.hpp"
+#include "adapters/json/http_bodies.hpp"
 #include "domain/order.hpp"
 
 namespace {

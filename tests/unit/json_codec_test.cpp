@@ -4,9 +4,10 @@
 #include <boost/json.hpp>
 #include <cmath>
 
+#include "adapters/json/event_data.hpp"
 #include "adapters/json/exact_parser.hpp"
+#include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
-#include "adapters/json/order_codec.hpp"
 
 namespace {
 
