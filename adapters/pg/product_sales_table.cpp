@@ -17,6 +17,9 @@ void ProductSalesTable::apply(pqxx::transaction_base& tx, const std::string& suf
   if (events.empty()) return;
   const std::string sales_table = tx.quote_name("product_sales" + suffix);
   const std::string lines_table = tx.quote_name("product_sales_orders" + suffix);
+  // Tables are locked in tables()'s order, as a rebuild's swap locks them: taking the lines'
+  // row locks first would deadlock against a swap holding product_sales and waiting for them.
+  tx.exec("LOCK TABLE " + sales_table + " IN ROW EXCLUSIVE MODE");
 
   std::map<domain::OrderId, projections::OrderLines> lines;
   std::string ids = "{";

@@ -36,6 +36,8 @@ class TableProjection {
   virtual ~TableProjection() = default;
   virtual std::string name() const = 0;          // for people and order-admin: "orders"
   virtual std::string subscription() const = 0;  // its live checkpoint and leadership lock
+  // Its tables, in the order apply() first touches them: a rebuild's swap locks them in this
+  // order too, so the two cannot deadlock.
   virtual std::vector<TableShape> tables() const = 0;
   // Folds `events` into its tables, each named with `suffix` ("" for the live ones), inside
   // `tx`; applying a batch twice changes nothing.

@@ -203,7 +203,14 @@ TEST_CASE(
     }
   });
   std::this_thread::sleep_for(300ms);
-  const auto rebuilt = pg::rebuild_read_model({db.url()}, kProductSales, 20, {});
+  pg::RebuildResult rebuilt;
+  try {
+    rebuilt = pg::rebuild_read_model({db.url()}, kProductSales, 20, {});
+  } catch (...) {
+    writing = false;
+    writer.join();
+    throw;
+  }
   std::this_thread::sleep_for(300ms);
   writing = false;
   writer.join();
