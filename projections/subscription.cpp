@@ -16,7 +16,10 @@ Subscription::Subscription(SubscriptionOptions options, LogSource& source,
       sink_(sink),
       observer_(observer) {}
 
-Subscription::~Subscription() { stop(); }
+Subscription::~Subscription() {
+  stop();
+  set_behind(false);  // step() may have been driven without start()
+}
 
 void Subscription::start() {
   stopping_ = false;
@@ -28,6 +31,16 @@ void Subscription::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Subscription::set_behind(bool behind) {
+  if (options_.comes_first == nullptr || behind == behind_) return;
+  behind_ = behind;
+  options_.comes_first->behind_.fetch_add(behind ? 1 : -1, std::memory_order_relaxed);
+}
+
+bool Subscription::giving_way() const {
+  return options_.comes_after != nullptr && options_.comes_after->first_behind();
+}
+
 void Subscription::abandon() {
   sink_.abandon();
   in_flight_.clear();
@@ -36,6 +49,7 @@ void Subscription::abandon() {
 bool Subscription::ensure_leading() {
   if (lock_.held()) return true;
   abandon();
+  set_behind(false);
   const auto now = std::chrono::steady_clock::now();
   if (now < next_lead_attempt_) return false;
   next_lead_attempt_ = now + options_.lead_retry;
@@ -58,6 +72,7 @@ std::size_t Subscription::step() {
       sink_.start(in_flight_.back());
     }
     if (in_flight_.empty()) {
+      set_behind(false);
       observer_.handled(0, {});
       return 0;
     }
@@ -69,18 +84,23 @@ std::size_t Subscription::step() {
     const std::size_t handled = oldest.events.size();
     const LogPosition reached = oldest.to;
     in_flight_.pop_front();
-    observer_.handled(handled, source_.lag(reached));
+    const SubscriptionLag lag = source_.lag(reached);
+    set_behind(lag.events >= options_.backlog);
+    observer_.handled(handled, lag);
     return handled;
   } catch (const CheckpointMoved& error) {
     // Another process advanced our checkpoint: we are not the leader we thought we were.
     abandon();
+    set_behind(false);
     lock_.release();
     next_lead_attempt_ = {};  // lead again at once: most often a rebuild handed it a new checkpoint
     observer_.leading(false);
     observer_.failed(error.what());
     throw;
   } catch (const std::exception& error) {
+    // A failing first subscription does not hold the others back: it is not using the CPU.
     abandon();
+    set_behind(false);
     observer_.failed(error.what());
     throw;
   }
@@ -97,6 +117,12 @@ void Subscription::run() {
           source_.wait_for_appends(options_.idle_wait);
         } else {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      } else if (handled > 0 && giving_way()) {
+        for (auto slept = std::chrono::milliseconds(0);
+             slept < options_.pace && giving_way() && !stopping_;
+             slept += std::chrono::milliseconds(10)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }
     } catch (const std::exception&) {  // step() reported it
@@ -121,6 +147,7 @@ void Subscription::run() {
                      error.what());
   }
   abandon();
+  set_behind(false);
   lock_.release();
   observer_.leading(false);
 }

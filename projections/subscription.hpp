@@ -105,12 +105,31 @@ class SubscriptionObserver {
   virtual void failed(const std::string& error) = 0;
 };
 
+// Which subscriptions have the CPU first when several have a backlog. The publisher comes first:
+// other services wait on Kafka, while the read models only answer this service's own queries. A
+// subscription that `comes_first` marks itself behind while, leading, it handles full batches
+// with at least `backlog` events still after them; one that `comes_after` then handles one batch
+// per `pace` instead of reading on, so it still moves, but leaves the CPUs (its own and the
+// database's) to the first.
+class Precedence {
+ public:
+  bool first_behind() const { return behind_.load(std::memory_order_relaxed) > 0; }
+
+ private:
+  friend class Subscription;
+  std::atomic<int> behind_{0};  // subscriptions (or shards) that come first and are behind
+};
+
 struct SubscriptionOptions {
   int batch_size = 2000;
   std::chrono::milliseconds idle_wait{1'000};    // longest sleep without an announced append
   std::chrono::milliseconds lead_retry{1'000};   // how often a follower tries to lead
   std::chrono::milliseconds retry_backoff{200};  // first pause after a failure; doubles
   std::chrono::milliseconds max_backoff{10'000};
+  Precedence* comes_first = nullptr;  // this subscription has precedence in it
+  Precedence* comes_after = nullptr;  // this one gives way to the first of it
+  std::int64_t backlog = 10'000;      // events after a batch that make a first one behind
+  std::chrono::milliseconds pace{250};
 };
 
 class Subscription {
@@ -137,6 +156,8 @@ class Subscription {
   void run();
   void abandon();
   bool ensure_leading();
+  void set_behind(bool behind);
+  bool giving_way() const;
 
   SubscriptionOptions options_;
   LogSource& source_;
@@ -146,6 +167,7 @@ class Subscription {
   SubscriptionObserver& observer_;
   std::deque<Batch> in_flight_;  // started, not finished; the first starts at the checkpoint
   std::chrono::steady_clock::time_point next_lead_attempt_{};
+  bool behind_ = false;  // counted in options_.comes_first
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

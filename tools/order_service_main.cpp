@@ -87,14 +87,19 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // After an outage every subscription has a backlog; the publisher drains its own first.
+  projections::Precedence precedence;
   const auto publication =
       runtime::publication({.database = database,
                             .producer = {.brokers = brokers, .topic = settings.order_topic},
-                            .subscription = subscriber});
+                            .subscription = subscriber,
+                            .precedence = &precedence});
   publication->start();
-  const auto projection = runtime::orders_projection({.database = database});
+  const auto projection =
+      runtime::orders_projection({.database = database, .precedence = &precedence});
   projection->start();
-  const auto sales_projection = runtime::product_sales_projection({.database = database});
+  const auto sales_projection =
+      runtime::product_sales_projection({.database = database, .precedence = &precedence});
   sales_projection->start();
 
   http::ServerOptions server_options;

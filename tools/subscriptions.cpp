@@ -41,7 +41,8 @@ std::unique_ptr<RunningSubscription> publication(const PublicationOptions& optio
       std::make_unique<kafka::Publisher>(options.producer, options.ack_timeout), "publisher",
       metrics().publisher,
       projections::SubscriptionOptions{.batch_size = options.batch_size,
-                                       .retry_backoff = options.retry_backoff});
+                                       .retry_backoff = options.retry_backoff,
+                                       .comes_first = options.precedence});
 }
 
 namespace {
@@ -54,7 +55,8 @@ std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options
       options.database, projection.subscription(),
       std::make_unique<pg::ReadModelSink>(options.database, projection, std::move(committed)),
       std::move(component), metrics,
-      projections::SubscriptionOptions{.batch_size = options.batch_size});
+      projections::SubscriptionOptions{.batch_size = options.batch_size,
+                                       .comes_after = options.precedence});
 }
 
 }  // namespace

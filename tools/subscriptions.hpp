@@ -52,6 +52,7 @@ struct PublicationOptions {
   int batch_size = 5000;
   std::chrono::milliseconds ack_timeout{30'000};
   std::chrono::milliseconds retry_backoff{500};
+  projections::Precedence* precedence = nullptr;  // the publisher comes first in it
 };
 // The log to Kafka, at least once, in order per order id.
 std::unique_ptr<RunningSubscription> publication(const PublicationOptions& options);
@@ -59,6 +60,7 @@ std::unique_ptr<RunningSubscription> publication(const PublicationOptions& optio
 struct ProjectionOptions {
   pg::ConnectionOptions database;
   int batch_size = 2000;
+  projections::Precedence* precedence = nullptr;  // the read model gives way in it
 };
 // The log into the `orders` read model, exactly once in effect.
 std::unique_ptr<RunningSubscription> orders_projection(const ProjectionOptions& options);

@@ -107,8 +107,9 @@ class CountingObserver final : public SubscriptionObserver {
 };
 
 struct Fixture {
-  explicit Fixture(int log_size, std::size_t in_flight = 1)
-      : log(log_size), sink(in_flight), engine({.batch_size = 4}, log, log, log, sink, observer) {}
+  explicit Fixture(int log_size, std::size_t in_flight = 1,
+                   SubscriptionOptions options = {.batch_size = 4})
+      : log(log_size), sink(in_flight), engine(options, log, log, log, sink, observer) {}
   MemoryLog log;
   RecordingSink sink;
   CountingObserver observer;
@@ -211,4 +212,67 @@ TEST_CASE("a running subscription drains the log and stops with its checkpoint h
   CHECK(f.log.checkpoint.global_position == 50);
   CHECK(f.sink.finished.size() == 50);
   CHECK_FALSE(f.log.leader);  // stop() gives the lead up
+}
+
+TEST_CASE("a first subscription with a backlog holds the others back, and only then") {
+  Precedence precedence;
+  const SubscriptionOptions first{.batch_size = 4, .comes_first = &precedence, .backlog = 10};
+  SUBCASE("until it has caught up") {
+    Fixture f(30, 1, first);
+    CHECK(f.engine.step() == 4);
+    CHECK(precedence.first_behind());  // 26 events after its batch
+    while (f.observer.last_lag.events >= 10) {
+      CHECK(precedence.first_behind());
+      REQUIRE(f.engine.step() > 0);
+    }
+    CHECK_FALSE(precedence.first_behind());  // fewer than `backlog` left
+  }
+  SUBCASE("not while it fails") {
+    Fixture f(30, 1, first);
+    f.engine.step();
+    REQUIRE(precedence.first_behind());
+    f.sink.fail_next_finish = true;
+    CHECK_THROWS(f.engine.step());
+    CHECK_FALSE(precedence.first_behind());
+  }
+  SUBCASE("not once it has lost the lead") {
+    Fixture f(30, 1, first);
+    f.engine.step();
+    REQUIRE(precedence.first_behind());
+    f.log.leader = false;
+    f.log.lock_free = false;
+    CHECK(f.engine.step() == 0);
+    CHECK_FALSE(precedence.first_behind());
+  }
+  SUBCASE("not once it is gone") {
+    {
+      Fixture f(30, 1, first);
+      f.engine.step();
+      REQUIRE(precedence.first_behind());
+    }
+    CHECK_FALSE(precedence.first_behind());
+  }
+}
+
+TEST_CASE("a subscription that gives way handles one batch per pace while the first is behind") {
+  Precedence precedence;
+  Fixture first(100, 1, {.batch_size = 4, .comes_first = &precedence, .backlog = 10});
+  first.engine.step();
+  REQUIRE(precedence.first_behind());
+
+  Fixture after(40, 1,
+                {.batch_size = 4, .comes_after = &precedence, .pace = std::chrono::seconds(10)});
+  after.engine.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(after.observer.total == 4);  // one batch, then it waits for its pace
+
+  while (first.engine.step() > 0) {
+  }
+  REQUIRE_FALSE(precedence.first_behind());
+  // The first caught up: the other goes on at once, without waiting out its pace.
+  for (int i = 0; i < 200 && after.observer.total < 40; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(after.observer.total == 40);
+  after.engine.stop();
 }
