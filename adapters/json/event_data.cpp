@@ -1,6 +1,8 @@
 // Event data and order lines: written in the contract's field order, read back exactly.
 #include "adapters/json/event_data.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+
 #include "adapters/json/fields.hpp"
 #include "domain/overloaded.hpp"
 
@@ -43,6 +45,11 @@ std::optional<std::vector<domain::LineItem>> decode_items(std::string_view items
 
 std::string encode_event_data(const domain::Event& event) {
   JsonWriter w;
+  write_event_data(w, event);
+  return w.take();
+}
+
+void write_event_data(JsonWriter& w, const domain::Event& event) {
   w.begin_object();
   std::visit(Overloaded{
                  [&](const domain::OrderPlaced& e) {
@@ -74,11 +81,14 @@ std::string encode_event_data(const domain::Event& event) {
              },
              event);
   w.end_object();
-  return w.take();
 }
 
 std::optional<domain::Event> decode_event(std::string_view type, std::string_view data_json) {
-  const auto parsed = parse_exact(data_json);
+  // Every subscriber decodes every event: the document lives in a buffer on this stack, and only
+  // the event decoded from it goes to the heap.
+  unsigned char buffer[4096];
+  bj::monotonic_resource resource(buffer, sizeof buffer);
+  const auto parsed = parse_exact(data_json, &resource);
   const auto* document = std::get_if<bj::value>(&parsed);
   if (document == nullptr || !document->is_object()) return std::nullopt;
   FieldErrors errors;

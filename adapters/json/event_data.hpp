@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/json/json_writer.hpp"
 #include "domain/order.hpp"
 
 namespace order::json {
@@ -18,6 +19,8 @@ std::optional<std::vector<domain::LineItem>> decode_items(std::string_view items
 
 // The event's `data` as stored in the log and published on Kafka.
 std::string encode_event_data(const domain::Event& event);
+// The same document, written as the next value of `w` (inside an envelope).
+void write_event_data(JsonWriter& w, const domain::Event& event);
 // The inverse; nullopt for an unknown type or a document that does not fit it.
 std::optional<domain::Event> decode_event(std::string_view type, std::string_view data_json);
 

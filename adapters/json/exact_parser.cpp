@@ -12,13 +12,20 @@ namespace {
 namespace bj = boost::json;
 
 // Beyond this magnitude a number is no price: it is reported out of range, not rounded.
-constexpr double kLargestMoney = 9e13;
+// Below it a double still tells cents apart exactly (see money_of), and no order comes near it:
+// a unit price is at most 1,000,000.00.
+constexpr double kLargestMoney = 1e13;
+constexpr std::int64_t kLargestCents = 1'000'000'000'000'000;  // kLargestMoney in cents
 
 struct ExactHandler {
   static constexpr std::size_t max_object_size = bj::object::max_size();
   static constexpr std::size_t max_array_size = bj::array::max_size();
   static constexpr std::size_t max_key_size = bj::string::max_size();
   static constexpr std::size_t max_string_size = bj::string::max_size();
+
+  // The parser's work space starts in `temp` (on parse_exact's stack) and goes to the heap only
+  // for a large document.
+  explicit ExactHandler(unsigned char* temp, std::size_t size) : stack({}, temp, size) {}
 
   bj::value_stack stack;
   std::string number_text;  // the parts of a number split across input chunks
@@ -86,11 +93,13 @@ struct ExactHandler {
 
 }  // namespace
 
-std::variant<boost::json::value, ParseError> parse_exact(std::string_view text) {
+std::variant<boost::json::value, ParseError> parse_exact(std::string_view text,
+                                                         boost::json::storage_ptr storage) {
   bj::parse_options options;  // strict JSON: no comments, no trailing commas, valid UTF-8
   options.max_depth = 32;
-  bj::basic_parser<ExactHandler> parser(options);
-  parser.handler().stack.reset();
+  unsigned char temp[1024];
+  bj::basic_parser<ExactHandler> parser(options, temp, sizeof temp);
+  parser.handler().stack.reset(std::move(storage));
   bj::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
   if (!ec && used != text.size()) ec = bj::error::extra_data;
@@ -103,8 +112,19 @@ std::variant<boost::json::value, ParseError> parse_exact(std::string_view text) 
 std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& value) {
   if (const auto* text = value.if_string()) {
     // A decimal string ("4.99") is accepted as the Go service's clients sent it; it is judged
-    // as the number it spells, so "4.999" is a precision error here too.
-    const auto parsed = parse_exact(std::string_view(text->data(), text->size()));
+    // as the number it spells, so "4.999" is a precision error here too. The common case, plain
+    // digits with at most two decimals, needs no parser: it is what the log's data holds.
+    const std::string_view digits(text->data(), text->size());
+    if (digits.find_first_of("eE") == std::string_view::npos) {
+      if (const auto money = domain::parse_money(digits)) {
+        const bool decimal = digits.find('.') != std::string_view::npos;
+        // As a number: an integer is exact at any size; a decimal only below kLargestMoney.
+        if (!decimal || (money->cents < kLargestCents && money->cents > -kLargestCents)) {
+          return *money;
+        }
+      }
+    }
+    const auto parsed = parse_exact(digits);
     const auto* number = std::get_if<boost::json::value>(&parsed);
     if (number == nullptr || !(number->is_number())) return MoneyProblem::not_a_number;
     return money_of(*number);
@@ -118,8 +138,10 @@ std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& val
   if (const auto* real = value.if_double()) {
     if (std::isnan(*real)) return MoneyProblem::too_many_decimals;
     if (!(std::fabs(*real) < kLargestMoney)) return MoneyProblem::out_of_range;
-    // |real| < 9e13 with at most two decimals: real × 100 is within 2^53 and within 0.01 of an
-    // integer, so rounding recovers the exact cents the text had.
+    // |real| < 1e13 with at most two decimals: doubles there are at most 2^-9 apart, so real is
+    // within 0.001 of the text's value, and real × 100 (below 2^50, rounded by at most 0.07) is
+    // within 0.2 of the exact cents; llround recovers them. (At 9e13 doubles are 2^-6 apart, and
+    // 89999999999999.99 came out a cent short.)
     return domain::Money{std::llround(*real * 100.0)};
   }
   return MoneyProblem::not_a_number;

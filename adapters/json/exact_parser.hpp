@@ -19,7 +19,10 @@ struct ParseError {
 };
 
 // Parses one complete JSON document (no comments, no trailing commas, valid UTF-8, depth ≤ 32).
-std::variant<boost::json::value, ParseError> parse_exact(std::string_view text);
+// The value is allocated from `storage` (the default heap unless given, e.g. a monotonic buffer
+// on the caller's stack for a document read and dropped at once).
+std::variant<boost::json::value, ParseError> parse_exact(std::string_view text,
+                                                         boost::json::storage_ptr storage = {});
 
 enum class MoneyProblem { not_a_number, too_many_decimals, out_of_range };
 

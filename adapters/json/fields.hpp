@@ -4,7 +4,6 @@
 
 #include <boost/json.hpp>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,12 +29,13 @@ std::string_view kind_name(const bj::value& v);
 class Fields {
  public:
   Fields(const bj::object& object, std::string prefix, FieldErrors& errors)
-      : object_(object), prefix_(std::move(prefix)), errors_(errors) {}
+      : object_(object), prefix_(std::move(prefix)), errors_(errors), used_(object.size(), 0) {}
 
   const bj::value* find(std::string_view key) {
-    known_.insert(std::string(key));
     const auto it = object_.find(bj::string_view(key.data(), key.size()));
-    return it == object_.end() ? nullptr : &it->value();
+    if (it == object_.end()) return nullptr;
+    used_[static_cast<std::size_t>(it - object_.begin())] = 1;
+    return &it->value();
   }
 
   const bj::value* required(std::string_view key) {
@@ -100,9 +100,10 @@ class Fields {
 
   // Unknown members are refused: a typo such as "quantitiy" must not silently become a default.
   void reject_unknown() {
-    for (const auto& member : object_) {
-      const std::string key(member.key());
-      if (!known_.contains(key)) fail(key, "unknown_field", "unknown field " + key);
+    for (std::size_t i = 0; i < used_.size(); ++i) {
+      if (used_[i] != 0) continue;
+      const std::string key((object_.begin() + i)->key());
+      fail(key, "unknown_field", "unknown field " + key);
     }
   }
 
@@ -114,7 +115,7 @@ class Fields {
   const bj::object& object_;
   std::string prefix_;
   FieldErrors& errors_;
-  std::set<std::string> known_;
+  std::vector<char> used_;  // by member index: read by find()
 };
 
 // The body as an object, or an error (a null body is an empty object where `null_is_empty`).

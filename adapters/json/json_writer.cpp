@@ -1,6 +1,8 @@
 // JsonWriter: commas, quoting and escaping in one place.
 #include "adapters/json/json_writer.hpp"
 
+#include <charconv>
+
 namespace order::json {
 
 void append_quoted(std::string& out, std::string_view text) {
@@ -98,7 +100,9 @@ JsonWriter& JsonWriter::string(std::string_view value) {
 
 JsonWriter& JsonWriter::integer(std::int64_t value) {
   before_value();
-  out_ += std::to_string(value);
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out_.append(digits, end);
   return *this;
 }
 

@@ -14,6 +14,8 @@ void append_quoted(std::string& out, std::string_view text);
 
 class JsonWriter {
  public:
+  // Room for a typical message up front, so building one rarely reallocates.
+  explicit JsonWriter(std::size_t reserve = 256) { out_.reserve(reserve); }
   JsonWriter& begin_object();
   JsonWriter& end_object();
   JsonWriter& begin_array();

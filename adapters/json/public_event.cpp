@@ -23,13 +23,18 @@ PublicMessage public_message_of(const projections::LogEvent& event) {
   // contract's field order. Only order.created carries `items` (the store-service reserves stock
   // for the items of any event it sees), which the log's data of a status change never has.
   const auto decoded = decode_event(event.type, event.data_json);
-  JsonWriter w;
+  JsonWriter w(160 + event.data_json.size());
   w.begin_object();
   w.key("id").string(event.event_id);  // consumers deduplicate on it
   w.key("type").string(type);
   w.key("timestamp").string(event.recorded_at);
   w.key("version").string("1.0");
-  w.key("data").raw(decoded ? encode_event_data(*decoded) : event.data_json);
+  w.key("data");
+  if (decoded) {
+    write_event_data(w, *decoded);
+  } else {
+    w.raw(event.data_json);
+  }
   w.end_object();
 
   PublicMessage message;

@@ -145,6 +145,53 @@ TEST_CASE("money_of reads integers, exact decimals and decimal strings") {
         json::MoneyProblem::too_many_decimals);
 }
 
+TEST_CASE("a decimal string is judged exactly as the number it spells") {
+  // The string's shortcut (plain digits, no parser) must agree with the number's path.
+  const char* texts[] = {"4.99",
+                         "4.999",
+                         "0",
+                         "-0",
+                         "-0.00",
+                         "12",
+                         "1e2",
+                         "1E2",
+                         "1.5e1",
+                         "100000000000000",
+                         "1e14",
+                         "89999999999999.99",
+                         "90000000000000.00",
+                         "-90000000000000.00",
+                         "92233720368547758",
+                         "92233720368547758.08",
+                         "007",
+                         "+1",
+                         " 1",
+                         "1.",
+                         ".5",
+                         "-",
+                         "",
+                         "0x10",
+                         "1.0000000000000000001"};
+  for (const std::string text : texts) {
+    const auto as_string = json::money_of(bj::value(bj::string(text)));
+    const auto parsed = json::parse_exact(text);
+    const auto* number = std::get_if<bj::value>(&parsed);
+    if (number == nullptr || !number->is_number()) {
+      CHECK_MESSAGE(std::get<json::MoneyProblem>(as_string) == json::MoneyProblem::not_a_number,
+                    text);
+      continue;
+    }
+    const auto as_number = json::money_of(*number);
+    REQUIRE_MESSAGE(as_string.index() == as_number.index(), text);
+    if (const auto* money = std::get_if<domain::Money>(&as_number)) {
+      CHECK_MESSAGE(std::get<domain::Money>(as_string).cents == money->cents, text);
+    } else {
+      CHECK_MESSAGE(
+          std::get<json::MoneyProblem>(as_string) == std::get<json::MoneyProblem>(as_number), text);
+    }
+  }
+}
+
 TEST_CASE("every two-decimal price up to the limit survives the JSON round trip exactly") {
   for (std::int64_t cents = 1; cents <= 100'000'000; cents += 9973) {
     const std::string text = domain::format_money_compact(domain::Money{cents});
