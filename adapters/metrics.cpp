@@ -145,14 +145,12 @@ std::optional<double> seconds_since_recorded(std::string_view text,
     const auto [end, error] = std::from_chars(text.data() + at, text.data() + at + length, value);
     return error == std::errc() && end == text.data() + at + length;
   };
-  std::tm utc{};
-  int year = 0, month = 0;
-  if (!field(0, 4, year) || !field(5, 2, month) || !field(8, 2, utc.tm_mday) ||
-      !field(11, 2, utc.tm_hour) || !field(14, 2, utc.tm_min) || !field(17, 2, utc.tm_sec)) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!field(0, 4, year) || !field(5, 2, month) || !field(8, 2, day) || !field(11, 2, hour) ||
+      !field(14, 2, minute) || !field(17, 2, second) || month < 1 || month > 12 || day < 1 ||
+      day > 31) {
     return std::nullopt;
   }
-  utc.tm_year = year - 1900;
-  utc.tm_mon = month - 1;
   double fraction = 0;
   const std::string_view rest = text.substr(19, text.size() - 20);
   if (!rest.empty()) {
@@ -164,7 +162,16 @@ std::optional<double> seconds_since_recorded(std::string_view text,
       scale /= 10;
     }
   }
-  const double recorded = static_cast<double>(timegm(&utc)) + fraction;
+  // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil): plain
+  // arithmetic, where timegm() would normalise a struct tm for each event.
+  const int y = year - (month <= 2 ? 1 : 0);
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const int year_of_era = y - era * 400;
+  const int day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  const int day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + day_of_era - 719468;
+  const double recorded =
+      static_cast<double>(days * 86400 + hour * 3600 + minute * 60 + second) + fraction;
   const double at = std::chrono::duration<double>(now.time_since_epoch()).count();
   return at - recorded;
 }
@@ -172,24 +179,28 @@ std::optional<double> seconds_since_recorded(std::string_view text,
 void PublicationClock::sent(const std::vector<projections::LogEvent>& events) {
   const double now_seconds =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto now = std::chrono::system_clock::now();
   std::lock_guard lock(mutex_);
   for (const auto& event : events) {
-    const auto age = seconds_since_recorded(event.recorded_at);
+    const auto age = seconds_since_recorded(event.recorded_at, now);
     if (!age) continue;
-    recorded_at_[event.position] = now_seconds - *age;
+    // Sent again after a failure or a new lead: what was pending from there on is replaced.
+    while (!recorded_at_.empty() && recorded_at_.back().first >= event.position) {
+      recorded_at_.pop_back();
+    }
+    recorded_at_.emplace_back(event.position, now_seconds - *age);
   }
-  while (recorded_at_.size() > kMaxPending) recorded_at_.erase(recorded_at_.begin());
+  while (recorded_at_.size() > kMaxPending) recorded_at_.pop_front();
 }
 
 void PublicationClock::acknowledged(const projections::LogPosition& to, Histogram& histogram,
                                     std::chrono::system_clock::time_point now) {
   const double now_seconds = std::chrono::duration<double>(now.time_since_epoch()).count();
   std::lock_guard lock(mutex_);
-  const auto end = recorded_at_.upper_bound(to);
-  for (auto it = recorded_at_.begin(); it != end; ++it) {
-    histogram.observe(std::max(0.0, now_seconds - it->second));
+  while (!recorded_at_.empty() && recorded_at_.front().first <= to) {
+    histogram.observe(std::max(0.0, now_seconds - recorded_at_.front().second));
+    recorded_at_.pop_front();
   }
-  recorded_at_.erase(recorded_at_.begin(), end);
 }
 
 std::size_t PublicationClock::pending() const {

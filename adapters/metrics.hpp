@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -88,7 +89,8 @@ class PublicationClock {
 
  private:
   mutable std::mutex mutex_;
-  std::map<projections::LogPosition, double> recorded_at_;  // seconds since the epoch
+  // (position, seconds since the epoch), in log order: the publisher sends in log order.
+  std::deque<std::pair<projections::LogPosition, double>> recorded_at_;
 };
 
 struct Metrics {

@@ -117,6 +117,14 @@ TEST_CASE("an event's age is read from the log's RFC 3339 recorded time") {
   CHECK(*order::seconds_since_recorded("2026-11-25T10:00:00.250000Z", now) ==
         doctest::Approx(1.25));
   CHECK(*order::seconds_since_recorded("2026-11-25T09:59:01Z", now) == doctest::Approx(60.5));
+  // Across a leap day and the turn of a year: the calendar arithmetic agrees with the epoch.
+  const auto epoch = [](long long seconds) {
+    return system_clock::time_point(std::chrono::seconds(seconds));
+  };
+  CHECK(*order::seconds_since_recorded("2024-02-29T12:00:00Z", epoch(1709208000)) == 0);
+  CHECK(*order::seconds_since_recorded("2024-03-01T00:00:00Z", epoch(1709251200)) == 0);
+  CHECK(*order::seconds_since_recorded("1999-12-31T23:59:59Z", epoch(946684800)) == 1);
+  CHECK_FALSE(order::seconds_since_recorded("2026-13-01T00:00:00Z", now));
   CHECK_FALSE(order::seconds_since_recorded("yesterday", now));
   CHECK_FALSE(order::seconds_since_recorded("2026-11-25 10:00:00Z", now));
 }
@@ -145,7 +153,14 @@ TEST_CASE("publication latency is observed per event once Kafka acknowledged its
   CHECK(snapshot.sum / 2 == doctest::Approx(3.5).epsilon(0.2));
   // A batch sent again after a failure is observed once, at its acknowledgement.
   clock.sent({event_at(3, stamp(3))});
+  CHECK(clock.pending() == 1);
   clock.acknowledged({7, 3}, latency, now);
   CHECK(latency.snapshot().cumulative.back() == 3);
   CHECK(clock.pending() == 0);
+  // A new leader resumes from an older checkpoint: what it sends again replaces what was pending.
+  clock.sent({event_at(4, stamp(1)), event_at(5, stamp(1)), event_at(6, stamp(1))});
+  clock.sent({event_at(5, stamp(1)), event_at(6, stamp(1))});
+  CHECK(clock.pending() == 3);
+  clock.acknowledged({7, 6}, latency, now);
+  CHECK(latency.snapshot().cumulative.back() == 6);
 }
