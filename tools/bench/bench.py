@@ -173,6 +173,7 @@ def publication(args, url, events):
     os.unlink(log.name)
     return {
         "scenario": "publication",
+        "codec": codec_rates(args),
         "measured": f"order-service drains {events:,} events to Kafka",
         "unit": "events/s",
         "per_second": events / seconds,
@@ -187,6 +188,15 @@ def publication(args, url, events):
         **latency,
         "profile": profile.summary,
     }
+
+
+def codec_rates(args):
+    """The per-event CPU work of the subscriptions on one core, without PostgreSQL or Kafka
+    (order-codec-bench, built beside the service): an upper bound the drain can approach."""
+    codec = os.path.join(os.path.dirname(args.service), "order-codec-bench")
+    if not os.path.exists(codec):
+        return None
+    return json.loads(subprocess.run([codec], check=True, capture_output=True, text=True).stdout)
 
 
 def publication_latency(url, env, topic, brokers, backlog, clients=8, seconds=10):
@@ -575,6 +585,10 @@ def details(results):
             lines.append(f"- {r['scenario']} latency p50 / p90 / p99 / p99.9: {ms(r['latency_us'])} ms "
                          f"(baseline {ms(r['baseline_latency_us'])} ms); {r['requests']:,} requests, "
                          f"{r['errors']} errors")
+        if r.get("codec"):
+            lines.append(f"- publication, per event on one core (order-codec-bench): decode the "
+                         f"log's data {r['codec']['decode_event_per_second']:,.0f}/s, build the "
+                         f"public message {r['codec']['public_message_per_second']:,.0f}/s")
         if r["scenario"] == "ingest":
             lines.append(f"- ingest: {r['orders_in_log']:,} orders in the log; publisher and "
                          f"projector drained {r['drained_seconds_after_load']:.2f} s after the load")
