@@ -65,6 +65,7 @@ struct LineWriter::State {
   std::deque<std::string> lines;
   std::size_t capacity = 0;
   bool writing = false;  // the thread holds lines taken from the queue and not yet written
+  bool idle = false;     // the thread waits for `ready`: the next push wakes it
   bool stopping = false;
   bool stopped = false;
   std::atomic<std::int64_t> dropped{0};
@@ -96,7 +97,11 @@ void LineWriter::run(std::shared_ptr<State> state) {
   std::string batch;
   std::unique_lock lock(state->mutex);
   for (;;) {
-    state->ready.wait(lock, [&] { return state->stopping || !state->lines.empty(); });
+    while (!state->stopping && state->lines.empty()) {
+      state->idle = true;
+      state->ready.wait(lock);
+    }
+    state->idle = false;
     if (state->lines.empty()) break;
     batch.clear();
     while (!state->lines.empty()) {
@@ -122,6 +127,10 @@ bool LineWriter::push(std::string line) {
       return false;
     }
     state_->lines.push_back(std::move(line));
+    // Under load the thread is still writing the last batch and finds this line when it comes
+    // back: waking it for every line would cost a system call per request.
+    if (!state_->idle) return true;
+    state_->idle = false;
   }
   state_->ready.notify_one();
   return true;
