@@ -27,6 +27,8 @@ struct Config {
   std::string jwt_secret;      // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
   bool access_log = true;      // ACCESS_LOG: one log line per request (on/off)
   int max_connections = 1024;  // MAX_CONNECTIONS: beyond it new connections are closed
+  int subscription_shards = 1;  // SUBSCRIPTION_SHARDS: each subscription in this many shards
+  std::string instance_id;      // INSTANCE_ID: this instance among the members; default host-pid
   bool migrate = true;         // apply schema migrations at start (--no-migrate)
   bool help = false;
 };
