@@ -93,16 +93,16 @@ int main(int argc, char** argv) {
     }
   }
   // The running instances share the subscriptions' shards (SUBSCRIPTION_SHARDS, default 1).
-  pg::Membership membership(database, settings.instance_id.empty() ? pg::default_instance_id()
-                                                                   : settings.instance_id);
+  pg::Membership membership(
+      database, settings.instance_id.empty() ? pg::default_instance_id() : settings.instance_id);
   membership.start();
-  log::info("", "subscriptions", {{"instance", membership.instance()},
-                                  {"shards", std::to_string(shards)}});
-  const auto publication = runtime::sharded_publication(
-      {.database = database,
-       .producer = {.brokers = brokers, .topic = settings.order_topic},
-       .subscription = subscriber},
-      shards, membership);
+  log::info("", "subscriptions",
+            {{"instance", membership.instance()}, {"shards", std::to_string(shards)}});
+  const auto publication =
+      runtime::sharded_publication({.database = database,
+                                    .producer = {.brokers = brokers, .topic = settings.order_topic},
+                                    .subscription = subscriber},
+                                   shards, membership);
   publication->start();
   const auto projection =
       runtime::sharded_orders_projection({.database = database}, shards, membership);

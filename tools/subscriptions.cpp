@@ -46,9 +46,8 @@ void MetricsObserver::failed(const std::string& error) {
 
 bool ShardPolicy::assigned() const {
   const auto mine =
-      projections::assigned_shards(sharing_.membership->members(),
-                                   sharing_.membership->instance(), sharing_.subscription_number,
-                                   shard_.count);
+      projections::assigned_shards(sharing_.membership->members(), sharing_.membership->instance(),
+                                   sharing_.subscription_number, shard_.count);
   return std::find(mine.begin(), mine.end(), shard_.index) != mine.end();
 }
 
@@ -130,10 +129,9 @@ void ShardedSubscription::stop() {
 
 namespace {
 
-projections::SubscriptionOptions engine_options(int batch_size, const Sharing& sharing,
-                                                std::chrono::milliseconds retry_backoff =
-                                                    projections::SubscriptionOptions{}
-                                                        .retry_backoff) {
+projections::SubscriptionOptions engine_options(
+    int batch_size, const Sharing& sharing,
+    std::chrono::milliseconds retry_backoff = projections::SubscriptionOptions{}.retry_backoff) {
   projections::SubscriptionOptions options{.batch_size = batch_size,
                                            .retry_backoff = retry_backoff};
   // Shared shards change hands: look for work to take often.
@@ -188,13 +186,12 @@ std::unique_ptr<ShardedSubscription> sharded_publication(PublicationOptions opti
                                                          pg::Membership& membership) {
   options.sharing.membership = &membership;
   options.sharing.subscription_number = kPublication;
-  return std::make_unique<ShardedSubscription>(
-      options.database, options.subscription, "publisher", shards,
-      [options](projections::Shard shard) {
-        auto mine = options;
-        mine.shard = shard;
-        return publication(mine);
-      });
+  return std::make_unique<ShardedSubscription>(options.database, options.subscription, "publisher",
+                                               shards, [options](projections::Shard shard) {
+                                                 auto mine = options;
+                                                 mine.shard = shard;
+                                                 return publication(mine);
+                                               });
 }
 
 std::unique_ptr<ShardedSubscription> sharded_orders_projection(ProjectionOptions options,
@@ -202,9 +199,8 @@ std::unique_ptr<ShardedSubscription> sharded_orders_projection(ProjectionOptions
                                                                pg::Membership& membership) {
   options.sharing.membership = &membership;
   options.sharing.subscription_number = kOrders;
-  return std::make_unique<ShardedSubscription>(options.database, pg::kOrdersProjector,
-                                               "projector", shards,
-                                               [options](projections::Shard shard) {
+  return std::make_unique<ShardedSubscription>(options.database, pg::kOrdersProjector, "projector",
+                                               shards, [options](projections::Shard shard) {
                                                  auto mine = options;
                                                  mine.shard = shard;
                                                  return orders_projection(mine);

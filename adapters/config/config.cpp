@@ -78,11 +78,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   } else if (env_file != dotenv_path) {
     return ConfigError{"cannot read --env-file " + env_file};
   }
-  for (const char* name :
-       {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST", "WORKERS",
-        "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES", "IDEMPOTENCY_TTL_SECONDS",
-        "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG", "MAX_CONNECTIONS", "SUBSCRIPTION_SHARDS",
-        "INSTANCE_ID"}) {
+  for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
+                           "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
+                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG",
+                           "MAX_CONNECTIONS", "SUBSCRIPTION_SHARDS", "INSTANCE_ID"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.

@@ -17,9 +17,9 @@ HttpResponse readyz(Services& services, Context&) {
   // A subscription this instance refused to run (its checkpoints are in another number of
   // shards) needs an operator: not ready, with what to do.
   if (const auto refused = metrics().refusals(); !refused.empty()) {
-    return problem(Problem::unavailable, "the " + refused.front().first +
-                                             " subscription is not running: " +
-                                             refused.front().second);
+    return problem(
+        Problem::unavailable,
+        "the " + refused.front().first + " subscription is not running: " + refused.front().second);
   }
   const auto orders = services.read_model.projection_lag();
   const auto product_sales = services.sales_report.lag();

@@ -98,13 +98,14 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
     tx.exec("LOCK TABLE " + tx.quote_name(shape.name) + " IN ACCESS EXCLUSIVE MODE");
   }
   // Every shard's checkpoint of the live projection (its own name alone when it has none yet).
-  tx.exec_params(std::string("INSERT INTO subscriptions (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 "
-                             "FROM subscriptions WHERE ") +
-                     kCheckpointsOf + ")",
-                 live);
   tx.exec_params(
-      std::string("SELECT 1 FROM subscriptions WHERE ") + kCheckpointsOf + " ORDER BY name FOR UPDATE",
+      std::string("INSERT INTO subscriptions (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 "
+                  "FROM subscriptions WHERE ") +
+          kCheckpointsOf + ")",
       live);
+  tx.exec_params(std::string("SELECT 1 FROM subscriptions WHERE ") + kCheckpointsOf +
+                     " ORDER BY name FOR UPDATE",
+                 live);
   // Catch up with what was appended during the replay. The reader's own connection sees every
   // commit; the horizon it reads below only grows, and the live projector's checkpoint cannot be
   // beyond it, so the position reached here is at or past the live one.
@@ -141,13 +142,12 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
 
 // Folds events stream by stream into `table` through COPY within `write`: with `until` (a
 // handled_condition()), every event it admits (what projector shards with those checkpoints
-// have applied); without, every event of a transaction below the horizon of the scan's own snapshot. Memory
-// holds three fetched pages and one order. Returns the horizon: every event of a transaction
-// below it that the bound admits is in the table.
+// have applied); without, every event of a transaction below the horizon of the scan's own
+// snapshot. Memory holds three fetched pages and one order. Returns the horizon: every event of a
+// transaction below it that the bound admits is in the table.
 std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_base& write,
-                        const std::string& table,
-                        const std::optional<std::string>& until, std::int64_t& events,
-                        std::int64_t log_events, Clock::time_point start,
+                        const std::string& table, const std::optional<std::string>& until,
+                        std::int64_t& events, std::int64_t log_events, Clock::time_point start,
                         const ProgressFn& progress) {
   auto reading = connect(database);
   pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> scan(

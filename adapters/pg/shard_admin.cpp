@@ -40,7 +40,8 @@ std::vector<Row> rows_of(pqxx::transaction_base& tx, const std::string& where,
   const auto result = subscription.empty() ? tx.exec(sql) : tx.exec_params(sql, subscription);
   for (const auto& row : result) {
     const auto name = row[0].as<std::string>();
-    out.push_back({name, parse_checkpoint_name(name),
+    out.push_back({name,
+                   parse_checkpoint_name(name),
                    {row[1].as<std::uint64_t>(), row[2].as<std::int64_t>()}});
   }
   return out;
@@ -92,8 +93,8 @@ std::vector<ShardStatus> shard_status(const ConnectionOptions& database) {
   return out;
 }
 
-ReshardResult reshard(const ConnectionOptions& database, const std::string& subscription,
-                      int count, std::chrono::seconds wait,
+ReshardResult reshard(const ConnectionOptions& database, const std::string& subscription, int count,
+                      std::chrono::seconds wait,
                       const std::function<void(const std::string&)>& waiting) {
   if (count < 1 || count > 64) throw std::invalid_argument("the shards must be from 1 to 64");
   const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -147,7 +148,7 @@ ReshardResult reshard(const ConnectionOptions& database, const std::string& subs
         for (const auto& row : old) position = std::max(position, row.position);
         if (!last.empty()) {
           position = std::max(position, projections::LogPosition{last[0][0].as<std::uint64_t>(),
-                                                                  last[0][1].as<std::int64_t>()});
+                                                                 last[0][1].as<std::int64_t>()});
         }
         tx.exec_params(std::string("DELETE FROM subscriptions") + where, subscription);
         for (int index = 0; index < count; ++index) {

@@ -31,16 +31,16 @@ struct ShardStatus {
 std::vector<ShardStatus> shard_status(const ConnectionOptions& database);
 
 struct ReshardResult {
-  int from = 0;  // shards before
-  int to = 0;    // shards after
+  int from = 0;                       // shards before
+  int to = 0;                         // shards after
   projections::LogPosition position;  // every new shard's checkpoint
 };
 // Waits up to `wait` until every shard of the subscription's present layout has handled every
 // event below the log's horizon and no instance leads any of them; then, in one transaction,
 // replaces their checkpoints with `count` checkpoints at that one position. `waiting` hears
 // why it waits. Throws when the wait runs out (nothing written).
-ReshardResult reshard(const ConnectionOptions& database, const std::string& subscription,
-                      int count, std::chrono::seconds wait,
+ReshardResult reshard(const ConnectionOptions& database, const std::string& subscription, int count,
+                      std::chrono::seconds wait,
                       const std::function<void(const std::string&)>& waiting = {});
 
 }  // namespace order::pg

@@ -71,7 +71,6 @@ constexpr const char* kLayout = R"(
 SELECT name FROM subscriptions
 WHERE name = $1 OR (split_part(name, '#', 1) = $1 AND name ~ '#[0-9]+/[0-9]+$'))";
 
-
 projections::SubscriptionLag lag_row(const pqxx::row& row) {
   return {std::max<std::int64_t>(0, row[0].as<std::int64_t>()), row[1].as<double>()};
 }
@@ -123,8 +122,8 @@ std::string handled_condition(pqxx::transaction_base& tx, const std::string& sub
     if (name != subscription) {
       const auto hash = name.rfind('#');
       const auto slash = name.rfind('/');
-      shard = "mod(stream_id, " + tx.quote(std::stoi(name.substr(slash + 1))) + ") = " +
-              tx.quote(std::stoi(name.substr(hash + 1, slash - hash - 1))) + " AND ";
+      shard = "mod(stream_id, " + tx.quote(std::stoi(name.substr(slash + 1))) +
+              ") = " + tx.quote(std::stoi(name.substr(hash + 1, slash - hash - 1))) + " AND ";
     }
     if (!condition.empty()) condition += " OR ";
     condition += "(" + shard + "(transaction_id, global_position) <= (" +
@@ -189,7 +188,8 @@ pqxx::connection& SubscriptionStore::connection() {
     connection_->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
     if (!instance_.empty()) {
-      connection_->set_variable("application_name", connection_->quote("order-service " + instance_));
+      connection_->set_variable("application_name",
+                                connection_->quote("order-service " + instance_));
     }
     connection_->prepare("read_after", kReadAfter);
     connection_->prepare("advance", kAdvance);
@@ -296,9 +296,8 @@ void SubscriptionStore::wait_for_appends(std::chrono::milliseconds timeout) {
 projections::SubscriptionLag SubscriptionStore::lag(const projections::LogPosition& after) {
   return guarded([&] {
     pqxx::nontransaction tx(connection());
-    return lag_row(
-        tx.exec_prepared("lag", std::to_string(after.transaction_id), after.global_position,
-                         shard_.count, shard_.index)[0]);
+    return lag_row(tx.exec_prepared("lag", std::to_string(after.transaction_id),
+                                    after.global_position, shard_.count, shard_.index)[0]);
   });
 }
 

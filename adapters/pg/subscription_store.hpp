@@ -5,9 +5,9 @@
 
 #include <chrono>
 #include <memory>
-#include <stdexcept>
 #include <pqxx/row>
 #include <pqxx/transaction_base>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

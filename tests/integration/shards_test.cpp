@@ -26,8 +26,8 @@ using namespace std::chrono_literals;
 void place_orders(pg::PgEventStore& store, int count) {
   commands::OrderCommands commands(store);
   for (int i = 0; i < count; ++i) {
-    const auto placed = commands.place(100 + i % 7, {{1001 + i % 4, 1 + i % 3, domain::Money{499}}},
-                                       {});
+    const auto placed =
+        commands.place(100 + i % 7, {{1001 + i % 4, 1 + i % 3, domain::Money{499}}}, {});
     REQUIRE(placed.ok());
     const auto& order = placed.accepted.order;
     if (i % 2 == 0) commands.execute(domain::PayOrder{order.id, "P", order.total}, {}, {});
@@ -75,9 +75,10 @@ TEST_CASE("three shards fold the whole log between them, each its own streams, a
   // Each shard's checkpoint is an event of its own streams.
   for (int index = 0; index < 3; ++index) {
     const auto name = "orders-projector#" + std::to_string(index) + "/3";
-    CHECK(count_of(db, "SELECT mod(e.stream_id, 3) FROM events e JOIN subscriptions s ON "
-                       "s.global_position = e.global_position WHERE s.name = '" +
-                           name + "'") == index);
+    CHECK(count_of(db,
+                   "SELECT mod(e.stream_id, 3) FROM events e JOIN subscriptions s ON "
+                   "s.global_position = e.global_position WHERE s.name = '" +
+                       name + "'") == index);
   }
   CHECK(pg::verify_orders({db.url()}, {}).empty());
   CHECK(pg::verify_read_model({db.url()}, pg::ProductSalesTable{}, {}).empty());
@@ -90,8 +91,9 @@ TEST_CASE("three shards fold the whole log between them, each its own streams, a
   }
 }
 
-TEST_CASE("a shard refuses to start from the log's start when the checkpoints are of another "
-          "layout") {
+TEST_CASE(
+    "a shard refuses to start from the log's start when the checkpoints are of another "
+    "layout") {
   FreshDatabase db;
   pg::PgEventStore store({db.url()});
   place_orders(store, 10);
@@ -110,8 +112,9 @@ TEST_CASE("a shard refuses to start from the log's start when the checkpoints ar
   pg::SubscriptionStore four({db.url()}, pg::kOrdersProjector, {1, 4});
   CHECK_THROWS_AS(four.load(), pg::LayoutMismatch);
   // Nothing was written: no checkpoint at the log's start.
-  CHECK(count_of(db, "SELECT count(*) FROM subscriptions WHERE split_part(name, '#', 1) = "
-                     "'orders-projector'") == 3);
+  CHECK(count_of(db,
+                 "SELECT count(*) FROM subscriptions WHERE split_part(name, '#', 1) = "
+                 "'orders-projector'") == 3);
   // The publisher, with no checkpoint at all, starts in any layout.
   pg::SubscriptionStore publisher({db.url()}, "kafka-publisher", {0, 4});
   CHECK(publisher.load() == projections::LogPosition{});
@@ -130,12 +133,14 @@ TEST_CASE("reshard moves caught-up shards to a new count at one position; the ne
   CHECK(result.to == 2);
   CHECK(count_of(db, "SELECT count(*) FROM subscriptions WHERE name LIKE 'orders-projector%'") ==
         2);
-  CHECK(count_of(db, "SELECT count(DISTINCT (transaction_id, global_position)) FROM subscriptions "
-                     "WHERE name LIKE 'orders-projector#%/2'") == 1);
+  CHECK(count_of(db,
+                 "SELECT count(DISTINCT (transaction_id, global_position)) FROM subscriptions "
+                 "WHERE name LIKE 'orders-projector#%/2'") == 1);
   CHECK(count_of(db, "SELECT max(global_position) FROM events") == result.position.global_position);
   // The product_sales projection was not resharded: still three.
-  CHECK(count_of(db, "SELECT count(*) FROM subscriptions WHERE name LIKE "
-                     "'product-sales-projector#%/3'") == 3);
+  CHECK(count_of(db,
+                 "SELECT count(*) FROM subscriptions WHERE name LIKE "
+                 "'product-sales-projector#%/3'") == 3);
 
   place_orders(store, 20);
   std::vector<std::unique_ptr<runtime::RunningSubscription>> two;
@@ -199,8 +204,9 @@ TEST_CASE("a rebuild hands every shard the position it reached") {
   projection.catch_up();
   pg::rebuild_orders({db.url()}, 100, {});
   pg::rebuild_read_model({db.url()}, pg::ProductSalesTable{}, 100, {});
-  CHECK(count_of(db, "SELECT count(DISTINCT (transaction_id, global_position)) FROM subscriptions "
-                     "WHERE name LIKE 'orders-projector#%/3'") == 1);
+  CHECK(count_of(db,
+                 "SELECT count(DISTINCT (transaction_id, global_position)) FROM subscriptions "
+                 "WHERE name LIKE 'orders-projector#%/3'") == 1);
   CHECK(count_of(db, "SELECT count(*) FROM subscriptions WHERE name = 'orders-projector'") == 0);
   place_orders(store, 10);
   projection.catch_up();

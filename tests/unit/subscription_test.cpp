@@ -228,8 +228,8 @@ TEST_CASE("a leader no longer wanted gives the shard back with its batches check
   RecordingSink sink(2);
   CountingObserver observer;
   SwitchPolicy policy;
-  Subscription engine({.batch_size = 4, .lead_retry = std::chrono::milliseconds(0)}, log, log,
-                      log, sink, observer, &policy);
+  Subscription engine({.batch_size = 4, .lead_retry = std::chrono::milliseconds(0)}, log, log, log,
+                      sink, observer, &policy);
   CHECK(engine.step() == 4);
   CHECK(sink.open == 1);  // the second batch is in flight
   policy.wanted = false;
