@@ -76,6 +76,16 @@ bool ShardPolicy::should_lead(bool leading) {
   return true;
 }
 
+namespace {
+
+// A component's name as its metrics spell it: product-sales → product_sales.
+std::string metric_name(std::string component) {
+  std::replace(component.begin(), component.end(), '-', '_');
+  return component;
+}
+
+}  // namespace
+
 RunningSubscription::RunningSubscription(const pg::ConnectionOptions& database,
                                          const std::string& name,
                                          std::unique_ptr<projections::Sink> sink,
@@ -87,7 +97,7 @@ RunningSubscription::RunningSubscription(const pg::ConnectionOptions& database,
       sink_(std::move(sink)),
       observer_(component, metrics,
                 sharing.membership != nullptr
-                    ? &order::metrics().shard(component, shard.index, shard.count)
+                    ? &order::metrics().shard(metric_name(component), shard.index, shard.count)
                     : nullptr),
       policy_(sharing.membership != nullptr
                   ? std::make_unique<ShardPolicy>(
