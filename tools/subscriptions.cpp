@@ -89,7 +89,7 @@ std::string metric_name(std::string component) {
 RunningSubscription::RunningSubscription(const pg::ConnectionOptions& database,
                                          const std::string& name,
                                          std::unique_ptr<projections::Sink> sink,
-                                         std::string component, SubscriberMetrics& metrics,
+                                         const std::string& component, SubscriberMetrics& metrics,
                                          projections::SubscriptionOptions options,
                                          projections::Shard shard, const Sharing& sharing)
     : store_(database, name, shard,
@@ -164,15 +164,16 @@ namespace {
 
 std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options,
                                                 const pg::TableProjection& projection,
-                                                std::string component, SubscriberMetrics& metrics,
+                                                const std::string& component,
+                                                SubscriberMetrics& metrics,
                                                 pg::ReadModelSink::Committed committed = {}) {
   return std::make_unique<RunningSubscription>(
       options.database, projection.subscription(),
       std::make_unique<pg::ReadModelSink>(
           options.database, projection, std::move(committed),
           pg::checkpoint_name(projection.subscription(), options.shard)),
-      std::move(component), metrics, engine_options(options.batch_size, options.sharing),
-      options.shard, options.sharing);
+      component, metrics, engine_options(options.batch_size, options.sharing), options.shard,
+      options.sharing);
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ class ShardPolicy final : public projections::LeadPolicy {
 class RunningSubscription {
  public:
   RunningSubscription(const pg::ConnectionOptions& database, const std::string& name,
-                      std::unique_ptr<projections::Sink> sink, std::string component,
+                      std::unique_ptr<projections::Sink> sink, const std::string& component,
                       SubscriberMetrics& metrics, projections::SubscriptionOptions options,
                       projections::Shard shard = {}, const Sharing& sharing = {});
   void start() { engine_.start(); }
