@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -270,6 +271,12 @@ int reshard(std::vector<std::string> args, const order::config::Config& settings
     break;
   }
   if (args.size() != 2) bad_argument("reshard takes a subscription and a number of shards");
+  const std::vector<std::string> known{"kafka-publisher", "kafka-publisher-embedded",
+                                       "orders-projector", "product-sales-projector"};
+  if (std::find(known.begin(), known.end(), args[0]) == known.end()) {
+    bad_argument(fmt::format("reshard takes a subscription ({}), not '{}'", fmt::join(known, ", "),
+                             args[0]));
+  }
   const std::int64_t count = positive_integer("reshard N", args[1]);
   if (count > 64) bad_argument("reshard N must be at most 64");
   const auto result = order::pg::reshard(
