@@ -30,13 +30,24 @@ void MetricsObserver::leading(bool is_leader) {
 
 void MetricsObserver::handled(std::size_t events, const projections::SubscriptionLag& lag) {
   metrics_.events_total += static_cast<std::int64_t>(events);
-  metrics_.lag_events = lag.events;
-  metrics_.lag_seconds = lag.seconds;
-  if (shard_ != nullptr) {
-    shard_->events_total += static_cast<std::int64_t>(events);
-    shard_->lag_events = lag.events;
-    shard_->lag_seconds = lag.seconds;
+  if (shard_ == nullptr) {
+    metrics_.lag_events = lag.events;
+    metrics_.lag_seconds = lag.seconds;
+    return;
   }
+  shard_->events_total += static_cast<std::int64_t>(events);
+  shard_->lag_events = lag.events;
+  shard_->lag_seconds = lag.seconds;
+  // The subscription's lag: the most behind of the shards this process leads.
+  std::int64_t most_events = lag.events;
+  double most_seconds = lag.seconds;
+  for (const auto& other : metrics().shards()) {
+    if (other.subscription != shard_->subscription || other.leader == 0) continue;
+    most_events = std::max(most_events, other.lag_events);
+    most_seconds = std::max(most_seconds, other.lag_seconds);
+  }
+  metrics_.lag_events = most_events;
+  metrics_.lag_seconds = most_seconds;
 }
 
 void MetricsObserver::failed(const std::string& error) {
