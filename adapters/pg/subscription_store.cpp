@@ -47,24 +47,31 @@ SELECT (SELECT coalesce(max(global_position), 0) FROM events) - $2::bigint,
          ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0)::float8)";
 
 // Every shard's checkpoint of a subscription ("name" alone, or "name#index/count"): the events
-// after the least advanced one, and the age of the oldest event a shard has not handled.
+// after the least advanced shard that has any left, and the age of the oldest event a shard has
+// not handled; 0 and 0 when every shard is caught up.
 constexpr const char* kLagOfAllShards = R"(
 WITH cp AS (
   SELECT transaction_id, global_position,
          CASE WHEN name = $1 THEN 0 ELSE split_part(split_part(name, '#', 2), '/', 1)::int END AS i,
          CASE WHEN name = $1 THEN 1 ELSE split_part(split_part(name, '#', 2), '/', 2)::int END AS n
   FROM subscriptions
-  WHERE name = $1 OR (split_part(name, '#', 1) = $1 AND name ~ '#[0-9]+/[0-9]+$'))
-SELECT (SELECT coalesce(max(global_position), 0) FROM events)
-         - coalesce((SELECT min(global_position) FROM cp), 0),
-       CASE WHEN EXISTS (SELECT 1 FROM cp) THEN coalesce((SELECT max(extract(epoch FROM now() - (
-         SELECT e.recorded_at FROM events e
-         WHERE (e.transaction_id, e.global_position) > (cp.transaction_id, cp.global_position)
-           AND (cp.n = 1 OR mod(e.stream_id, cp.n) = cp.i)
-         ORDER BY e.transaction_id, e.global_position LIMIT 1))) FROM cp), 0)
-       ELSE coalesce(extract(epoch FROM now() - (
-         SELECT e.recorded_at FROM events e
-         ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0) END::float8)";
+  WHERE name = $1 OR (split_part(name, '#', 1) = $1 AND name ~ '#[0-9]+/[0-9]+$')),
+behind AS (
+  SELECT cp.global_position, (
+    SELECT e.recorded_at FROM events e
+    WHERE (e.transaction_id, e.global_position) > (cp.transaction_id, cp.global_position)
+      AND (cp.n = 1 OR mod(e.stream_id, cp.n) = cp.i)
+    ORDER BY e.transaction_id, e.global_position LIMIT 1) AS oldest
+  FROM cp)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM cp)
+         THEN coalesce((SELECT max(global_position) FROM events)
+                       - (SELECT min(global_position) FROM behind WHERE oldest IS NOT NULL), 0)
+         ELSE (SELECT coalesce(max(global_position), 0) FROM events) END,
+       CASE WHEN EXISTS (SELECT 1 FROM cp)
+         THEN coalesce((SELECT max(extract(epoch FROM now() - oldest)) FROM behind), 0)
+         ELSE coalesce(extract(epoch FROM now() - (
+           SELECT e.recorded_at FROM events e
+           ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0) END::float8)";
 
 // The names of the subscription's checkpoints, of any layout.
 constexpr const char* kLayout = R"(

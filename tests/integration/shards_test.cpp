@@ -82,6 +82,22 @@ TEST_CASE("three shards fold the whole log between them, each its own streams, a
   }
   CHECK(pg::verify_orders({db.url()}, {}).empty());
   CHECK(pg::verify_read_model({db.url()}, pg::ProductSalesTable{}, {}).empty());
+  {
+    // The read model's lag over its shards: none when every shard is caught up, even though
+    // their checkpoints differ.
+    auto connection = pg::connect({db.url()});
+    pqxx::read_transaction tx(*connection);
+    const auto caught_up = pg::lag_of(tx, pg::kOrdersProjector);
+    CHECK(caught_up.events == 0);
+    CHECK(caught_up.seconds == 0);
+  }
+  place_orders(store, 3);
+  {
+    auto connection = pg::connect({db.url()});
+    pqxx::read_transaction tx(*connection);
+    CHECK(pg::lag_of(tx, pg::kOrdersProjector).events > 0);
+  }
+  projection.catch_up();
   const auto status = pg::shard_status({db.url()});
   CHECK(status.size() == 6);
   for (const auto& shard : status) {
