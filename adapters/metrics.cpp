@@ -75,6 +75,37 @@ void render_subscriber(std::string& out, std::string_view name, std::string_view
   sample(out, metric("leader"), "", m.leader.load());
 }
 
+std::string label_value(std::string_view value);
+
+// Per shard of each subscription: leadership, lag, events handled (label `shard`; the number of
+// series is bounded by SUBSCRIPTION_SHARDS).
+void render_shards(std::string& out, const std::vector<Metrics::ShardView>& shards) {
+  const auto labels = [](const Metrics::ShardView& s) {
+    return fmt::format("subscription=\"{}\",shard=\"{}\",shards=\"{}\"",
+                       label_value(s.subscription), s.index, s.count);
+  };
+  header(out, "order_subscription_shard_leader", "gauge",
+         "1 while this process holds the lock of the subscription's shard.");
+  for (const auto& s : shards) sample(out, "order_subscription_shard_leader", labels(s), s.leader);
+  header(out, "order_subscription_shard_events_total", "counter",
+         "Events this process handled in the subscription's shard.");
+  for (const auto& s : shards) {
+    sample(out, "order_subscription_shard_events_total", labels(s),
+           static_cast<double>(s.events_total));
+  }
+  header(out, "order_subscription_shard_lag_events", "gauge",
+         "Events of the log after the shard's checkpoint, as its last leader here saw them.");
+  for (const auto& s : shards) {
+    sample(out, "order_subscription_shard_lag_events", labels(s),
+           static_cast<double>(s.lag_events));
+  }
+  header(out, "order_subscription_shard_lag_seconds", "gauge",
+         "Age of the oldest event of the shard not yet handled, as its last leader here saw it.");
+  for (const auto& s : shards) {
+    sample(out, "order_subscription_shard_lag_seconds", labels(s), s.lag_seconds);
+  }
+}
+
 // A label value from our own fixed tables; escaped anyway, as the format requires.
 std::string label_value(std::string_view value) {
   std::string out;
@@ -244,6 +275,38 @@ void Metrics::projected(const std::vector<projections::LogEvent>& events) {
   }
 }
 
+ShardMetrics& Metrics::shard(const std::string& subscription, int index, int count) {
+  std::lock_guard lock(shards_mutex_);
+  auto& entry = shards_[{subscription, index}];
+  if (!entry) {
+    entry = std::make_unique<ShardMetrics>();
+    entry->subscription = subscription;
+    entry->index = index;
+  }
+  entry->count = count;
+  return *entry;
+}
+
+void Metrics::refuse(const std::string& subscription, const std::string& reason) {
+  std::lock_guard lock(shards_mutex_);
+  refusals_[subscription] = reason;
+}
+
+std::vector<Metrics::ShardView> Metrics::shards() const {
+  std::lock_guard lock(shards_mutex_);
+  std::vector<ShardView> out;
+  for (const auto& [key, m] : shards_) {
+    out.push_back({m->subscription, m->index, m->count, m->leader.load(), m->events_total.load(),
+                   m->lag_events.load(), m->lag_seconds.load()});
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Metrics::refusals() const {
+  std::lock_guard lock(shards_mutex_);
+  return {refusals_.begin(), refusals_.end()};
+}
+
 Metrics& metrics() {
   static Metrics instance;
   return instance;
@@ -293,6 +356,7 @@ std::string Metrics::render() const {
   render_subscriber(out, "projector", "projected into the orders read model", projector);
   render_subscriber(out, "product_sales", "projected into the product_sales read model",
                     product_sales);
+  render_shards(out, shards());
   header(out, "order_rebuild_events_replayed", "gauge",
          "Events a running rebuild has replayed so far.");
   sample(out, "order_rebuild_events_replayed", "",

@@ -68,6 +68,17 @@ struct SubscriberMetrics {
   std::atomic<int> leader{0};  // 1 while this process holds the subscriber's lock
 };
 
+// One shard of a subscription, as this process sees it (label `shard` in /metrics).
+struct ShardMetrics {
+  std::string subscription;  // the component: publisher, projector, product_sales
+  int index = 0;
+  int count = 1;
+  std::atomic<int> leader{0};  // 1 while this process holds the shard's lock
+  std::atomic<std::int64_t> events_total{0};
+  std::atomic<std::int64_t> lag_events{0};
+  std::atomic<double> lag_seconds{0};
+};
+
 // Seconds since an event's recorded_at (RFC 3339 UTC text, as the log reader gives it); nothing
 // when the text is not such a time.
 std::optional<double> seconds_since_recorded(
@@ -126,9 +137,26 @@ struct Metrics {
   // The orders projector committed these events' rows.
   void projected(const std::vector<projections::LogEvent>& events);
 
+  // The metrics of one shard, created on first use; the address stays valid.
+  ShardMetrics& shard(const std::string& subscription, int index, int count);
+  // A subscription this process refuses to run (its checkpoints are laid out in another number
+  // of shards), with the reason; /readyz reports it.
+  void refuse(const std::string& subscription, const std::string& reason);
+  struct ShardView {
+    std::string subscription;
+    int index, count, leader;
+    std::int64_t events_total, lag_events;
+    double lag_seconds;
+  };
+  std::vector<ShardView> shards() const;
+  std::vector<std::pair<std::string, std::string>> refusals() const;
+
   std::string render() const;
 
  private:
+  mutable std::mutex shards_mutex_;
+  std::map<std::pair<std::string, int>, std::unique_ptr<ShardMetrics>> shards_;
+  std::map<std::string, std::string> refusals_;
   static constexpr std::size_t kMaxRequestSeries = 256;
   mutable std::mutex requests_mutex_;
   // (method, route, status class 1–5) → histogram; bounded by kMaxRequestSeries.

@@ -8,13 +8,14 @@ namespace order::projections {
 
 Subscription::Subscription(SubscriptionOptions options, LogSource& source,
                            CheckpointStore& checkpoints, LeaderLock& lock, Sink& sink,
-                           SubscriptionObserver& observer)
+                           SubscriptionObserver& observer, LeadPolicy* policy)
     : options_(options),
       source_(source),
       checkpoints_(checkpoints),
       lock_(lock),
       sink_(sink),
-      observer_(observer) {}
+      observer_(observer),
+      policy_(policy) {}
 
 Subscription::~Subscription() {
   stop();
@@ -47,12 +48,21 @@ void Subscription::abandon() {
 }
 
 bool Subscription::ensure_leading() {
-  if (lock_.held()) return true;
+  if (lock_.held()) {
+    if (policy_ == nullptr || policy_->should_lead(true)) return true;
+    give_back();
+    next_lead_attempt_ = std::chrono::steady_clock::now() + options_.lead_retry;
+    return false;
+  }
   abandon();
   set_behind(false);
   const auto now = std::chrono::steady_clock::now();
   if (now < next_lead_attempt_) return false;
   next_lead_attempt_ = now + options_.lead_retry;
+  if (policy_ != nullptr && !policy_->should_lead(false)) {
+    observer_.leading(false);
+    return false;
+  }
   const bool leading = lock_.try_acquire();
   observer_.leading(leading);
   return leading;
@@ -135,6 +145,10 @@ void Subscription::run() {
   }
   // Stopping: what is in flight is finished and checkpointed if it can be, so the next leader
   // does not handle it again; otherwise it is abandoned and handled again from the checkpoint.
+  give_back();
+}
+
+void Subscription::give_back() {
   try {
     while (!in_flight_.empty() && lock_.held()) {
       const Batch& oldest = in_flight_.front();

@@ -64,6 +64,16 @@ class LeaderLock {
   virtual void release() = 0;
 };
 
+// Whether this process should lead a shard now: when it is assigned the shard, or when the shard
+// has had no leader for a while. Asked before each attempt to lead and, while leading, before
+// each step; a leader no longer wanted gives the shard back (finishes what is in flight,
+// checkpoints it, releases the lock), so the next leader repeats nothing.
+class LeadPolicy {
+ public:
+  virtual ~LeadPolicy() = default;
+  virtual bool should_lead(bool leading) = 0;
+};
+
 // A run of events after a checkpoint.
 struct Batch {
   LogPosition from;  // the checkpoint it starts after
@@ -135,7 +145,8 @@ struct SubscriptionOptions {
 class Subscription {
  public:
   Subscription(SubscriptionOptions options, LogSource& source, CheckpointStore& checkpoints,
-               LeaderLock& lock, Sink& sink, SubscriptionObserver& observer);
+               LeaderLock& lock, Sink& sink, SubscriptionObserver& observer,
+               LeadPolicy* policy = nullptr);
   ~Subscription();  // stops and joins
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
@@ -158,6 +169,8 @@ class Subscription {
   bool ensure_leading();
   void set_behind(bool behind);
   bool giving_way() const;
+  // Finishes and checkpoints what is in flight if it can, abandons the rest, releases the lock.
+  void give_back();
 
   SubscriptionOptions options_;
   LogSource& source_;
@@ -165,6 +178,7 @@ class Subscription {
   LeaderLock& lock_;
   Sink& sink_;
   SubscriptionObserver& observer_;
+  LeadPolicy* policy_;
   std::deque<Batch> in_flight_;  // started, not finished; the first starts at the checkpoint
   std::chrono::steady_clock::time_point next_lead_attempt_{};
   bool behind_ = false;  // counted in options_.comes_first

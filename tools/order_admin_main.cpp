@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/product_sales_table.hpp"
 #include "adapters/pg/rebuild.hpp"
+#include "adapters/pg/shard_admin.hpp"
 #include "tools/history.hpp"
 
 namespace {
@@ -42,6 +44,15 @@ constexpr const char* kUsage =
     "                               Prometheus text format as it runs\n"
     "  verify MODEL                 fold the log afresh and compare it with the read model's\n"
     "                               tables row by row; exits 1 on any difference\n"
+    "  status                       every subscription's shards: the instance leading each, its\n"
+    "                               checkpoint, and the events it has still to handle\n"
+    "  reshard SUBSCRIPTION N [--wait SECONDS]\n"
+    "                               change a subscription (kafka-publisher, orders-projector,\n"
+    "                               product-sales-projector) to N shards, offline: with every\n"
+    "                               instance stopped, waits (default 60 s) until every shard of\n"
+    "                               the old layout has handled the whole log, then writes N\n"
+    "                               checkpoints at that one position in one transaction; start\n"
+    "                               the instances again with SUBSCRIPTION_SHARDS=N\n"
     "The database comes from --db-url, DB_URL in the environment, or DB_URL in ./.env.\n";
 
 // A bad argument: one line that names it, and exit status 2.
@@ -233,6 +244,50 @@ int verify(const std::vector<std::string>& args, const order::config::Config& se
   return 0;
 }
 
+int status(const std::vector<std::string>& args, const order::config::Config& settings) {
+  no_arguments("status", args);
+  const auto shards = order::pg::shard_status({settings.db_url, 60'000});
+  std::cout << fmt::format("{:<28} {:>7}  {:<32} {:>24}  {:>10} {:>9}\n", "SUBSCRIPTION", "SHARD",
+                           "LEADER", "CHECKPOINT (XID/POSITION)", "LAG EVENTS", "LAG S");
+  for (const auto& s : shards) {
+    std::cout << fmt::format(
+        "{:<28} {:>7}  {:<32} {:>24}  {:>10} {:>9.1f}\n", s.subscription,
+        fmt::format("{}/{}", s.shard.index, s.shard.count), s.leader.empty() ? "-" : s.leader,
+        fmt::format("{}/{}", s.checkpoint.transaction_id, s.checkpoint.global_position),
+        s.lag_events, s.lag_seconds);
+  }
+  if (shards.empty()) std::cout << "(no subscription has a checkpoint yet)\n";
+  return 0;
+}
+
+int reshard(std::vector<std::string> args, const order::config::Config& settings) {
+  std::int64_t wait = 60;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--wait") continue;
+    if (i + 1 == args.size()) bad_argument("reshard --wait needs a number of seconds");
+    wait = positive_integer("reshard --wait SECONDS", args[i + 1]);
+    const auto at = args.begin() + static_cast<std::ptrdiff_t>(i);
+    args.erase(at, at + 2);
+    break;
+  }
+  if (args.size() != 2) bad_argument("reshard takes a subscription and a number of shards");
+  const std::vector<std::string> known{"kafka-publisher", "kafka-publisher-embedded",
+                                       "orders-projector", "product-sales-projector"};
+  if (std::find(known.begin(), known.end(), args[0]) == known.end()) {
+    bad_argument(fmt::format("reshard takes a subscription ({}), not '{}'", fmt::join(known, ", "),
+                             args[0]));
+  }
+  const std::int64_t count = positive_integer("reshard N", args[1]);
+  if (count > 64) bad_argument("reshard N must be at most 64");
+  const auto result = order::pg::reshard(
+      {settings.db_url, 60'000}, args[0], static_cast<int>(count), std::chrono::seconds(wait),
+      [](const std::string& why) { std::cerr << "reshard: waiting: " << why << "\n"; });
+  std::cout << fmt::format("resharded {} from {} to {} shard(s) at {}/{}\n", args[0], result.from,
+                           result.to, result.position.transaction_id,
+                           result.position.global_position);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -273,6 +328,8 @@ int main(int argc, char** argv) {
     if (command == "history") return history(own, settings);
     if (command == "rebuild") return rebuild(own, settings);
     if (command == "verify") return verify(own, settings);
+    if (command == "status") return status(own, settings);
+    if (command == "reshard") return reshard(own, settings);
   } catch (const BadArgument& error) {
     std::cerr << "order-admin: " << error.message << " (order-admin --help)\n";
     return 2;

@@ -10,6 +10,7 @@
 #include "adapters/kafka/embedded_broker.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg/group_commit.hpp"
+#include "adapters/pg/membership.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "adapters/pg/pg_order_read_model.hpp"
@@ -79,27 +80,38 @@ int main(int argc, char** argv) {
   // An embedded broker starts empty each time, so its publisher starts from the log's beginning
   // under a checkpoint of its own, and a real broker's checkpoint is left alone.
   const std::string subscriber = embedded_broker ? "kafka-publisher-embedded" : "kafka-publisher";
+  const int shards = settings.subscription_shards;
   if (embedded_broker) {
     try {
-      pg::SubscriptionStore(database, subscriber).rewind();
+      auto connection = pg::connect(database);
+      pqxx::work tx(*connection);
+      tx.exec_params("DELETE FROM subscriptions WHERE split_part(name, '#', 1) = $1", subscriber);
+      tx.commit();
     } catch (const std::exception& error) {
       std::cerr << "order-service: " << error.what() << "\n";
       return 1;
     }
   }
+  // The running instances share the subscriptions' shards (SUBSCRIPTION_SHARDS, default 1).
+  pg::Membership membership(
+      database, settings.instance_id.empty() ? pg::default_instance_id() : settings.instance_id);
+  membership.start();
+  log::info("", "subscriptions",
+            {{"instance", membership.instance()}, {"shards", std::to_string(shards)}});
   // After an outage every subscription has a backlog; the publisher drains its own first.
   projections::Precedence precedence;
   const auto publication =
-      runtime::publication({.database = database,
-                            .producer = {.brokers = brokers, .topic = settings.order_topic},
-                            .subscription = subscriber,
-                            .precedence = &precedence});
+      runtime::sharded_publication({.database = database,
+                                    .producer = {.brokers = brokers, .topic = settings.order_topic},
+                                    .subscription = subscriber,
+                                    .precedence = &precedence},
+                                   shards, membership);
   publication->start();
-  const auto projection =
-      runtime::orders_projection({.database = database, .precedence = &precedence});
+  const auto projection = runtime::sharded_orders_projection(
+      {.database = database, .precedence = &precedence}, shards, membership);
   projection->start();
-  const auto sales_projection =
-      runtime::product_sales_projection({.database = database, .precedence = &precedence});
+  const auto sales_projection = runtime::sharded_product_sales_projection(
+      {.database = database, .precedence = &precedence}, shards, membership);
   sales_projection->start();
 
   http::ServerOptions server_options;
@@ -157,6 +169,7 @@ int main(int argc, char** argv) {
   publication->stop();
   projection->stop();
   sales_projection->stop();
+  membership.stop();
   log::info("", "stopped");
   return 0;
 }

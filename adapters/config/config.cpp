@@ -78,10 +78,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   } else if (env_file != dotenv_path) {
     return ConfigError{"cannot read --env-file " + env_file};
   }
-  for (const char* name :
-       {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST", "WORKERS",
-        "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES", "IDEMPOTENCY_TTL_SECONDS",
-        "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG", "MAX_CONNECTIONS"}) {
+  for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
+                           "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
+                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG",
+                           "MAX_CONNECTIONS", "SUBSCRIPTION_SHARDS", "INSTANCE_ID"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -125,6 +125,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("ACCESS_LOG");
     } else if (flag == "--max-connections") {
       given = value("MAX_CONNECTIONS");
+    } else if (flag == "--subscription-shards") {
+      given = value("SUBSCRIPTION_SHARDS");
+    } else if (flag == "--instance-id") {
+      given = value("INSTANCE_ID");
     } else {
       return ConfigError{"unknown flag " + flag + " (see --help)"};
     }
@@ -182,6 +186,11 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       connections && !parse_int(*connections, 1, 1'000'000, config.max_connections)) {
     return ConfigError{"MAX_CONNECTIONS must be from 1 to 1000000, not " + *connections};
   }
+  if (auto shards = get("SUBSCRIPTION_SHARDS");
+      shards && !parse_int(*shards, 1, 64, config.subscription_shards)) {
+    return ConfigError{"SUBSCRIPTION_SHARDS must be from 1 to 64, not " + *shards};
+  }
+  config.instance_id = get("INSTANCE_ID").value_or("");
   if (!config.help && config.db_url.empty()) {
     return ConfigError{
         "DB_URL is not set: give the database as DB_URL=postgresql://user@host:port/db in the "
@@ -195,7 +204,8 @@ std::string usage(const std::string& program) {
          " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
          "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log "
          "on|off]\n"
-         "       [--max-connections N] [--env-file PATH] [--no-migrate]\n"
+         "       [--max-connections N] [--subscription-shards N] [--instance-id ID]\n"
+         "       [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
          "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, GROUP_COMMIT, JWT_SECRET, ACCESS_LOG,\n"
@@ -205,7 +215,11 @@ std::string usage(const std::string& program) {
          "GET /healthz, /readyz, /metrics and /openapi.yaml needs Authorization: Bearer <JWT>,\n"
          "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n"
          "ACCESS_LOG=off drops the per-request log line (default on). MAX_CONNECTIONS (default\n"
-         "1024) caps open client connections; beyond it new ones get a 503 and are closed.\n";
+         "1024) caps open client connections; beyond it new ones get a 503 and are closed.\n"
+         "SUBSCRIPTION_SHARDS (default 1, at most 64) splits the publication and each read model\n"
+         "into that many shards by order id, shared among the running instances (the same N on\n"
+         "every instance; change it with order-admin reshard). INSTANCE_ID names this instance\n"
+         "among them (default: host name, process id and a random suffix).\n";
 }
 
 }  // namespace order::config

@@ -23,11 +23,13 @@ struct Config {
   int header_timeout_ms = 10'000;      // HEADER_TIMEOUT_MS: a request's headers must arrive by then
   std::size_t max_body_bytes = std::size_t{64} * 1024;  // MAX_BODY_BYTES
   int idempotency_ttl_seconds = 86'400;                 // IDEMPOTENCY_TTL_SECONDS
-  bool group_commit = true;    // GROUP_COMMIT=off: each append commits on its own
-  std::string jwt_secret;      // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
-  bool access_log = true;      // ACCESS_LOG: one log line per request (on/off)
-  int max_connections = 1024;  // MAX_CONNECTIONS: beyond it new connections are closed
-  bool migrate = true;         // apply schema migrations at start (--no-migrate)
+  bool group_commit = true;     // GROUP_COMMIT=off: each append commits on its own
+  std::string jwt_secret;       // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
+  bool access_log = true;       // ACCESS_LOG: one log line per request (on/off)
+  int max_connections = 1024;   // MAX_CONNECTIONS: beyond it new connections are closed
+  int subscription_shards = 1;  // SUBSCRIPTION_SHARDS: each subscription in this many shards
+  std::string instance_id;      // INSTANCE_ID: this instance among the members; default host-pid
+  bool migrate = true;          // apply schema migrations at start (--no-migrate)
   bool help = false;
 };
 

@@ -8,8 +8,11 @@
 namespace order::pg {
 
 ReadModelSink::ReadModelSink(ConnectionOptions database, const TableProjection& projection,
-                             Committed committed)
-    : database_(std::move(database)), projection_(projection), committed_(std::move(committed)) {}
+                             Committed committed, std::string checkpoint)
+    : database_(std::move(database)),
+      projection_(projection),
+      committed_(std::move(committed)),
+      checkpoint_(checkpoint.empty() ? projection.subscription() : std::move(checkpoint)) {}
 
 ReadModelSink::~ReadModelSink() = default;
 
@@ -18,7 +21,7 @@ void ReadModelSink::finish(const projections::Batch& batch) {
   try {
     pqxx::work tx(*connection_);
     projection_.apply(tx, "", batch.events, TableKind::shared);
-    advance_checkpoint(tx, projection_.subscription(), batch.from, batch.to);
+    advance_checkpoint(tx, checkpoint_, batch.from, batch.to);
     tx.commit();
   } catch (const pqxx::broken_connection&) {
     connection_.reset();

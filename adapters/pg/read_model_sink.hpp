@@ -50,8 +50,10 @@ class ReadModelSink final : public projections::Sink {
   // Writes the projection's live tables and advances its subscription's checkpoint;
   // `committed`, when given, is told of each batch once its transaction committed.
   using Committed = std::function<void(const std::vector<projections::LogEvent>&)>;
+  // `checkpoint` is the shard's checkpoint (pg::checkpoint_name); the projection's subscription
+  // when empty.
   ReadModelSink(ConnectionOptions database, const TableProjection& projection,
-                Committed committed = {});
+                Committed committed = {}, std::string checkpoint = {});
   ~ReadModelSink() override;
 
   void start(const projections::Batch&) override {}
@@ -63,6 +65,7 @@ class ReadModelSink final : public projections::Sink {
   ConnectionOptions database_;
   const TableProjection& projection_;
   Committed committed_;
+  std::string checkpoint_;
   std::unique_ptr<pqxx::connection> connection_;
 };
 

@@ -97,9 +97,15 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
   for (const auto& shape : projection.tables()) {
     tx.exec("LOCK TABLE " + tx.quote_name(shape.name) + " IN ACCESS EXCLUSIVE MODE");
   }
-  tx.exec_params("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+  // Every shard's checkpoint of the live projection (its own name alone when it has none yet).
+  tx.exec_params(
+      std::string("INSERT INTO subscriptions (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 "
+                  "FROM subscriptions WHERE ") +
+          kCheckpointsOf + ")",
+      live);
+  tx.exec_params(std::string("SELECT 1 FROM subscriptions WHERE ") + kCheckpointsOf +
+                     " ORDER BY name FOR UPDATE",
                  live);
-  tx.exec_params("SELECT 1 FROM subscriptions WHERE name = $1 FOR UPDATE", live);
   // Catch up with what was appended during the replay. The reader's own connection sees every
   // commit; the horizon it reads below only grows, and the live projector's checkpoint cannot be
   // beyond it, so the position reached here is at or past the live one.
@@ -123,10 +129,10 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
   }
   // The live projector's next compare-and-set fails, it reloads this checkpoint and goes on
   // from where the rebuild stopped.
-  tx.exec_params(
-      "UPDATE subscriptions SET transaction_id = $2::xid8, global_position = $3, "
-      "updated_at = now() WHERE name = $1",
-      live, std::to_string(position.transaction_id), position.global_position);
+  tx.exec_params(std::string("UPDATE subscriptions SET transaction_id = $2::xid8, "
+                             "global_position = $3, updated_at = now() WHERE ") +
+                     kCheckpointsOf,
+                 live, std::to_string(position.transaction_id), position.global_position);
   tx.exec_params("DELETE FROM subscriptions WHERE name = $1", rebuild_subscription(projection));
   result.rows =
       tx.exec("SELECT count(*) FROM " + tx.quote_name(projection.tables().front().name))[0][0]
@@ -134,15 +140,14 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
   tx.commit();
 }
 
-// Folds events stream by stream into `table` through COPY within `write`: with `until`, every
-// event at or before that log position (what a projector with that checkpoint has applied);
-// without, every event of a transaction below the horizon of the scan's own snapshot. Memory
-// holds three fetched pages and one order. Returns the horizon: every event of a transaction
-// below it that the bound admits is in the table.
+// Folds events stream by stream into `table` through COPY within `write`: with `until` (a
+// handled_condition()), every event it admits (what projector shards with those checkpoints
+// have applied); without, every event of a transaction below the horizon of the scan's own
+// snapshot. Memory holds three fetched pages and one order. Returns the horizon: every event of a
+// transaction below it that the bound admits is in the table.
 std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_base& write,
-                        const std::string& table,
-                        const std::optional<projections::LogPosition>& until, std::int64_t& events,
-                        std::int64_t log_events, Clock::time_point start,
+                        const std::string& table, const std::optional<std::string>& until,
+                        std::int64_t& events, std::int64_t log_events, Clock::time_point start,
                         const ProgressFn& progress) {
   auto reading = connect(database);
   pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> scan(
@@ -150,10 +155,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
   const auto horizon =
       scan.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0].as<std::uint64_t>();
   const std::string bound =
-      until ? "(transaction_id, global_position) <= (" +
-                  scan.quote(std::to_string(until->transaction_id)) + "::xid8, " +
-                  scan.quote(until->global_position) + "::bigint)"
-            : "transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8";
+      until ? *until : "transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8";
   scan.exec(
       "DECLARE rebuild_scan NO SCROLL CURSOR FOR "
       "SELECT stream_id, stream_version, event_id::text, event_type, "
@@ -330,13 +332,8 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database,
   // reader holds, only keeps a rebuild from swapping the table away before the comparison.
   pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(*connection);
   tx.exec("LOCK TABLE orders IN ACCESS SHARE MODE");
-  const auto live = tx.exec_params(
-      "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
-      kOrdersProjector);
-  const projections::LogPosition until =
-      live.empty()
-          ? projections::LogPosition{}
-          : projections::LogPosition{live[0][0].as<std::uint64_t>(), live[0][1].as<std::int64_t>()};
+  // Each shard's checkpoint bounds the events of its own streams.
+  const std::string until = handled_condition(tx, kOrdersProjector);
   create_table(tx, OrdersTable{}.tables().front(), "_verify", Durability::temporary);
   // Everything at or before the checkpoint, folded in stream order, as a rebuild does.
   std::int64_t replayed = 0;
@@ -386,23 +383,13 @@ std::vector<Difference> verify_read_model(const ConnectionOptions& database,
   for (const auto& shape : projection.tables()) {
     tx.exec("LOCK TABLE " + tx.quote_name(shape.name) + " IN ACCESS SHARE MODE");
   }
-  const auto live = tx.exec_params(
-      "SELECT transaction_id::text, global_position FROM subscriptions WHERE name = $1",
-      projection.subscription());
-  const projections::LogPosition until =
-      live.empty()
-          ? projections::LogPosition{}
-          : projections::LogPosition{live[0][0].as<std::uint64_t>(), live[0][1].as<std::int64_t>()};
+  const std::string until = handled_condition(tx, projection.subscription());
   for (const auto& shape : projection.tables()) {
     create_table(tx, shape, "_verify", Durability::temporary);
   }
   // Everything at or before the checkpoint, in log order, as the live projector folded it.
   tx.exec(std::string("DECLARE verify_scan NO SCROLL CURSOR FOR SELECT ") + kLogEventColumns +
-          " FROM events e WHERE (e.transaction_id, e.global_position) <= (" +
-          tx.quote(std::to_string(until.transaction_id)) + "::xid8, " +
-          tx.quote(until.global_position) +
-          "::bigint) "
-          "ORDER BY e.transaction_id, e.global_position");
+          " FROM events e WHERE " + until + " ORDER BY e.transaction_id, e.global_position");
   std::int64_t replayed = 0;
   auto last_report = Clock::now();
   for (;;) {

@@ -43,14 +43,40 @@ SELECT (SELECT coalesce(max(global_position), 0) FROM events) - $2::bigint,
        coalesce(extract(epoch FROM now() - (
          SELECT e.recorded_at FROM events e
          WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+           AND ($3::int = 1 OR mod(e.stream_id, $3::int) = $4::int)
          ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0)::float8)";
 
-// A stable 64-bit key for the subscription's advisory lock.
-long long lock_key(const std::string& name) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : "order-subscriber:" + name) hash = (hash ^ c) * 0x100000001b3ULL;
-  return static_cast<long long>(hash >> 1);
-}
+// Every shard's checkpoint of a subscription ("name" alone, or "name#index/count"): the events
+// after the least advanced shard that has any left, and the age of the oldest event a shard has
+// not handled; 0 and 0 when every shard is caught up.
+constexpr const char* kLagOfAllShards = R"(
+WITH cp AS (
+  SELECT transaction_id, global_position,
+         CASE WHEN name = $1 THEN 0 ELSE split_part(split_part(name, '#', 2), '/', 1)::int END AS i,
+         CASE WHEN name = $1 THEN 1 ELSE split_part(split_part(name, '#', 2), '/', 2)::int END AS n
+  FROM subscriptions
+  WHERE name = $1 OR (split_part(name, '#', 1) = $1 AND name ~ '#[0-9]+/[0-9]+$')),
+behind AS (
+  SELECT cp.global_position, (
+    SELECT e.recorded_at FROM events e
+    WHERE (e.transaction_id, e.global_position) > (cp.transaction_id, cp.global_position)
+      AND (cp.n = 1 OR mod(e.stream_id, cp.n) = cp.i)
+    ORDER BY e.transaction_id, e.global_position LIMIT 1) AS oldest
+  FROM cp)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM cp)
+         THEN coalesce((SELECT max(global_position) FROM events)
+                       - (SELECT min(global_position) FROM behind WHERE oldest IS NOT NULL), 0)
+         ELSE (SELECT coalesce(max(global_position), 0) FROM events) END,
+       CASE WHEN EXISTS (SELECT 1 FROM cp)
+         THEN coalesce((SELECT max(extract(epoch FROM now() - oldest)) FROM behind), 0)
+         ELSE coalesce(extract(epoch FROM now() - (
+           SELECT e.recorded_at FROM events e
+           ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0) END::float8)";
+
+// The names of the subscription's checkpoints, of any layout.
+constexpr const char* kLayout = R"(
+SELECT name FROM subscriptions
+WHERE name = $1 OR (split_part(name, '#', 1) = $1 AND name ~ '#[0-9]+/[0-9]+$'))";
 
 projections::SubscriptionLag lag_row(const pqxx::row& row) {
   return {std::max<std::int64_t>(0, row[0].as<std::int64_t>()), row[1].as<double>()};
@@ -84,11 +110,59 @@ std::string checkpoint_name(const std::string& subscription, const projections::
   return subscription + "#" + std::to_string(shard.index) + "/" + std::to_string(shard.count);
 }
 
-projections::SubscriptionLag lag_of(pqxx::transaction_base& tx, const std::string& name) {
-  const auto rows = tx.exec_params(kLoadCheckpoint, name);
-  const std::string xid = rows.empty() ? "0" : rows[0][0].as<std::string>();
-  const std::int64_t position = rows.empty() ? 0 : rows[0][1].as<std::int64_t>();
-  return lag_row(tx.exec_params(kLag, xid, position)[0]);
+projections::SubscriptionLag lag_of(pqxx::transaction_base& tx, const std::string& subscription) {
+  return lag_row(tx.exec_params(kLagOfAllShards, subscription)[0]);
+}
+
+const char* const kCheckpointsOf =
+    "(name = $1 OR (split_part(name, '#', 1) = $1 AND name ~ '#[0-9]+/[0-9]+$'))";
+
+std::string handled_condition(pqxx::transaction_base& tx, const std::string& subscription) {
+  std::string condition;
+  const auto rows = tx.exec_params(
+      std::string("SELECT name, transaction_id::text, global_position FROM subscriptions WHERE ") +
+          kCheckpointsOf,
+      subscription);
+  for (const auto& row : rows) {
+    const auto name = row[0].as<std::string>();
+    std::string shard;
+    if (name != subscription) {
+      const auto hash = name.rfind('#');
+      const auto slash = name.rfind('/');
+      shard = "mod(stream_id, " + tx.quote(std::stoi(name.substr(slash + 1))) +
+              ") = " + tx.quote(std::stoi(name.substr(hash + 1, slash - hash - 1))) + " AND ";
+    }
+    if (!condition.empty()) condition += " OR ";
+    condition += "(" + shard + "(transaction_id, global_position) <= (" +
+                 tx.quote(row[1].as<std::string>()) + "::xid8, " +
+                 tx.quote(row[2].as<std::int64_t>()) + "::bigint))";
+  }
+  return condition.empty() ? "false" : "(" + condition + ")";
+}
+
+std::string layout_conflict(pqxx::transaction_base& tx, const std::string& subscription,
+                            int count) {
+  std::string other;
+  for (const auto& row : tx.exec_params(kLayout, subscription)) {
+    const auto name = row[0].as<std::string>();
+    const auto slash = name.rfind('/');
+    const bool same_layout = count <= 1 ? name == subscription
+                                        : name != subscription && slash != std::string::npos &&
+                                              name.substr(slash + 1) == std::to_string(count);
+    if (!same_layout) other += (other.empty() ? "" : ", ") + name;
+  }
+  if (other.empty()) return "";
+  return "the checkpoints of " + subscription + " are laid out in another number of shards (" +
+         other + ") than SUBSCRIPTION_SHARDS=" + std::to_string(count) +
+         ": stop every instance, run order-admin reshard " + subscription + " " +
+         std::to_string(count) + ", then start them";
+}
+
+// A stable 64-bit key for the subscription's advisory lock.
+long long subscription_lock_key(const std::string& checkpoint) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : "order-subscriber:" + checkpoint) hash = (hash ^ c) * 0x100000001b3ULL;
+  return static_cast<long long>(hash >> 1);
 }
 
 void advance_checkpoint(pqxx::transaction_base& tx, const std::string& name,
@@ -102,8 +176,12 @@ void advance_checkpoint(pqxx::transaction_base& tx, const std::string& name,
 }
 
 SubscriptionStore::SubscriptionStore(ConnectionOptions options, const std::string& subscription,
-                                     projections::Shard shard)
-    : options_(std::move(options)), name_(checkpoint_name(subscription, shard)), shard_(shard) {}
+                                     projections::Shard shard, std::string instance)
+    : options_(std::move(options)),
+      subscription_(subscription),
+      name_(checkpoint_name(subscription, shard)),
+      shard_(shard),
+      instance_(std::move(instance)) {}
 
 SubscriptionStore::~SubscriptionStore() = default;
 
@@ -116,6 +194,10 @@ pqxx::connection& SubscriptionStore::connection() {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // deprecated in 6.4, not replaced
     connection_->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+    if (!instance_.empty()) {
+      connection_->set_variable("application_name",
+                                connection_->quote("order-service " + instance_));
+    }
     connection_->prepare("read_after", kReadAfter);
     connection_->prepare("advance", kAdvance);
     connection_->prepare("lag", kLag);
@@ -158,6 +240,13 @@ std::vector<projections::LogEvent> SubscriptionStore::read_after(
 projections::LogPosition SubscriptionStore::load() {
   return guarded([&] {
     pqxx::work tx(connection());
+    // A shard without its checkpoint starts from the log's start, unless the subscription has
+    // checkpoints of another layout: then everything would be handled again.
+    const bool own = !tx.exec_params(kLoadCheckpoint, name_).empty();
+    if (!own) {
+      const std::string conflict = layout_conflict(tx, subscription_, shard_.count);
+      if (!conflict.empty()) throw LayoutMismatch(conflict);
+    }
     tx.exec_params(kEnsureCheckpoint, name_);
     const auto row = tx.exec_params(kLoadCheckpoint, name_)[0];
     tx.commit();
@@ -191,7 +280,8 @@ void SubscriptionStore::rewind() {
 bool SubscriptionStore::try_acquire() {
   return guarded([&] {
     pqxx::nontransaction tx(connection());
-    leader_ = tx.exec_params("SELECT pg_try_advisory_lock($1)", lock_key(name_))[0][0].as<bool>();
+    leader_ = tx.exec_params("SELECT pg_try_advisory_lock($1)", subscription_lock_key(name_))[0][0]
+                  .as<bool>();
     return leader_;
   });
 }
@@ -213,8 +303,8 @@ void SubscriptionStore::wait_for_appends(std::chrono::milliseconds timeout) {
 projections::SubscriptionLag SubscriptionStore::lag(const projections::LogPosition& after) {
   return guarded([&] {
     pqxx::nontransaction tx(connection());
-    return lag_row(
-        tx.exec_prepared("lag", std::to_string(after.transaction_id), after.global_position)[0]);
+    return lag_row(tx.exec_prepared("lag", std::to_string(after.transaction_id),
+                                    after.global_position, shard_.count, shard_.index)[0]);
   });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <pqxx/row>
 #include <pqxx/transaction_base>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,32 @@ projections::LogEvent log_event_from(const pqxx::row& row);
 // runs as one shard, "<name>#<index>/<count>" for one shard of several.
 std::string checkpoint_name(const std::string& subscription, const projections::Shard& shard);
 
-// How far the checkpoint `name` is behind the log, read in `tx` (a reader's own snapshot).
-projections::SubscriptionLag lag_of(pqxx::transaction_base& tx, const std::string& name);
+// How far the subscription `subscription` is behind the log, read in `tx` (a reader's own
+// snapshot): over all its shards, the events after its least advanced checkpoint and the age of
+// the oldest event any shard has not handled.
+projections::SubscriptionLag lag_of(pqxx::transaction_base& tx, const std::string& subscription);
+
+// The advisory lock key of a checkpoint (a checkpoint_name()).
+long long subscription_lock_key(const std::string& checkpoint);
+
+// The checkpoint rows of the subscription named by $1, of any layout: a WHERE condition on
+// `subscriptions`.
+extern const char* const kCheckpointsOf;
+
+// Every event a subscription's shards have handled, by their checkpoints: a condition on the
+// columns of `events` (stream_id, transaction_id, global_position); "false" without checkpoints.
+std::string handled_condition(pqxx::transaction_base& tx, const std::string& subscription);
+
+// Empty when the subscription's checkpoints are all of a layout in `count` shards (or it has
+// none); otherwise what is wrong and what to do, for the log and /readyz.
+std::string layout_conflict(pqxx::transaction_base& tx, const std::string& subscription, int count);
+
+// Thrown by load() when the subscription's checkpoints are laid out in another number of shards:
+// starting this shard from the log's start would handle everything again.
+class LayoutMismatch : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // Moves the checkpoint `name` from `from` to `to` inside `tx`, so a sink can commit it with its
 // own writes; throws projections::CheckpointMoved if it was elsewhere.
@@ -35,8 +60,10 @@ class SubscriptionStore final : public projections::LogSource,
                                 public projections::CheckpointStore,
                                 public projections::LeaderLock {
  public:
+  // `instance`, when given, names the connection (application_name) so that order-admin status
+  // can say which instance holds the shard's lock.
   SubscriptionStore(ConnectionOptions options, const std::string& subscription,
-                    projections::Shard shard = {});
+                    projections::Shard shard = {}, std::string instance = {});
   ~SubscriptionStore() override;
 
   const std::string& name() const { return name_; }
@@ -50,7 +77,8 @@ class SubscriptionStore final : public projections::LogSource,
   void wait_for_appends(std::chrono::milliseconds timeout) override;
   projections::SubscriptionLag lag(const projections::LogPosition& after) override;
 
-  // CheckpointStore: the log's start when the subscription has none yet.
+  // CheckpointStore: the log's start when the subscription has none yet; throws LayoutMismatch
+  // when it has none for this shard but has some of another number of shards.
   projections::LogPosition load() override;
   bool advance(const projections::LogPosition& from, const projections::LogPosition& to) override;
   // Sets the checkpoint back to the log's start (for a subscription whose target starts empty).
@@ -68,8 +96,10 @@ class SubscriptionStore final : public projections::LogSource,
   auto guarded(Work&& work) -> decltype(work());
 
   ConnectionOptions options_;
+  std::string subscription_;
   std::string name_;
   projections::Shard shard_;
+  std::string instance_;
   std::unique_ptr<pqxx::connection> connection_;
   std::unique_ptr<class Listener> listener_;
   bool leader_ = false;

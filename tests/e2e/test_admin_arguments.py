@@ -23,6 +23,14 @@ CASES = [
     (["migrate", "down"], "down"),
     (["frobnicate"], "frobnicate"),
     (["history", "1", "--db-url"], "--db-url"),
+    (["status", "now"], "now"),
+    (["reshard"], "subscription"),
+    (["reshard", "kafka-publisher"], "subscription"),
+    (["reshard", "customers", "2"], "customers"),
+    (["reshard", "kafka-publisher", "0"], "0"),
+    (["reshard", "kafka-publisher", "65"], "64"),
+    (["reshard", "kafka-publisher", "two"], "two"),
+    (["reshard", "orders-projector", "2", "--wait", "soon"], "soon"),
 ]
 
 

@@ -81,3 +81,18 @@ TEST_CASE("MAX_CONNECTIONS is a number from 1 to 1000000") {
     CHECK(error_of({"--max-connections", bad}).find("MAX_CONNECTIONS") != std::string::npos);
   }
 }
+
+TEST_CASE("SUBSCRIPTION_SHARDS is 1 unless set, from 1 to 64; INSTANCE_ID names the instance") {
+  CHECK(loaded({}).subscription_shards == 1);
+  CHECK(loaded({}).instance_id.empty());
+  CHECK(loaded({}, {{"SUBSCRIPTION_SHARDS", "6"}}).subscription_shards == 6);
+  CHECK(
+      loaded({"--subscription-shards", "4"}, {{"SUBSCRIPTION_SHARDS", "6"}}).subscription_shards ==
+      4);  // the flag wins
+  CHECK(error_of({}, {{"SUBSCRIPTION_SHARDS", "0"}}).find("SUBSCRIPTION_SHARDS") !=
+        std::string::npos);
+  CHECK(error_of({"--subscription-shards", "65"}).find("from 1 to 64") != std::string::npos);
+  CHECK(error_of({}, {{"SUBSCRIPTION_SHARDS", "six"}}).find("six") != std::string::npos);
+  CHECK(loaded({"--instance-id", "eu-1"}).instance_id == "eu-1");
+  CHECK(loaded({}, {{"INSTANCE_ID", "eu-2"}}).instance_id == "eu-2");
+}

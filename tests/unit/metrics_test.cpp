@@ -164,3 +164,32 @@ TEST_CASE("publication latency is observed per event once Kafka acknowledged its
   clock.acknowledged({7, 6}, latency, now);
   CHECK(latency.snapshot().cumulative.back() == 6);
 }
+
+TEST_CASE("each shard of a subscription has its own leader, lag and events, labelled shard") {
+  order::Metrics metrics;
+  auto& shard = metrics.shard("publisher", 2, 6);
+  shard.leader = 1;
+  shard.lag_events = 42;
+  shard.events_total += 7;
+  CHECK(&metrics.shard("publisher", 2, 6) == &shard);  // the same series, not a second one
+  metrics.shard("publisher", 3, 6);
+  const auto text = metrics.render();
+  CHECK(contains(text, "# TYPE order_subscription_shard_leader gauge"));
+  CHECK(contains(text,
+                 "order_subscription_shard_leader{subscription=\"publisher\",shard=\"2\","
+                 "shards=\"6\"} 1\n"));
+  CHECK(contains(text,
+                 "order_subscription_shard_leader{subscription=\"publisher\",shard=\"3\","
+                 "shards=\"6\"} 0\n"));
+  CHECK(contains(text,
+                 "order_subscription_shard_lag_events{subscription=\"publisher\",shard=\"2\","
+                 "shards=\"6\"} 42\n"));
+  CHECK(contains(text,
+                 "order_subscription_shard_events_total{subscription=\"publisher\",shard=\"2\","
+                 "shards=\"6\"} 7\n"));
+  CHECK(metrics.shards().size() == 2);
+  CHECK(metrics.refusals().empty());
+  metrics.refuse("projector", "laid out in 4 shards");
+  REQUIRE(metrics.refusals().size() == 1);
+  CHECK(metrics.refusals().front().second == "laid out in 4 shards");
+}

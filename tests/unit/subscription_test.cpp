@@ -276,3 +276,37 @@ TEST_CASE("a subscription that gives way handles one batch per pace while the fi
   CHECK(after.observer.total == 40);
   after.engine.stop();
 }
+
+namespace {
+
+class SwitchPolicy final : public LeadPolicy {
+ public:
+  bool should_lead(bool) override { return wanted; }
+  bool wanted = true;
+};
+
+}  // namespace
+
+TEST_CASE("a leader no longer wanted gives the shard back with its batches checkpointed") {
+  MemoryLog log(20);
+  RecordingSink sink(2);
+  CountingObserver observer;
+  SwitchPolicy policy;
+  Subscription engine({.batch_size = 4, .lead_retry = std::chrono::milliseconds(0)}, log, log, log,
+                      sink, observer, &policy);
+  CHECK(engine.step() == 4);
+  CHECK(sink.open == 1);  // the second batch is in flight
+  policy.wanted = false;
+  CHECK(engine.step() == 0);
+  // The batch in flight was finished and checkpointed before the lock went: nothing repeats.
+  CHECK(log.checkpoint.global_position == 8);
+  CHECK_FALSE(log.leader);
+  CHECK_FALSE(observer.leader);
+  CHECK(engine.step() == 0);  // not wanted: does not even try to lead
+  CHECK(log.reads == 2);
+  policy.wanted = true;
+  while (engine.step() > 0) {
+  }
+  CHECK(log.checkpoint.global_position == 20);
+  CHECK(sink.started.size() == 20);  // nothing handled twice
+}

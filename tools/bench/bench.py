@@ -10,6 +10,10 @@ PostgreSQL and Kafka (tools/bench/bench.sh starts them), reported as ratios.
   read         GET /orders/{id} of random orders placed by ingest, 32 connections (wrk);
                baseline: pgbench selecting the same stream's rows
   memory       order-service RSS idle, and at the end of the ingest scenario
+  shards       publication drain of the N events by one instance with SUBSCRIPTION_SHARDS=1, then
+               with 4 (ratio, and where the CPU went: service, PostgreSQL, Kafka); and the time
+               from a kill -9 of one of two instances until every publication shard is led
+               again, with 1 shard and with 6
 
 Writes bench/results/<date>.md, .json and .png (throughput and latency percentiles per scenario)
 and prints the table."""
@@ -17,6 +21,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -589,6 +595,12 @@ def details(results):
             lines.append(f"- publication, per event on one core (order-codec-bench): decode the "
                          f"log's data {r['codec']['decode_event_per_second']:,.0f}/s, build the "
                          f"public message {r['codec']['public_message_per_second']:,.0f}/s")
+        if r["scenario"] == "shards":
+            lines.append(f"- shards: CPU during the drain with 1 shard: {r['cpu_split_1_shard']}; "
+                         f"with 4: {r['cpu_split_4_shards']}")
+            lines.append(f"- shards: publication handed over after kill -9 of one of two "
+                         f"instances in {r['handover_1_shard_ms']:.0f} ms with 1 shard, "
+                         f"{r['handover_6_shards_ms']:.0f} ms with 6 (median of 3)")
         if r["scenario"] == "ingest":
             lines.append(f"- ingest: {r['orders_in_log']:,} orders in the log; publisher and "
                          f"projector drained {r['drained_seconds_after_load']:.2f} s after the load")
@@ -605,7 +617,152 @@ def details(results):
     return lines
 
 
-SCENARIOS = ("publication", "rebuild", "ingest")  # ingest also runs read and memory
+def cpu_seconds(pids):
+    """{pid: user + system CPU seconds} of the given processes (those still there)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def pids_named(name):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == name:
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def shard_drain(args, url, events, shards):
+    """Seconds for one instance with SUBSCRIPTION_SHARDS=`shards` to publish the whole log to a
+    fresh topic (the read models projected again alongside, as in production), and the CPU
+    seconds of the service, PostgreSQL and Kafka meanwhile."""
+    psql(url, "DELETE FROM subscriptions; TRUNCATE orders, product_sales, product_sales_orders")
+    # A shard is done when no event of its streams lies after its checkpoint.
+    behind = f"""SELECT count(*) FROM subscriptions s WHERE split_part(s.name, '#', 1) =
+                  'kafka-publisher' AND EXISTS (SELECT 1 FROM events e
+                  WHERE (e.transaction_id, e.global_position) > (s.transaction_id, s.global_position)
+                    AND mod(e.stream_id, {shards}) = CASE WHEN s.name = 'kafka-publisher' THEN 0
+                        ELSE split_part(split_part(s.name, '#', 2), '/', 1)::int END)"""
+    before_pg = cpu_seconds(pids_named("postgres"))
+    before_java = cpu_seconds(pids_named("java"))
+    start = time.time()
+    service = Service(args, url, f"shards-{shards}", SUBSCRIPTION_SHARDS=str(shards))
+    before_service = cpu_seconds([service.process.pid])
+    try:
+        while True:
+            rows = int(psql(url, "SELECT count(*) FROM subscriptions WHERE "
+                                 "split_part(name, '#', 1) = 'kafka-publisher'"))
+            if rows == shards and int(psql(url, behind)) == 0:
+                break
+            if service.process.poll() is not None:
+                raise SystemExit("order-service exited during the shards scenario")
+            time.sleep(0.5)
+        seconds = float(psql(url, "SELECT extract(epoch FROM max(updated_at)) FROM subscriptions "
+                                  "WHERE split_part(name, '#', 1) = 'kafka-publisher'")) - start
+        service_cpu = sum(cpu_seconds([service.process.pid]).values()) - sum(
+            before_service.values())
+    finally:
+        service.stop()
+    after_pg = cpu_seconds(pids_named("postgres"))
+    after_java = cpu_seconds(pids_named("java"))
+    pg_cpu = sum(v - before_pg.get(p, 0) for p, v in after_pg.items())
+    java_cpu = sum(v - before_java.get(p, 0) for p, v in after_java.items())
+    return {"seconds": seconds, "per_second": events / seconds,
+            "cpu_service_s": service_cpu, "cpu_postgres_s": pg_cpu, "cpu_kafka_s": java_cpu}
+
+
+def led_publisher_shards(service):
+    try:
+        with urllib.request.urlopen(service.url("/metrics"), timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    return {int(m) for m in re.findall(
+        r'order_subscription_shard_leader\{subscription="publisher",shard="(\d+)",[^}]*\} 1',
+        text)}
+
+
+def handover(args, server, shards, rounds=3):
+    """Seconds from a kill -9 of the instance leading the most publication shards (of two) until
+    the other leads them all; the median of `rounds`."""
+    times = []
+    for round_ in range(rounds):
+        name = "order_bench_handover"
+        url = fresh_database(args, server, name)
+        services = [Service(args, url, f"handover-{shards}-{round_}-{i}",
+                            SUBSCRIPTION_SHARDS=str(shards), INSTANCE_ID=f"bench-{i}")
+                    for i in range(2)]
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                views = [led_publisher_shards(s) or set() for s in services]
+                if set().union(*views) == set(range(shards)):
+                    break
+                time.sleep(0.1)
+            time.sleep(1)
+            views = [led_publisher_shards(s) or set() for s in services]
+            victim = max(range(2), key=lambda i: len(views[i]))
+            survivor = services[1 - victim]
+            services[victim].process.kill()
+            killed_at = time.monotonic()
+            while time.monotonic() - killed_at < 60:
+                if led_publisher_shards(survivor) == set(range(shards)):
+                    break
+                time.sleep(0.02)
+            times.append(time.monotonic() - killed_at)
+            services[victim].process.wait()
+        finally:
+            for s in services:
+                if s.process.poll() is None:
+                    s.stop()
+                else:
+                    s.log.close()
+                    os.unlink(s.log.name)
+            drop_database(server, name)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def shards_scenario(args, url, events):
+    one = shard_drain(args, url, events, 1)
+    four = shard_drain(args, url, events, 4)
+    server = os.environ["DB_URL"]
+    handover_one = handover(args, server, 1)
+    handover_six = handover(args, server, 6)
+    split = lambda r: (f"service {r['cpu_service_s']:.1f} s, PostgreSQL {r['cpu_postgres_s']:.1f} s, "
+                       f"Kafka {r['cpu_kafka_s']:.1f} s")
+    return {
+        "scenario": "shards",
+        "measured": f"one instance, SUBSCRIPTION_SHARDS=4, drains {events:,} events to Kafka",
+        "unit": "events/s",
+        "per_second": four["per_second"],
+        "seconds": four["seconds"],
+        "baseline": f"the same with SUBSCRIPTION_SHARDS=1",
+        "baseline_per_second": one["per_second"],
+        "baseline_seconds": one["seconds"],
+        "ratio": one["seconds"] / four["seconds"],
+        "target": "recorded (2 cores bound the gain); handover after kill -9 < 5 s",
+        "met": handover_one < 5 and handover_six < 5,
+        "cpu_split_1_shard": split(one),
+        "cpu_split_4_shards": split(four),
+        "handover_1_shard_ms": handover_one * 1000,
+        "handover_6_shards_ms": handover_six * 1000,
+    }
+
+
+SCENARIOS = ("publication", "rebuild", "ingest", "shards")  # ingest also runs read and memory
 
 
 def main():
@@ -627,16 +784,17 @@ def main():
 
     server = os.environ["DB_URL"]
     results = []
-    if "publication" in chosen or "rebuild" in chosen:
+    if "publication" in chosen or "rebuild" in chosen or "shards" in chosen:
         name = "order_bench"
         url = fresh_database(args, server, name)
         print(f"loading {args.events:,} events ...", flush=True)
         start = time.monotonic()
         load_backlog(url, args.events)
         print(f"loaded in {time.monotonic() - start:.1f} s", flush=True)
-        for scenario in (publication, rebuild):
-            if scenario.__name__ in chosen:
-                print(f"running {scenario.__name__} ...", flush=True)
+        for scenario, scenario_name in ((publication, "publication"), (rebuild, "rebuild"),
+                                        (shards_scenario, "shards")):
+            if scenario_name in chosen:
+                print(f"running {scenario_name} ...", flush=True)
                 results.append(scenario(args, url, args.events))
         drop_database(server, name)
     if "ingest" in chosen:

@@ -12,8 +12,10 @@ usage: tools/bench/bench.sh [--events N] [--seconds S] [--only SCENARIO]...
   rebuild (order-admin rebuild orders, against COPY of the events table) are measured as ratios.
   Then ingest (POST /orders by wrk, 32 connections, against pgbench inserting the same event
   row one commit per order), read (GET /orders/{id} against pgbench selecting the stream's
-  rows) and the service's memory, S seconds per side (default 20). SCENARIO: publication,
-  rebuild, ingest (with read and memory). Writes bench/results/<date>.md, .json and .png.
+  rows) and the service's memory, S seconds per side (default 20). Then shards (the same
+  drain with SUBSCRIPTION_SHARDS=1 and 4, with the CPU split, and the handover after kill -9
+  with 1 shard and 6). SCENARIO: publication, rebuild, ingest (with read and memory), shards;
+  e.g. --only shards --events 100000. Writes bench/results/<date>.md, .json and .png.
   Exits non-zero when a target is missed.
 USAGE
   exit 0
