@@ -631,17 +631,36 @@ def cpu_seconds(pids):
     return out
 
 
-def pids_named(name):
-    pids = []
+def stack_pids(url):
+    """The processes of the stack this run uses: PostgreSQL's postmaster and its children (the
+    backends), and the Kafka broker listening on KAFKA_BROKERS' port; another stack on the same
+    machine is left out."""
+    data = psql(url, "SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+    with open(os.path.join(data, "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    port = os.environ["KAFKA_BROKERS"].split(",")[0].rsplit(":", 1)[1]
+    postgres, kafka = [postmaster], []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline") as f:
+                command = f.read().split("\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == postmaster:
+            postgres.append(int(entry))
+        properties = [c for c in command if c.endswith("server.properties")]
+        if properties and "kafka" in " ".join(command).lower():
             try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() == name:
-                        pids.append(int(entry))
+                with open(properties[0]) as f:
+                    if f"127.0.0.1:{port}," in f.read():
+                        kafka.append(int(entry))
             except OSError:
                 pass
-    return pids
+    return postgres, kafka
 
 
 def shard_drain(args, url, events, shards):
@@ -655,8 +674,8 @@ def shard_drain(args, url, events, shards):
                   WHERE (e.transaction_id, e.global_position) > (s.transaction_id, s.global_position)
                     AND mod(e.stream_id, {shards}) = CASE WHEN s.name = 'kafka-publisher' THEN 0
                         ELSE split_part(split_part(s.name, '#', 2), '/', 1)::int END)"""
-    before_pg = cpu_seconds(pids_named("postgres"))
-    before_java = cpu_seconds(pids_named("java"))
+    postgres, kafka = stack_pids(url)
+    before_pg, before_kafka = cpu_seconds(postgres), cpu_seconds(kafka)
     start = time.time()
     service = Service(args, url, f"shards-{shards}", SUBSCRIPTION_SHARDS=str(shards))
     before_service = cpu_seconds([service.process.pid])
@@ -671,14 +690,15 @@ def shard_drain(args, url, events, shards):
             time.sleep(0.5)
         seconds = float(psql(url, "SELECT extract(epoch FROM max(updated_at)) FROM subscriptions "
                                   "WHERE split_part(name, '#', 1) = 'kafka-publisher'")) - start
+        # Before the service stops: its backends go with it.
         service_cpu = sum(cpu_seconds([service.process.pid]).values()) - sum(
             before_service.values())
+        postgres, kafka = stack_pids(url)
+        after_pg, after_kafka = cpu_seconds(postgres), cpu_seconds(kafka)
     finally:
         service.stop()
-    after_pg = cpu_seconds(pids_named("postgres"))
-    after_java = cpu_seconds(pids_named("java"))
     pg_cpu = sum(v - before_pg.get(p, 0) for p, v in after_pg.items())
-    java_cpu = sum(v - before_java.get(p, 0) for p, v in after_java.items())
+    java_cpu = sum(v - before_kafka.get(p, 0) for p, v in after_kafka.items())
     return {"seconds": seconds, "per_second": events / seconds,
             "cpu_service_s": service_cpu, "cpu_postgres_s": pg_cpu, "cpu_kafka_s": java_cpu}
 
