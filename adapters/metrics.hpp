@@ -85,10 +85,10 @@ std::optional<double> seconds_since_recorded(
     std::string_view recorded_at,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
-// The commit time of each event sent to Kafka and not yet acknowledged, by its log position, so
-// the acknowledgement of a batch can observe each event's commit-to-acknowledgement latency
-// without the publisher carrying the times. Bounded: past kMaxPending the oldest are forgotten
-// (a leader that lost its lock never sees their acknowledgement).
+// The commit time of each event a publisher (one per shard) sent to Kafka and not yet
+// acknowledged, by its log position, so the acknowledgement of a batch can observe each event's
+// commit-to-acknowledgement latency. A publisher sends in log order, which keeps this a queue.
+// Bounded: past kMaxPending the oldest are forgotten.
 class PublicationClock {
  public:
   static constexpr std::size_t kMaxPending = 100'000;
@@ -118,7 +118,6 @@ struct Metrics {
   Histogram append_batch_size;    // appends per group commit
   Histogram publish_ack_seconds;  // an event's commit to Kafka's acknowledgement of it
   Histogram projection_seconds;   // an event's commit to its read-model row's commit
-  PublicationClock publication_clock;
 
   // Rebuild progress, where a rebuild runs (order-admin rebuild).
   std::atomic<std::int64_t> rebuild_events_replayed{0};
@@ -128,12 +127,6 @@ struct Metrics {
   // "other" and "unmatched"; the status is counted by its class.
   void observe_request(std::string_view method, std::string_view route, int status, double seconds);
   // The publisher's batch was handed to Kafka / acknowledged by it.
-  void publication_sent(const std::vector<projections::LogEvent>& events) {
-    publication_clock.sent(events);
-  }
-  void publication_acknowledged(const projections::LogPosition& to) {
-    publication_clock.acknowledged(to, publish_ack_seconds);
-  }
   // The orders projector committed these events' rows.
   void projected(const std::vector<projections::LogEvent>& events);
 

@@ -19,7 +19,7 @@ void Publisher::start(const projections::Batch& batch) {
   messages.reserve(batch.events.size());
   for (const auto& event : batch.events) messages.push_back(json::public_message_of(event));
   sent_.push_back(producer_->start(messages, ack_timeout_));
-  metrics().publication_sent(batch.events);
+  clock_.sent(batch.events);
 }
 
 void Publisher::finish(const projections::Batch& batch) {
@@ -33,7 +33,7 @@ void Publisher::finish(const projections::Batch& batch) {
     // after broker disconnects), and after any other failure a fresh one resumes cleanly.
     throw std::runtime_error(std::string(result.fatal ? "fatal: " : "") + result.error);
   }
-  metrics().publication_acknowledged(batch.to);
+  clock_.acknowledged(batch.to, metrics().publish_ack_seconds);
 }
 
 // The producer goes first (it purges the messages and serves their last delivery reports, which

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "adapters/kafka/producer.hpp"
+#include "adapters/metrics.hpp"
 #include "projections/subscription.hpp"
 
 namespace order::kafka {
@@ -33,6 +34,8 @@ class Publisher final : public projections::Sink {
   std::chrono::milliseconds ack_timeout_;
   std::unique_ptr<Producer> producer_;
   std::deque<std::unique_ptr<Producer::Batch>> sent_;  // oldest first
+  // This sink's own: a shard's positions interleave with the other shards' in the log.
+  PublicationClock clock_;
 };
 
 }  // namespace order::kafka
