@@ -76,6 +76,7 @@ std::size_t Subscription::step() {
     while (in_flight_.size() < std::max<std::size_t>(1, sink_.max_in_flight())) {
       const LogPosition from = in_flight_.empty() ? checkpoints_.load() : in_flight_.back().to;
       auto events = source_.read_after(from, options_.batch_size);
+      read_to_end_ = events.size() < static_cast<std::size_t>(options_.batch_size);
       if (events.empty()) break;
       const LogPosition to = events.back().position;
       in_flight_.push_back(Batch{from, to, std::move(events)});
@@ -94,7 +95,12 @@ std::size_t Subscription::step() {
     const std::size_t handled = oldest.events.size();
     const LogPosition reached = oldest.to;
     in_flight_.pop_front();
-    const SubscriptionLag lag = source_.lag(reached);
+    const auto now = std::chrono::steady_clock::now();
+    SubscriptionLag lag;  // caught up, as of the last read
+    if (!(read_to_end_ && in_flight_.empty()) || now - last_lag_ >= options_.lag_interval) {
+      lag = source_.lag(reached);
+      last_lag_ = now;
+    }
     set_behind(lag.events >= options_.backlog);
     observer_.handled(handled, lag);
     return handled;

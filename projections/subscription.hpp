@@ -140,6 +140,10 @@ struct SubscriptionOptions {
   Precedence* comes_after = nullptr;  // this one gives way to the first of it
   std::int64_t backlog = 10'000;      // events after a batch that make a first one behind
   std::chrono::milliseconds pace{250};
+  // A subscription that has read to the end of the log reports no lag without asking the source
+  // (a query as costly as the read itself when batches are small, under load); it asks at most
+  // this often then, and after every batch while it is behind.
+  std::chrono::milliseconds lag_interval{1'000};
 };
 
 class Subscription {
@@ -181,7 +185,9 @@ class Subscription {
   LeadPolicy* policy_;
   std::deque<Batch> in_flight_;  // started, not finished; the first starts at the checkpoint
   std::chrono::steady_clock::time_point next_lead_attempt_{};
-  bool behind_ = false;  // counted in options_.comes_first
+  bool behind_ = false;       // counted in options_.comes_first
+  bool read_to_end_ = false;  // the last read returned less than a batch: nothing more was visible
+  std::chrono::steady_clock::time_point last_lag_{};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

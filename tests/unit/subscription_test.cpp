@@ -37,6 +37,7 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
   }
   void wait_for_appends(std::chrono::milliseconds) override {}
   SubscriptionLag lag(const LogPosition& after) override {
+    ++lag_queries;
     return {events.back().position.global_position - after.global_position, 0};
   }
 
@@ -57,6 +58,7 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
   bool leader = false;
   bool moved_by_someone_else = false;
   int reads = 0;
+  int lag_queries = 0;
 };
 
 // Records what it is asked to do; fails a finish() when told to.
@@ -200,6 +202,22 @@ TEST_CASE("the lag after a batch is what the source says") {
   Fixture f(10);
   f.engine.step();
   CHECK(f.observer.last_lag.events == 6);
+}
+
+TEST_CASE("a subscription that read to the end of the log does not ask for its lag each batch") {
+  Fixture f(10, 1, {.batch_size = 4, .lag_interval = std::chrono::hours(1)});
+  CHECK(f.engine.step() == 4);
+  CHECK(f.engine.step() == 4);
+  CHECK(f.log.lag_queries == 2);  // behind: asked after every batch
+  CHECK(f.observer.last_lag.events == 2);
+  CHECK(f.engine.step() == 2);  // the end of the log: caught up, as of that read
+  CHECK(f.log.lag_queries == 2);
+  CHECK(f.observer.last_lag.events == 0);
+
+  Fixture every(10, 1, {.batch_size = 4, .lag_interval = std::chrono::milliseconds(0)});
+  while (every.engine.step() > 0) {
+  }
+  CHECK(every.log.lag_queries == 3);  // the interval passed: asked even at the end
 }
 
 TEST_CASE("a running subscription drains the log and stops with its checkpoint honest") {
