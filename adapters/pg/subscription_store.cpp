@@ -200,6 +200,7 @@ pqxx::connection& SubscriptionStore::connection() {
     }
     connection_->prepare("read_after", kReadAfter);
     connection_->prepare("advance", kAdvance);
+    connection_->prepare("load_checkpoint", kLoadCheckpoint);
     connection_->prepare("lag", kLag);
     listener_ = std::make_unique<Listener>(*connection_);
     leader_ = false;
@@ -239,6 +240,16 @@ std::vector<projections::LogEvent> SubscriptionStore::read_after(
 
 projections::LogPosition SubscriptionStore::load() {
   return guarded([&] {
+    {
+      // The engine loads before each read from the checkpoint, which under load is each batch:
+      // one statement, no transaction to commit, once the row exists.
+      pqxx::nontransaction tx(connection());
+      const auto rows = tx.exec_prepared("load_checkpoint", name_);
+      if (!rows.empty()) {
+        return projections::LogPosition{rows[0][0].as<std::uint64_t>(),
+                                        rows[0][1].as<std::int64_t>()};
+      }
+    }
     pqxx::work tx(connection());
     // A shard without its checkpoint starts from the log's start, unless the subscription has
     // checkpoints of another layout: then everything would be handled again.
