@@ -129,8 +129,11 @@ bool ShardedSubscription::start() {
   std::string conflict;
   try {
     auto connection = pg::connect(database_);
-    pqxx::read_transaction tx(*connection);
-    conflict = pg::layout_conflict(tx, name_, count_);
+    {
+      pqxx::read_transaction tx(*connection);
+      conflict = pg::layout_conflict(tx, name_, count_);
+    }
+    if (conflict.empty()) pg::ensure_shard_statistics(*connection, count_);
   } catch (const std::exception& error) {
     // The database is down: the shards' own loads check again when it is back.
     log::warn(component_, "could not check the checkpoints' layout", {{"error", error.what()}});
@@ -162,9 +165,12 @@ projections::SubscriptionOptions engine_options(
 
 projections::SubscriptionOptions with_precedence(projections::SubscriptionOptions options,
                                                  projections::Precedence* first,
-                                                 projections::Precedence* after) {
+                                                 projections::Precedence* after, int shards) {
   options.comes_first = first;
   options.comes_after = after;
+  // A read model that gives way moves one batch per pace, whatever its number of shards: each of
+  // its N shards waits N paces.
+  options.pace *= std::max(1, shards);
   return options;
 }
 
@@ -176,7 +182,7 @@ std::unique_ptr<RunningSubscription> publication(const PublicationOptions& optio
       std::make_unique<kafka::Publisher>(options.producer, options.ack_timeout), "publisher",
       metrics().publisher,
       with_precedence(engine_options(options.batch_size, options.sharing, options.retry_backoff),
-                      options.precedence, nullptr),
+                      options.precedence, nullptr, options.shard.count),
       options.shard, options.sharing);
 }
 
@@ -194,7 +200,7 @@ std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options
           pg::checkpoint_name(projection.subscription(), options.shard)),
       component, metrics,
       with_precedence(engine_options(options.batch_size, options.sharing), nullptr,
-                      options.precedence),
+                      options.precedence, options.shard.count),
       options.shard, options.sharing);
 }
 

@@ -18,14 +18,23 @@ namespace {
 
 // The ORDER BY names the table's columns: a bare `transaction_id` would name the output column
 // `transaction_id::text` and sort xids as text, putting 1000 before 999 and skipping a whole range
-// of the log once the checkpoint passes it. The shard filter keeps each stream in one shard.
-const std::string kReadAfter = std::string("SELECT ") + kLogEventColumns + R"(
+// of the log once the checkpoint passes it. The shard filter keeps each stream in one shard. It
+// spells the shard count as a literal, the expression of the layout's statistics
+// (ensure_shard_statistics): without them PostgreSQL guesses that 1 row in 200 passes the filter,
+// not 1 in N, and reads each batch by a scan of the whole log and a sort instead of walking the
+// index in log order (165 ms instead of 35 ms a batch at 200,000 events, and growing).
+std::string read_after_sql(const projections::Shard& shard) {
+  const std::string filter =
+      shard.count <= 1 ? std::string()
+                       : "\n  AND mod(e.stream_id, " + std::to_string(shard.count) + ") = $4::int";
+  return std::string("SELECT ") + kLogEventColumns + R"(
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-  AND ($4::int = 1 OR mod(e.stream_id, $4::int) = $5::int)
+  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()))" +
+         filter + R"(
 ORDER BY e.transaction_id, e.global_position
 LIMIT $3)";
+}
 
 constexpr const char* kEnsureCheckpoint =
     "INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
@@ -198,7 +207,7 @@ pqxx::connection& SubscriptionStore::connection() {
       connection_->set_variable("application_name",
                                 connection_->quote("order-service " + instance_));
     }
-    connection_->prepare("read_after", kReadAfter);
+    connection_->prepare("read_after", read_after_sql(shard_));
     connection_->prepare("advance", kAdvance);
     connection_->prepare("load_checkpoint", kLoadCheckpoint);
     connection_->prepare("lag", kLag);
@@ -229,8 +238,10 @@ std::vector<projections::LogEvent> SubscriptionStore::read_after(
   return guarded([&] {
     pqxx::nontransaction tx(connection());
     const pqxx::result rows =
-        tx.exec_prepared("read_after", std::to_string(after.transaction_id), after.global_position,
-                         limit, shard_.count, shard_.index);
+        shard_.count <= 1 ? tx.exec_prepared("read_after", std::to_string(after.transaction_id),
+                                             after.global_position, limit)
+                          : tx.exec_prepared("read_after", std::to_string(after.transaction_id),
+                                             after.global_position, limit, shard_.index);
     std::vector<projections::LogEvent> events;
     events.reserve(rows.size());
     for (const auto& row : rows) events.push_back(log_event_from(row));
@@ -317,6 +328,20 @@ projections::SubscriptionLag SubscriptionStore::lag(const projections::LogPositi
     return lag_row(tx.exec_prepared("lag", std::to_string(after.transaction_id),
                                     after.global_position, shard_.count, shard_.index)[0]);
   });
+}
+
+void ensure_shard_statistics(pqxx::connection& connection, int count) {
+  if (count <= 1) return;
+  const std::string name = "events_shard_" + std::to_string(count);
+  pqxx::work tx(connection);
+  tx.exec("SET LOCAL statement_timeout = 0");
+  // Instances starting together: one creates them, the others find them.
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", subscription_lock_key("statistics:" + name));
+  if (!tx.exec_params("SELECT 1 FROM pg_statistic_ext WHERE stxname = $1", name).empty()) return;
+  tx.exec("CREATE STATISTICS " + tx.quote_name(name) + " ON (mod(stream_id, " +
+          std::to_string(count) + ")) FROM events");
+  tx.exec("ANALYZE events");  // a sample of the table: quick at any size
+  tx.commit();
 }
 
 }  // namespace order::pg

@@ -32,6 +32,11 @@ projections::SubscriptionLag lag_of(pqxx::transaction_base& tx, const std::strin
 // The advisory lock key of a checkpoint (a checkpoint_name()).
 long long subscription_lock_key(const std::string& checkpoint);
 
+// Statistics on events' mod(stream_id, count), so that the planner knows that 1 event in `count`
+// belongs to a shard and each shard's read walks the log's index (see read_after): created and
+// analysed once per layout, nothing for one shard. No cost to appends, unlike an index.
+void ensure_shard_statistics(pqxx::connection& connection, int count);
+
 // The checkpoint rows of the subscription named by $1, of any layout: a WHERE condition on
 // `subscriptions`.
 extern const char* const kCheckpointsOf;
