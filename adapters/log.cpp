@@ -89,6 +89,8 @@ LineWriter::~LineWriter() {
   state_->drained.wait_for(lock, std::chrono::seconds(1), [&] { return state_->stopped; });
 }
 
+// By value on purpose: the detached thread's own reference keeps the state alive after the writer.
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 void LineWriter::run(std::shared_ptr<State> state) {
   // Stop signals belong to the thread that waits for them, never to the log's.
   sigset_t all;

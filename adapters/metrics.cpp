@@ -201,8 +201,9 @@ std::optional<double> seconds_since_recorded(std::string_view text,
   const int day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
   const int day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
   const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + day_of_era - 719468;
-  const double recorded =
-      static_cast<double>(days * 86400 + hour * 3600 + minute * 60 + second) + fraction;
+  const std::int64_t seconds =
+      days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + std::int64_t{second};
+  const double recorded = static_cast<double>(seconds) + fraction;
   const double at = std::chrono::duration<double>(now.time_since_epoch()).count();
   return at - recorded;
 }
