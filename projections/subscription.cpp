@@ -97,7 +97,7 @@ std::size_t Subscription::step() {
     in_flight_.pop_front();
     const auto now = std::chrono::steady_clock::now();
     SubscriptionLag lag;  // caught up, as of the last read
-    if (!(read_to_end_ && in_flight_.empty()) || now - last_lag_ >= options_.lag_interval) {
+    if (!read_to_end_ || now - last_lag_ >= options_.lag_interval) {
       lag = source_.lag(reached);
       last_lag_ = now;
     }
@@ -122,6 +122,15 @@ std::size_t Subscription::step() {
   }
 }
 
+void Subscription::pause(std::chrono::milliseconds duration,
+                         bool (Subscription::*still)() const) {
+  constexpr auto kSlice = std::chrono::milliseconds(10);
+  for (auto slept = std::chrono::milliseconds(0);
+       slept < duration && !stopping_ && (still == nullptr || (this->*still)()); slept += kSlice) {
+    std::this_thread::sleep_for(std::min(kSlice, duration - slept));
+  }
+}
+
 void Subscription::run() {
   auto backoff = options_.retry_backoff;
   while (!stopping_) {
@@ -131,21 +140,17 @@ void Subscription::run() {
       if (handled == 0 && in_flight_.empty() && !stopping_) {
         if (lock_.held()) {
           source_.wait_for_appends(options_.idle_wait);
+          pause(options_.gather);
         } else {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
       } else if (handled > 0 && giving_way()) {
-        for (auto slept = std::chrono::milliseconds(0);
-             slept < options_.pace && giving_way() && !stopping_;
-             slept += std::chrono::milliseconds(10)) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
+        pause(options_.pace, &Subscription::giving_way);
+      } else if (handled > 0 && read_to_end_ && in_flight_.empty()) {
+        pause(options_.gather);
       }
     } catch (const std::exception&) {  // step() reported it
-      for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopping_;
-           slept += std::chrono::milliseconds(100)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
+      pause(backoff);
       backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }

@@ -144,6 +144,11 @@ struct SubscriptionOptions {
   // (a query as costly as the read itself when batches are small, under load); it asks at most
   // this often then, and after every batch while it is behind.
   std::chrono::milliseconds lag_interval{1'000};
+  // Once it has read to the end of the log, a subscription waits this long before reading again,
+  // so that appends gather into one batch: under a steady load, fewer and larger batches, each
+  // with its fixed costs (a read, a transaction, a checkpoint) paid once. 0 reads at once, as the
+  // publisher does (other services wait on it); a read model is eventually consistent anyway.
+  std::chrono::milliseconds gather{0};
 };
 
 class Subscription {
@@ -173,6 +178,7 @@ class Subscription {
   bool ensure_leading();
   void set_behind(bool behind);
   bool giving_way() const;
+  void pause(std::chrono::milliseconds duration, bool (Subscription::*until)() const = nullptr);
   // Finishes and checkpoints what is in flight if it can, abandons the rest, releases the lock.
   void give_back();
 

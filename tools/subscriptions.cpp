@@ -193,15 +193,20 @@ std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options
                                                 const std::string& component,
                                                 SubscriberMetrics& metrics,
                                                 pg::ReadModelSink::Committed committed = {}) {
+  auto engine = with_precedence(engine_options(options.batch_size, options.sharing), nullptr,
+                                options.precedence, options.shard.count);
+  // Under a steady load, a read model that reads at once handles a few events per batch, each
+  // batch a transaction with its checkpoint: gathering for 100 ms cut PostgreSQL's CPU per order
+  // placed by a quarter (0.34 → 0.26 s per 1,000 orders, wrk 32 connections), for lists that are
+  // eventually consistent anyway.
+  engine.gather = std::chrono::milliseconds(100);
   return std::make_unique<RunningSubscription>(
       options.database, projection.subscription(),
       std::make_unique<pg::ReadModelSink>(
           options.database, projection, std::move(committed),
           pg::checkpoint_name(projection.subscription(), options.shard)),
       component, metrics,
-      with_precedence(engine_options(options.batch_size, options.sharing), nullptr,
-                      options.precedence, options.shard.count),
-      options.shard, options.sharing);
+      engine, options.shard, options.sharing);
 }
 
 }  // namespace

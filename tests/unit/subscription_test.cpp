@@ -57,7 +57,7 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
   bool lock_free = true;
   bool leader = false;
   bool moved_by_someone_else = false;
-  int reads = 0;
+  std::atomic<int> reads{0};
   int lag_queries = 0;
 };
 
@@ -230,6 +230,30 @@ TEST_CASE("a running subscription drains the log and stops with its checkpoint h
   CHECK(f.log.checkpoint.global_position == 50);
   CHECK(f.sink.finished.size() == 50);
   CHECK_FALSE(f.log.leader);  // stop() gives the lead up
+}
+
+TEST_CASE("a subscription that gathers reads again only after its gather, once at the end") {
+  Fixture f(10, 1, {.batch_size = 4, .gather = std::chrono::seconds(30)});
+  f.engine.start();
+  // Behind, it reads on without pausing: 4, 4, then 2 at the end of the log.
+  for (int i = 0; i < 200 && f.observer.total < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(f.observer.total == 10);
+  const int reads = f.log.reads;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(f.log.reads == reads);  // this log never blocks in wait_for_appends: only the gather waits
+  const auto asked = std::chrono::steady_clock::now();
+  f.engine.stop();
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(10));  // not waited out
+
+  Fixture at_once(10, 1, {.batch_size = 4});
+  at_once.engine.start();
+  for (int i = 0; i < 200 && at_once.log.reads < reads + 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  at_once.engine.stop();
+  CHECK(at_once.log.reads >= reads + 5);
 }
 
 TEST_CASE("a first subscription with a backlog holds the others back, and only then") {
