@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -42,7 +43,10 @@ struct Producer::Impl {
   rd_kafka_t* handle = nullptr;
   rd_kafka_topic_t* topic = nullptr;
   // Batches abandoned with messages still unreported: their delivery reports may still come,
-  // and must find their state alive. Freed once nothing is pending.
+  // and must find their state alive. Freed once nothing is pending. A batch may start on one
+  // thread while an older one finishes on another (librdkafka's calls are thread-safe; this is
+  // the producer's own state they share).
+  std::mutex abandoned_mutex;
   std::vector<std::unique_ptr<BatchState>> abandoned;
 
   ~Impl() {
@@ -71,7 +75,7 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       {"bootstrap.servers", impl_->options.brokers},
       {"enable.idempotence", "true"},  // implies acks=all and ordered retries
       {"acks", "all"},
-      {"linger.ms", "5"},
+      {"linger.ms", "1"},
       {"batch.num.messages", "10000"},
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
@@ -104,7 +108,10 @@ BatchResult Producer::send(const std::vector<Message>& messages,
 
 std::unique_ptr<Producer::Batch> Producer::start(const std::vector<Message>& messages,
                                                  std::chrono::milliseconds timeout) {
-  std::erase_if(impl_->abandoned, [](const auto& b) { return b->pending.load() == 0; });
+  {
+    std::lock_guard lock(impl_->abandoned_mutex);
+    std::erase_if(impl_->abandoned, [](const auto& b) { return b->pending.load() == 0; });
+  }
   auto started = std::make_unique<Batch>();
   started->timeout = timeout;
   started->deadline = std::chrono::steady_clock::now() + timeout;
@@ -162,6 +169,7 @@ BatchResult Producer::finish(std::unique_ptr<Batch> started) {
     // Give up on what is queued: the caller sends the batch again from its checkpoint.
     rd_kafka_purge(impl_->handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(impl_->handle, 0);
+    std::lock_guard lock(impl_->abandoned_mutex);
     impl_->abandoned.push_back(std::move(started->state));
   }
   return result;

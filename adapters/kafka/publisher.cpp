@@ -9,24 +9,76 @@
 namespace order::kafka {
 
 Publisher::Publisher(ProducerOptions producer, std::chrono::milliseconds ack_timeout)
-    : options_(std::move(producer)), ack_timeout_(ack_timeout) {}
+    : options_(std::move(producer)),
+      ack_timeout_(ack_timeout),
+      encoder_([this] { encode_loop(); }) {}
 
-Publisher::~Publisher() { abandon(); }
+Publisher::~Publisher() {
+  abandon();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  encoder_.join();
+}
 
 void Publisher::start(const projections::Batch& batch) {
   if (!producer_) producer_ = std::make_unique<Producer>(options_);
-  std::vector<Message> messages;
-  messages.reserve(batch.events.size());
-  for (const auto& event : batch.events) messages.push_back(json::public_message_of(event));
-  sent_.push_back(producer_->start(messages, ack_timeout_));
   clock_.sent(batch.events);
+  auto slot = std::make_shared<Slot>();
+  slot->batch = &batch;
+  {
+    std::lock_guard lock(mutex_);
+    started_.push_back(slot);
+    waiting_.push_back(std::move(slot));
+  }
+  changed_.notify_all();
+}
+
+void Publisher::encode_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+    if (stopping_) return;
+    const auto slot = waiting_.front();
+    waiting_.pop_front();
+    encoding_ = true;
+    lock.unlock();
+    std::unique_ptr<Producer::Batch> sent;
+    std::exception_ptr error;
+    try {
+      std::vector<Message> messages;
+      messages.reserve(slot->batch->events.size());
+      for (const auto& event : slot->batch->events) {
+        messages.push_back(json::public_message_of(event));
+      }
+      sent = producer_->start(messages, ack_timeout_);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    slot->sent = std::move(sent);
+    slot->error = error;
+    slot->encoded = true;
+    encoding_ = false;
+    changed_.notify_all();
+  }
 }
 
 void Publisher::finish(const projections::Batch& batch) {
-  if (sent_.empty()) throw std::logic_error("finish() without a batch started");
-  auto oldest = std::move(sent_.front());
-  sent_.pop_front();
-  const BatchResult result = producer_->finish(std::move(oldest));
+  std::shared_ptr<Slot> oldest;
+  {
+    std::unique_lock lock(mutex_);
+    if (started_.empty() || started_.front()->batch != &batch) {
+      throw std::logic_error("finish() of a batch that is not the oldest started");
+    }
+    oldest = started_.front();
+    changed_.wait(lock, [&] { return oldest->encoded; });
+    started_.pop_front();
+  }
+  if (oldest->error) std::rethrow_exception(oldest->error);
+  const BatchResult result = producer_->finish(std::move(oldest->sent));
   if (!result.error.empty()) {
     // The engine abandons what is in flight, which recreates the producer: after a fatal error
     // it is unusable (librdkafka 2.0.2 raises a spurious fatal "sequence desynchronization"
@@ -36,11 +88,18 @@ void Publisher::finish(const projections::Batch& batch) {
   clock_.acknowledged(batch.to, metrics().publish_ack_seconds);
 }
 
-// The producer goes first (it purges the messages and serves their last delivery reports, which
-// still point at the batches), then the batches.
+// The encoder first lets go of every batch; then the producer goes (it purges the messages and
+// serves their last delivery reports, which still point at the batches' states), then those.
 void Publisher::abandon() {
+  std::deque<std::shared_ptr<Slot>> dropped;
+  {
+    std::unique_lock lock(mutex_);
+    waiting_.clear();
+    changed_.wait(lock, [&] { return !encoding_; });
+    dropped.swap(started_);
+  }
   producer_.reset();
-  sent_.clear();
+  dropped.clear();
 }
 
 }  // namespace order::kafka

@@ -5,8 +5,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <deque>
+#include <exception>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "adapters/kafka/producer.hpp"
 #include "adapters/metrics.hpp"
@@ -19,10 +23,12 @@ class Publisher final : public projections::Sink {
   explicit Publisher(ProducerOptions producer,
                      std::chrono::milliseconds ack_timeout = std::chrono::seconds(30));
   ~Publisher() override;
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
 
-  // Queues the batch's messages; the next batch is read and queued while this one is
-  // acknowledged, so reading never waits for acks and acks never wait for reading. A failure
-  // repeats at most the two batches in flight, with the same event ids.
+  // Hands the batch to the encoder thread, which turns its events into messages and queues them
+  // for Kafka while the engine reads the next batch: reading, encoding and acknowledging overlap.
+  // A failure repeats at most the batches in flight, with the same event ids.
   void start(const projections::Batch& batch) override;
   // Waits for the oldest batch's acknowledgements; throws if any message failed.
   void finish(const projections::Batch& batch) override;
@@ -30,12 +36,27 @@ class Publisher final : public projections::Sink {
   std::size_t max_in_flight() const override { return 2; }
 
  private:
+  // A started batch: the engine keeps the batch itself alive until it is finished or abandoned.
+  struct Slot {
+    const projections::Batch* batch = nullptr;
+    std::unique_ptr<Producer::Batch> sent;  // set by the encoder
+    std::exception_ptr error;               // or this
+    bool encoded = false;
+  };
+  void encode_loop();
+
   ProducerOptions options_;
   std::chrono::milliseconds ack_timeout_;
-  std::unique_ptr<Producer> producer_;
-  std::deque<std::unique_ptr<Producer::Batch>> sent_;  // oldest first
+  std::unique_ptr<Producer> producer_;  // used by both threads: librdkafka's calls are safe so
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<Slot>> started_;  // oldest first, until finished
+  std::deque<std::shared_ptr<Slot>> waiting_;  // not yet taken by the encoder
+  bool encoding_ = false;                      // the encoder works on one, outside the lock
+  bool stopping_ = false;
   // This sink's own: a shard's positions interleave with the other shards' in the log.
   PublicationClock clock_;
+  std::thread encoder_;  // last: it starts once everything it uses exists
 };
 
 }  // namespace order::kafka
