@@ -40,18 +40,19 @@ PublicMessage public_message_of(const projections::LogEvent& event) {
   PublicMessage message;
   message.key = std::to_string(event.stream_id);
   message.value = w.take();
-  message.headers = {
-      {"event-type", type},
-      {"event-version", std::to_string(event.schema_version) + ".0"},
-      {"event-id", event.event_id},
-      {"order-id", message.key},
-      {"stream-version", std::to_string(event.stream_version)},
-      {"global-position", std::to_string(event.position.global_position)},
-      {"correlation-id", event.correlation_id},
-      {"domain-event-type", event.type},
-  };
-  if (!event.traceparent.empty()) message.headers.emplace_back("traceparent", event.traceparent);
-  if (!event.tracestate.empty()) message.headers.emplace_back("tracestate", event.tracestate);
+  // Built in place: an initializer list would construct every pair twice.
+  auto& headers = message.headers;
+  headers.reserve(10);
+  headers.emplace_back("event-type", type);
+  headers.emplace_back("event-version", std::to_string(event.schema_version) + ".0");
+  headers.emplace_back("event-id", event.event_id);
+  headers.emplace_back("order-id", message.key);
+  headers.emplace_back("stream-version", std::to_string(event.stream_version));
+  headers.emplace_back("global-position", std::to_string(event.position.global_position));
+  headers.emplace_back("correlation-id", event.correlation_id);
+  headers.emplace_back("domain-event-type", event.type);
+  if (!event.traceparent.empty()) headers.emplace_back("traceparent", event.traceparent);
+  if (!event.tracestate.empty()) headers.emplace_back("tracestate", event.tracestate);
   return message;
 }
 
