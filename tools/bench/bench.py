@@ -106,22 +106,94 @@ class Profile:
         return rows[:12]
 
 
-def load_backlog(url, events, chunk=100_000):
-    """N order.created events of N orders with the seed's items, in transactions of `chunk`."""
+# The backlog's order.created event: the seed's body as the service records it, with the user id
+# varied so the orders spread over users as real ones do.
+BACKLOG_DATA = ('{"orderid": %d, "userid": %d, "totalamount": "13.48", "status": "pending", '
+                '"items": [{"product_id": 1001, "quantity": 2, "price": 4.99}, '
+                '{"product_id": 1002, "quantity": 1, "price": 3.5}]}')
+BACKLOG_METADATA = '{"request_id": "bench-%d", "correlation_id": "bench-%d"}'
+
+
+def backlog_copy_script(events, chunk):
+    """psql's input that loads N orders of one order.created event each: per `chunk` orders, a
+    COPY of their streams rows and one of their events, with the rows inline after each COPY (as
+    pg_dump writes them), each COPY its own transaction like a log written over time. event_id,
+    recorded_at and transaction_id come from the table's defaults, as for the service's appends."""
     for first in range(1, events + 1, chunk):
-        last = min(events, first + chunk - 1)
-        psql(url, f"""
-            INSERT INTO streams SELECT g, 1 FROM generate_series({first}, {last}) g;
-            INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
-            SELECT g, 1, 'order.created',
-                   jsonb_build_object('orderid', g, 'userid', 1 + g % 1000, 'totalamount', '13.48',
-                     'status', 'pending', 'items', jsonb_build_array(
-                       jsonb_build_object('product_id', 1001, 'quantity', 2, 'price', 4.99),
-                       jsonb_build_object('product_id', 1002, 'quantity', 1, 'price', 3.5))),
-                   jsonb_build_object('request_id', 'bench-' || g, 'correlation_id', 'bench-' || g)
-            FROM generate_series({first}, {last}) g""")
+        ids = range(first, min(events, first + chunk - 1) + 1)
+        yield "COPY streams (stream_id, version) FROM STDIN;\n"
+        yield "".join(f"{g}\t1\n" for g in ids)
+        yield "\\.\n"
+        yield "COPY events (stream_id, stream_version, event_type, data, metadata) FROM STDIN;\n"
+        yield "".join(f"{g}\t1\torder.created\t{BACKLOG_DATA % (g, 1 + g % 1000)}\t"
+                      f"{BACKLOG_METADATA % (g, g)}\n" for g in ids)
+        yield "\\.\n"
+
+
+def load_backlog(url, events, chunk=100_000):
+    """N order.created events of N orders, loaded by COPY from rows this process generates and
+    streams into psql's stdin (not through HTTP: at 10,000,000 events the API would take hours);
+    then the id sequence past them, and VACUUM ANALYZE so the first scenario does not pay for the
+    hint bits and statistics of a fresh table. Returns the seconds it took."""
+    start = time.monotonic()
+    loader = subprocess.Popen(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for part in backlog_copy_script(events, chunk):
+            loader.stdin.write(part)
+        loader.stdin.close()
+    except BrokenPipeError:
+        pass
+    if loader.wait() != 0:
+        raise SystemExit("loading the backlog by COPY failed (psql's error above)")
     psql(url, f"SELECT setval('order_ids', {events})")
     psql(url, "VACUUM ANALYZE events")
+    psql(url, "VACUUM ANALYZE streams")
+    return time.monotonic() - start
+
+
+def disk_per_event(url, events):
+    """Bytes on disk per event: the events and streams tables with their indexes and TOAST."""
+    events_bytes, streams_bytes = map(int, psql(
+        url, "SELECT pg_total_relation_size('events'), pg_total_relation_size('streams')"
+    ).split("|"))
+    return {"events_table_bytes": events_bytes, "streams_table_bytes": streams_bytes,
+            "disk_bytes_per_event": (events_bytes + streams_bytes) / events}
+
+
+def copy_database(server, template, name):
+    """A copy of the loaded log for one scenario, so each starts from the same known state. A file
+    copy (STRATEGY FILE_COPY), not PostgreSQL 15's default of writing the whole copy through the
+    WAL: at 10,000,000 events that is gigabytes."""
+    admin = with_database(server, "postgres")
+    psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(admin, f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    return with_database(server, name)
+
+
+# The service's subscriptions with one shard (SUBSCRIPTION_SHARDS unset): the publisher's name in
+# tools/order_service_main.cpp, the projectors' in adapters/pg/orders_table.hpp and
+# product_sales_table.hpp.
+SUBSCRIBERS = ("kafka-publisher", "orders-projector", "product-sales-projector")
+
+
+def checkpoints_at_the_end(url):
+    """Every subscription's checkpoint set to the log's last event, as in a service that has kept
+    up with the backlog: started on it, the service then publishes and projects only what the
+    measured load appends, not the preloaded N events."""
+    xid, position = last_event(url)
+    values = ", ".join(f"('{name}', '{xid}'::xid8, {position})" for name in SUBSCRIBERS)
+    psql(url, f"""INSERT INTO subscriptions (name, transaction_id, global_position)
+                  VALUES {values} ON CONFLICT (name) DO UPDATE
+                  SET transaction_id = excluded.transaction_id,
+                      global_position = excluded.global_position""")
+
+
+def subscriptions_behind(url, xid, position):
+    """Names of the subscriptions whose checkpoint lies before the given event: one the service
+    made that SUBSCRIBERS does not know would drain the whole backlog during the measurement."""
+    return psql(url, f"""SELECT string_agg(name, ', ') FROM subscriptions
+                         WHERE (transaction_id, global_position) < ('{xid}'::xid8, {position})""")
 
 
 def publication(args, url, events):
@@ -417,16 +489,18 @@ def wait_drained(url, subscribers, timeout=120):
     return float("inf")
 
 
-def ingest_read_memory(args, server):
-    """The ingest, read and memory scenarios, on one service instance over a fresh database."""
+def ingest_read_memory(args, server, template, events):
+    """The ingest, read and memory scenarios, each side on its own copy of the loaded log
+    (`template`, N events), with every subscription's checkpoint at its last event."""
     seconds = args.seconds
-    base = fresh_database(args, server, "order_bench_ingest_base")
+    base = copy_database(server, template, "order_bench_ingest_base")
     print("  ingest baseline: pgbench ...", flush=True)
     ingest_base = pgbench(base, INGEST_SQL, seconds)
     drop_database(server, "order_bench_ingest_base")
 
     # The same load with each append committing on its own: what group commit gains.
-    alone_url = fresh_database(args, server, "order_bench_ingest_alone")
+    alone_url = copy_database(server, template, "order_bench_ingest_alone")
+    checkpoints_at_the_end(alone_url)
     service = Service(args, alone_url, "ingest-alone", GROUP_COMMIT="off")
     try:
         print("  ingest, GROUP_COMMIT=off: wrk POST /orders ...", flush=True)
@@ -435,23 +509,31 @@ def ingest_read_memory(args, server):
         service.stop()
     drop_database(server, "order_bench_ingest_alone")
 
-    url = fresh_database(args, server, "order_bench_ingest")
+    url = copy_database(server, template, "order_bench_ingest")
+    checkpoints_at_the_end(url)
+    xid, position = last_event(url)
     service = Service(args, url, "ingest")
     try:
         time.sleep(3)
         idle_rss = service.rss_mb()
+        if behind := subscriptions_behind(url, xid, position):
+            raise SystemExit(f"subscriptions {behind} would drain the preloaded log during the "
+                             f"ingest scenario: add them to SUBSCRIBERS in tools/bench/bench.py")
         print("  ingest: wrk POST /orders ...", flush=True)
         with Profile("ingest", args.profile) as ingest_profile:
             load = wrk(service.url("/orders"), "ingest.lua", seconds)
         loaded_rss = service.rss_mb()
-        drain = wait_drained(url, ["kafka-publisher", "orders-projector"])
-        placed = int(psql(url, "SELECT count(*) FROM events WHERE event_type = 'order.created'"))
+        drain = wait_drained(url, SUBSCRIBERS)
+        placed = int(psql(url, f"SELECT count(*) FROM streams WHERE stream_id > {events}"))
+        # Ids are handed out in blocks from the sequence, contiguous from 1 but for what a failed
+        # request left unused; every id up to the highest is read, preloaded ones included.
+        orders = int(psql(url, "SELECT max(stream_id) FROM streams"))
 
         print("  read: wrk GET /orders/{id} ...", flush=True)
         with Profile("read", args.profile) as read_profile:
-            read = wrk(service.url("/orders/1"), "read.lua", seconds, [placed])
+            read = wrk(service.url("/orders/1"), "read.lua", seconds, [orders])
         print("  read baseline: pgbench ...", flush=True)
-        read_base = pgbench(url, READ_SQL, seconds, [("orders", placed)])
+        read_base = pgbench(url, READ_SQL, seconds, [("orders", orders)])
         after_read_rss = service.rss_mb()
     finally:
         service.stop()
@@ -462,10 +544,12 @@ def ingest_read_memory(args, server):
     return [
         {
             "scenario": "ingest",
-            "measured": f"POST /orders, {CONNECTIONS} connections, {seconds} s (wrk)",
+            "measured": f"POST /orders, {CONNECTIONS} connections, {seconds} s (wrk), "
+                        f"{events:,} events already in the log",
             "unit": "orders/s",
             "per_second": load["per_second"],
-            "baseline": f"pgbench INSERT of the event row, 1 commit per order, {CONNECTIONS} clients",
+            "baseline": f"pgbench INSERT of the event row, 1 commit per order, {CONNECTIONS} "
+                        f"clients, same log",
             "baseline_per_second": ingest_base["per_second"],
             "ratio": ingest_ratio,
             "target": ">= 1.0x the baseline, p99 <= 25 ms, drained <= 5 s after the load",
@@ -474,7 +558,7 @@ def ingest_read_memory(args, server):
             "latency_us": {k: load[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
             "baseline_latency_us": {k: ingest_base[k] for k in ("p50_us", "p90_us", "p99_us",
                                                                 "p999_us")},
-            "requests": load["requests"], "errors": load["errors"], "orders_in_log": placed,
+            "requests": load["requests"], "errors": load["errors"], "orders_placed": placed,
             "without_group_commit_per_second": alone["per_second"],
             "without_group_commit_p99_us": alone["p99_us"],
             "profile": ingest_profile.summary,
@@ -482,7 +566,7 @@ def ingest_read_memory(args, server):
         },
         {
             "scenario": "read",
-            "measured": f"GET /orders/{{id}} of {placed:,} orders, {CONNECTIONS} connections (wrk)",
+            "measured": f"GET /orders/{{id}} of {orders:,} orders, {CONNECTIONS} connections (wrk)",
             "unit": "reads/s",
             "per_second": read["per_second"],
             "baseline": f"pgbench SELECT of the stream's rows, {CONNECTIONS} clients",
@@ -602,8 +686,9 @@ def details(results):
                          f"instances in {r['handover_1_shard_ms']:.0f} ms with 1 shard, "
                          f"{r['handover_6_shards_ms']:.0f} ms with 6 (median of 3)")
         if r["scenario"] == "ingest":
-            lines.append(f"- ingest: {r['orders_in_log']:,} orders in the log; publisher and "
-                         f"projector drained {r['drained_seconds_after_load']:.2f} s after the load")
+            lines.append(f"- ingest: {r['orders_placed']:,} orders placed on the log's "
+                         f"backlog; publisher and projectors drained "
+                         f"{r['drained_seconds_after_load']:.2f} s after the load")
             lines.append(f"- ingest with GROUP_COMMIT=off (each append commits on its own), same "
                          f"load: {r['without_group_commit_per_second']:,.0f} orders/s, p99 "
                          f"{r['without_group_commit_p99_us'] / 1000:.1f} ms; group commit: "
@@ -790,7 +875,9 @@ def main():
     parser.add_argument("--service", required=True)
     parser.add_argument("--admin", required=True)
     parser.add_argument("--events", type=int, default=1_000_000,
-                        help="the backlog of the publication and rebuild scenarios")
+                        help="the log loaded by COPY before every scenario: the backlog of "
+                             "publication, rebuild and shards, and the history ingest and read "
+                             "run on")
     parser.add_argument("--seconds", type=int, default=20,
                         help="how long each side of the ingest and read scenarios runs")
     parser.add_argument("--only", choices=SCENARIOS, action="append",
@@ -804,36 +891,50 @@ def main():
 
     server = os.environ["DB_URL"]
     results = []
-    if "publication" in chosen or "rebuild" in chosen or "shards" in chosen:
-        name = "order_bench"
-        url = fresh_database(args, server, name)
-        print(f"loading {args.events:,} events ...", flush=True)
-        start = time.monotonic()
-        load_backlog(url, args.events)
-        print(f"loaded in {time.monotonic() - start:.1f} s", flush=True)
-        for scenario, scenario_name in ((publication, "publication"), (rebuild, "rebuild"),
-                                        (shards_scenario, "shards")):
-            if scenario_name in chosen:
-                print(f"running {scenario_name} ...", flush=True)
-                results.append(scenario(args, url, args.events))
-        drop_database(server, name)
-    if "ingest" in chosen:
-        print("running ingest, read and memory ...", flush=True)
-        results += ingest_read_memory(args, server)
+    # The log every scenario starts from, loaded once; each scenario group works on a file copy
+    # of it, so what one changes (checkpoints, read models, appended orders) no other sees.
+    template = "order_bench_log"
+    template_url = fresh_database(args, server, template)
+    print(f"loading {args.events:,} events by COPY ...", flush=True)
+    load_seconds = load_backlog(template_url, args.events)
+    log = {"events": args.events, "load_seconds": load_seconds,
+           **disk_per_event(template_url, args.events)}
+    print(f"loaded in {load_seconds:.1f} s; {log['disk_bytes_per_event']:,.0f} bytes per event "
+          f"on disk", flush=True)
+    try:
+        if "publication" in chosen or "rebuild" in chosen or "shards" in chosen:
+            name = "order_bench"
+            url = copy_database(server, template, name)
+            for scenario, scenario_name in ((publication, "publication"), (rebuild, "rebuild"),
+                                            (shards_scenario, "shards")):
+                if scenario_name in chosen:
+                    print(f"running {scenario_name} ...", flush=True)
+                    results.append(scenario(args, url, args.events))
+            drop_database(server, name)
+        if "ingest" in chosen:
+            print("running ingest, read and memory ...", flush=True)
+            results += ingest_read_memory(args, server, template, args.events)
+    finally:
+        drop_database(server, template)
 
     today = datetime.date.today().isoformat()
     machine = f"{os.cpu_count()} CPUs, {os.uname().release}"
     lines = [f"# Benchmarks, {today}", "",
-             f"Backlog {args.events:,} events; ingest and read {args.seconds} s per side; "
-             f"{machine}.", "", *table(results), "", *details(results), "",
+             f"Log of {args.events:,} events loaded by COPY in {load_seconds:.1f} s, "
+             f"{log['disk_bytes_per_event']:,.0f} bytes per event on disk (events and streams, "
+             f"indexes included); every scenario starts from a copy of it. Ingest and read run "
+             f"on it with every subscription's checkpoint set to its last event (the preloaded "
+             f"orders are not published or projected again; the read models hold only the new "
+             f"orders), {args.seconds} s per side; {machine}.", "",
+             *table(results), "", *details(results), "",
              *profiles(results), "",
              f"![throughput and latency]({today}.png)"]
     report = "\n".join(lines) + "\n"
     with open(os.path.join(args.results, f"{today}.md"), "w") as f:
         f.write(report)
     with open(os.path.join(args.results, f"{today}.json"), "w") as f:
-        json.dump({"date": today, "events": args.events, "machine": machine, "results": results},
-                  f, indent=2)
+        json.dump({"date": today, "events": args.events, "machine": machine, "log": log,
+                   "results": results}, f, indent=2)
     chart(results, os.path.join(args.results, f"{today}.png"))
     print()
     print(report)
