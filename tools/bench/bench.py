@@ -199,6 +199,8 @@ def subscriptions_behind(url, xid, position):
 def publication(args, url, events):
     brokers = os.environ["KAFKA_BROKERS"]
     stamp = str(int(time.time()))
+    # Baseline: the database's raw read rate of the same events, the floor of any drain of them.
+    copy_seconds = copy_out_seconds(url)
     # Baseline: the same envelopes, key and value, from a file through kcat -P.
     with tempfile.NamedTemporaryFile("w", suffix=".envelopes", delete=False) as f:
         path = f.name
@@ -249,23 +251,39 @@ def publication(args, url, events):
         service.wait(timeout=30)
         log.close()
     os.unlink(log.name)
+    copy_ratio, kcat_ratio = copy_seconds / seconds, baseline_seconds / seconds
     return {
         "scenario": "publication",
         "codec": codec_rates(args),
-        "measured": f"order-service drains {events:,} events to Kafka",
+        "measured": f"order-service drains {events:,} events to Kafka, projectors beside it",
         "unit": "events/s",
         "per_second": events / seconds,
         "seconds": seconds,
-        "baseline": f"kcat -P of the same {events:,} envelopes",
-        "baseline_per_second": events / baseline_seconds,
-        "baseline_seconds": baseline_seconds,
-        "ratio": baseline_seconds / seconds,
-        "target": ">= 0.5x the baseline and >= 50,000 events/s",
-        "met": baseline_seconds / seconds >= 0.5 and events / seconds >= 50_000,
+        "baseline": f"COPY events TO /dev/null; kcat -P of the same {events:,} envelopes",
+        # Two baselines, both measured here: the row is met only against both.
+        "baselines": [
+            {"baseline": "COPY events TO /dev/null", "per_second": events / copy_seconds,
+             "seconds": copy_seconds, "ratio": copy_ratio},
+            {"baseline": f"kcat -P of the same {events:,} envelopes",
+             "per_second": events / baseline_seconds, "seconds": baseline_seconds,
+             "ratio": kcat_ratio},
+        ],
+        "ratio": min(copy_ratio, kcat_ratio),
+        "target": ">= 0.5x the COPY rate and >= 0.5x kcat",
+        "met": copy_ratio >= 0.5 and kcat_ratio >= 0.5,
         "service_rss_mb_after": rss,
         **latency,
         "profile": profile.summary,
     }
+
+
+def copy_out_seconds(url):
+    """Seconds to COPY the whole events table out of PostgreSQL into /dev/null: the publication
+    and rebuild rows' baseline, the rate at which the database hands the log out at all."""
+    start = time.monotonic()
+    subprocess.run(["psql", url, "-XAtq", "-c", "COPY events TO STDOUT"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
 
 
 def codec_rates(args):
@@ -329,8 +347,7 @@ def publication_latency(url, env, topic, brokers, backlog, clients=8, seconds=10
 
 
 def rebuild(args, url, events):
-    baseline_seconds, _ = timed(["psql", url, "-XAtq", "-c", "COPY events TO STDOUT"],
-                                stdout=subprocess.DEVNULL)
+    baseline_seconds = copy_out_seconds(url)
     with Profile("rebuild", args.profile) as profile:
         seconds, peak = timed([args.admin, "rebuild", "orders", "--db-url", url],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -344,8 +361,8 @@ def rebuild(args, url, events):
         "baseline_per_second": events / baseline_seconds,
         "baseline_seconds": baseline_seconds,
         "ratio": baseline_seconds / seconds,
-        "target": "time <= 3x the baseline, >= 200,000 events/s, peak RSS <= 200 MB",
-        "met": seconds <= 3 * baseline_seconds and events / seconds >= 200_000 and peak <= 200,
+        "target": ">= 0.5x the COPY rate (time <= 2x), >= 200,000 events/s, peak RSS <= 200 MB",
+        "met": seconds <= 2 * baseline_seconds and events / seconds >= 200_000 and peak <= 200,
         "peak_rss_mb": peak,
         "profile": profile.summary,
     }
@@ -539,6 +556,7 @@ def ingest_read_memory(args, server, template, events):
         service.stop()
     drop_database(server, "order_bench_ingest")
 
+    percentiles = ("p50_us", "p90_us", "p99_us", "p999_us")
     ingest_ratio = load["per_second"] / ingest_base["per_second"]
     read_ratio = read["per_second"] / read_base["per_second"]
     return [
@@ -552,12 +570,10 @@ def ingest_read_memory(args, server, template, events):
                         f"clients, same log",
             "baseline_per_second": ingest_base["per_second"],
             "ratio": ingest_ratio,
-            "target": ">= 1.0x the baseline, p99 <= 25 ms, drained <= 5 s after the load",
-            "met": ingest_ratio >= 1.0 and load["p99_us"] <= 25_000 and drain <= 5
-                   and load["errors"] == 0,
-            "latency_us": {k: load[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
-            "baseline_latency_us": {k: ingest_base[k] for k in ("p50_us", "p90_us", "p99_us",
-                                                                "p999_us")},
+            "target": ">= 1.5x the baseline, p99 <= 25 ms",
+            "met": ingest_ratio >= 1.5 and load["p99_us"] <= 25_000 and load["errors"] == 0,
+            "latency_us": {k: load[k] for k in percentiles},
+            "baseline_latency_us": {k: ingest_base[k] for k in percentiles},
             "requests": load["requests"], "errors": load["errors"], "orders_placed": placed,
             "without_group_commit_per_second": alone["per_second"],
             "without_group_commit_p99_us": alone["p99_us"],
@@ -574,9 +590,8 @@ def ingest_read_memory(args, server, template, events):
             "ratio": read_ratio,
             "target": ">= 0.8x the baseline",
             "met": read_ratio >= 0.8 and read["errors"] == 0,
-            "latency_us": {k: read[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
-            "baseline_latency_us": {k: read_base[k] for k in ("p50_us", "p90_us", "p99_us",
-                                                              "p999_us")},
+            "latency_us": {k: read[k] for k in percentiles},
+            "baseline_latency_us": {k: read_base[k] for k in percentiles},
             "requests": read["requests"], "errors": read["errors"],
             "profile": read_profile.summary,
         },
@@ -592,38 +607,61 @@ def ingest_read_memory(args, server, template, events):
     ]
 
 
+def baselines_of(r):
+    """A row's baselines as a list: publication has two (COPY and kcat), most rows one, the
+    memory row none."""
+    if "baselines" in r:
+        return r["baselines"]
+    if "baseline_per_second" in r:
+        return [{"baseline": r["baseline"], "per_second": r["baseline_per_second"],
+                 "seconds": r.get("baseline_seconds"), "ratio": r["ratio"]}]
+    return []
+
+
+def ms(latency_us):
+    return " / ".join(f"{latency_us[k] / 1000:.1f}" for k in ("p50_us", "p90_us", "p99_us",
+                                                             "p999_us"))
+
+
 def chart(results, path):
-    """Throughput beside its baseline, and latency percentiles, per scenario, as a PNG."""
+    """Throughput beside its baselines, and latency percentiles, per scenario, as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    rated = [r for r in results if "baseline_per_second" in r]
+    rated = [r for r in results if baselines_of(r)]
     timed_results = [r for r in results if "latency_us" in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-    xs = range(len(rated))
-    left.bar([x - 0.2 for x in xs], [r["per_second"] for r in rated], 0.4, label="order-service")
-    left.bar([x + 0.2 for x in xs], [r["baseline_per_second"] for r in rated], 0.4,
-             label="baseline")
-    for x, r in zip(xs, rated):
-        left.annotate(f"{r['ratio']:.2f}x", (x, max(r["per_second"], r["baseline_per_second"])),
-                      ha="center", va="bottom")
-    left.set_xticks(list(xs), [f"{r['scenario']}\n({r['unit']})" for r in rated])
+    most = max([len(baselines_of(r)) for r in rated] or [1])
+    width = 0.8 / (1 + most)
+    labelled = set()
+    for x, r in enumerate(rated):
+        bars = [("order-service", r["per_second"], None)] + [
+            (f"baseline {j + 1}", b["per_second"], b["ratio"])
+            for j, b in enumerate(baselines_of(r))]
+        for j, (label, rate, ratio) in enumerate(bars):
+            at = x - 0.4 + width / 2 + j * width
+            left.bar(at, rate, width, color=f"C{j}", label=None if label in labelled else label)
+            labelled.add(label)
+            if ratio is not None:
+                left.annotate(f"{ratio:.2f}x", (at, rate), ha="center", va="bottom", fontsize=8)
+    left.set_xticks(range(len(rated)), [f"{r['scenario']}\n({r['unit']})" for r in rated])
     left.set_yscale("log")
-    left.set_title("Throughput (log scale), ratio to the baseline on top")
+    left.set_title("Throughput (log scale); ratio to each baseline on its bar\n"
+                   "(publication: COPY, then kcat -P)", fontsize=10)
     left.legend()
     percentiles = ["p50_us", "p90_us", "p99_us", "p999_us"]
-    width = 0.8 / (2 * max(1, len(timed_results)))
-    for i, r in enumerate(timed_results):
-        for j, (key, label) in enumerate([("latency_us", "order-service"),
-                                          ("baseline_latency_us", "baseline")]):
-            offset = (2 * i + j) * width - 0.4 + width / 2
-            right.bar([k + offset for k in range(len(percentiles))],
-                      [r[key][p] / 1000 for p in percentiles], width,
-                      label=f"{r['scenario']}: {label}")
+    series = [(r["scenario"], label, r[key]) for r in timed_results
+              for key, label in (("latency_us", "order-service"), ("baseline_latency_us",
+                                                                   "baseline")) if key in r]
+    width = 0.8 / max(1, len(series))
+    for i, (scenario, label, latency) in enumerate(series):
+        offset = i * width - 0.4 + width / 2
+        right.bar([k + offset for k in range(len(percentiles))],
+                  [latency[p] / 1000 for p in percentiles], width, label=f"{scenario}: {label}")
     right.set_xticks(range(len(percentiles)), ["p50", "p90", "p99", "p99.9"])
     right.set_ylabel("ms")
     right.set_title("Latency percentiles")
-    right.legend()
+    right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -639,11 +677,14 @@ def table(results):
                          f"{r['target']} | {met} |")
             continue
         took = f" ({r['seconds']:.1f} s)" if "seconds" in r else ""
-        base_took = f" ({r['baseline_seconds']:.1f} s)" if "baseline_seconds" in r else ""
+        bases = baselines_of(r)
+        base_text = "; ".join(b["baseline"] + (f" ({b['seconds']:.1f} s)" if b.get("seconds")
+                                               else "") for b in bases)
+        base_rates = "; ".join(f"{b['per_second']:,.0f} {r['unit']}" for b in bases)
+        ratios = "; ".join(f"{b['ratio']:.2f}x" for b in bases)
         lines.append(f"| {r['scenario']} | {r['measured']}{took} | "
-                     f"{r['per_second']:,.0f} {r['unit']} | {r['baseline']}{base_took} | "
-                     f"{r['baseline_per_second']:,.0f} {r['unit']} | {r['ratio']:.2f}x | "
-                     f"{r['target']} | {met} |")
+                     f"{r['per_second']:,.0f} {r['unit']} | {base_text} | {base_rates} | "
+                     f"{ratios} | {r['target']} | {met} |")
     return lines
 
 
@@ -670,11 +711,9 @@ def details(results):
     lines = []
     for r in results:
         if "latency_us" in r:
-            ms = lambda d: " / ".join(f"{d[k] / 1000:.1f}" for k in ("p50_us", "p90_us", "p99_us",
-                                                                      "p999_us"))
-            lines.append(f"- {r['scenario']} latency p50 / p90 / p99 / p99.9: {ms(r['latency_us'])} ms "
-                         f"(baseline {ms(r['baseline_latency_us'])} ms); {r['requests']:,} requests, "
-                         f"{r['errors']} errors")
+            lines.append(f"- {r['scenario']} latency p50 / p90 / p99 / p99.9: "
+                         f"{ms(r['latency_us'])} ms (baseline {ms(r['baseline_latency_us'])} ms); "
+                         f"{r['requests']:,} requests, {r['errors']} errors")
         if r.get("codec"):
             lines.append(f"- publication, per event on one core (order-codec-bench): decode the "
                          f"log's data {r['codec']['decode_event_per_second']:,.0f}/s, build the "
@@ -688,7 +727,8 @@ def details(results):
         if r["scenario"] == "ingest":
             lines.append(f"- ingest: {r['orders_placed']:,} orders placed on the log's "
                          f"backlog; publisher and projectors drained "
-                         f"{r['drained_seconds_after_load']:.2f} s after the load")
+                         f"{r['drained_seconds_after_load']:.2f} s after the load (<= 5 s "
+                         f"expected: {'yes' if r['drained_seconds_after_load'] <= 5 else 'NO'})")
             lines.append(f"- ingest with GROUP_COMMIT=off (each append commits on its own), same "
                          f"load: {r['without_group_commit_per_second']:,.0f} orders/s, p99 "
                          f"{r['without_group_commit_p99_us'] / 1000:.1f} ms; group commit: "
