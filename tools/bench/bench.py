@@ -677,7 +677,7 @@ def ingest_read_memory(args, server, template, events):
 
 def baselines_of(r):
     """A row's baselines as a list: publication has two (COPY and kcat), most rows one, the
-    record-to-Kafka and memory rows none."""
+    record-to-Kafka, memory and size rows none."""
     if "baselines" in r:
         return r["baselines"]
     if "baseline_per_second" in r:
@@ -752,6 +752,10 @@ def table(results):
                          f"{r['latency_us']['p999_us'] / 1000:.1f} ms | — | | | "
                          f"{r['target']} | {met} |")
             continue
+        if r["scenario"] == "size":
+            lines.append(f"| size | {r['measured']} | {r['rates']} | {r['baseline']} | "
+                         f"{r['baseline_rates']} | {r['ratios']} | {r['target']} | {met} |")
+            continue
         took = f" ({r['seconds']:.1f} s)" if "seconds" in r else ""
         bases = baselines_of(r)
         base_text = "; ".join(b["baseline"] + (f" ({b['seconds']:.1f} s)" if b.get("seconds")
@@ -824,6 +828,8 @@ def details(results):
             lines.append(f"- read's ceiling answers {r['body_bytes']} bytes with the service's "
                          f"headers ({', '.join(r['response_headers'])}) on the reactor thread; "
                          f"{r['baseline_errors']} errors")
+        if r["scenario"] == "size":
+            lines += [f"- size: {line}" for line in r["lines"]]
         extra = ", ".join(f"{k} {v:.1f}" for k, v in r.items()
                           if isinstance(v, float) and ("_mb" in k or "_ms" in k or
                                                        k.startswith("load_"))
@@ -998,6 +1004,86 @@ def shards_scenario(args, url, events):
     }
 
 
+def size_label(events):
+    """10000000 -> "10M", 100000 -> "100k": the report's file name for a run that is not at the
+    default size, so a 10,000,000 run does not overwrite the 1,000,000 one of the same day."""
+    if events % 1_000_000 == 0:
+        return f"{events // 1_000_000}M"
+    if events % 1000 == 0:
+        return f"{events // 1000}k"
+    return str(events)
+
+
+def newest_report(folders, events):
+    """The newest report JSON in `folders` of a run over `events` events, or None."""
+    found = []
+    for folder in folders:
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            path = os.path.join(folder, name)
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(path) as f:
+                    if json.load(f).get("events") == events:
+                        found.append((os.path.getmtime(path), path))
+            except (OSError, ValueError):
+                continue
+    return max(found)[1] if found else None
+
+
+def size_row(results, events, log, path):
+    """The cost curve: this run's ingest, read and rebuild beside another run's at a different N
+    (`path`, its JSON). Throughput should not fall as the log grows (within 10%), and a rebuild's
+    time should grow linearly, i.e. its events/s hold (within 10%)."""
+    with open(path) as f:
+        other = json.load(f)
+    if other["events"] == events:
+        print(f"--compare {path}: the same {events:,} events as this run; no size row")
+        return None
+    here = {r["scenario"]: r for r in results}
+    there = {r["scenario"]: r for r in other["results"]}
+    bigger = events > other["events"]
+    compared = []
+    for scenario in ("ingest", "read", "rebuild"):
+        if "per_second" in here.get(scenario, {}) and "per_second" in there.get(scenario, {}):
+            mine, theirs = here[scenario]["per_second"], there[scenario]["per_second"]
+            # The larger log's rate over the smaller's: what growing the log costs.
+            compared.append((scenario, mine, theirs, mine / theirs if bigger else theirs / mine,
+                             here[scenario]["unit"]))
+    if not compared:
+        print(f"--compare {path}: no ingest, read or rebuild in both runs; no size row")
+        return None
+    name = os.path.basename(path)
+    large, small = (events, other["events"]) if bigger else (other["events"], events)
+    disk_there = other.get("log", {}).get("disk_bytes_per_event")
+    lines = [f"{scenario}: {mine:,.0f} {unit} at {events:,} events, {theirs:,.0f} at "
+             f"{other['events']:,} ({name}): {ratio:.2f}x at {large:,} of the rate at {small:,}"
+             for scenario, mine, theirs, ratio, unit in compared]
+    lines.append(f"disk per event: {log['disk_bytes_per_event']:,.0f} bytes at {events:,} events, "
+                 + (f"{disk_there:,.0f} at {other['events']:,}" if disk_there else
+                    f"not recorded at {other['events']:,}"))
+    if "log" not in other:
+        lines.append(f"{name} predates the preloaded log: its ingest and read ran on an empty "
+                     f"database, so they compare an empty log with this one")
+    return {
+        "scenario": "size",
+        "measured": " / ".join(c[0] for c in compared) + f" at {events:,} events",
+        "rates": " / ".join(f"{c[1]:,.0f}" for c in compared),
+        "baseline": f"the same at {other['events']:,} events ({name})",
+        "baseline_rates": " / ".join(f"{c[2]:,.0f}" for c in compared),
+        "ratios": " / ".join(f"{c[3]:.2f}x" for c in compared) + f" ({large:,} vs {small:,})",
+        "target": "at the larger log: ingest and read >= 0.9x the throughput, rebuild >= 0.9x "
+                  "the events/s (time linear in N); disk per event reported",
+        "met": all(c[3] >= 0.9 for c in compared),
+        "compared_with": path,
+        "compared_events": other["events"],
+        "ratios_larger_over_smaller": {c[0]: c[3] for c in compared},
+        "disk_bytes_per_event": log["disk_bytes_per_event"],
+        "compared_disk_bytes_per_event": disk_there,
+        "lines": lines,
+    }
+
+
 # ingest also runs record-to-kafka, read and memory.
 SCENARIOS = ("publication", "rebuild", "ingest", "shards")
 
@@ -1015,11 +1101,19 @@ def main():
     parser.add_argument("--only", choices=SCENARIOS, action="append",
                         help="run only these scenarios (repeatable); default: all")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--compare", metavar="FILE.json",
+                        help="a report of a run at another --events: adds the size row (default, "
+                             "when --events is not 1,000,000: the newest such report of a "
+                             "1,000,000 run in --results or bench/results)")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip perf record over the measured side of each scenario")
     args = parser.parse_args()
     os.makedirs(args.results, exist_ok=True)
     chosen = args.only or SCENARIOS
+    compare = args.compare
+    if compare is None and args.events != 1_000_000:
+        compare = newest_report([args.results, os.path.join(ROOT, "bench", "results")],
+                                1_000_000)
 
     server = os.environ["DB_URL"]
     results = []
@@ -1048,8 +1142,11 @@ def main():
             results += ingest_read_memory(args, server, template, args.events)
     finally:
         drop_database(server, template)
+    if compare and (row := size_row(results, args.events, log, compare)):
+        results.append(row)
 
     today = datetime.date.today().isoformat()
+    stem = today if args.events == 1_000_000 else f"{today}-{size_label(args.events)}"
     machine = f"{os.cpu_count()} CPUs, {os.uname().release}"
     lines = [f"# Benchmarks, {today}", "",
              f"Log of {args.events:,} events loaded by COPY in {load_seconds:.1f} s, "
@@ -1060,14 +1157,14 @@ def main():
              f"orders), {args.seconds} s per side; {machine}.", "",
              *table(results), "", *details(results), "",
              *profiles(results), "",
-             f"![throughput and latency]({today}.png)"]
+             f"![throughput and latency]({stem}.png)"]
     report = "\n".join(lines) + "\n"
-    with open(os.path.join(args.results, f"{today}.md"), "w") as f:
+    with open(os.path.join(args.results, f"{stem}.md"), "w") as f:
         f.write(report)
-    with open(os.path.join(args.results, f"{today}.json"), "w") as f:
+    with open(os.path.join(args.results, f"{stem}.json"), "w") as f:
         json.dump({"date": today, "events": args.events, "machine": machine, "log": log,
                    "results": results}, f, indent=2)
-    chart(results, os.path.join(args.results, f"{today}.png"))
+    chart(results, os.path.join(args.results, f"{stem}.png"))
     print()
     print(report)
     return 0 if all(r["met"] for r in results) else 1
