@@ -219,6 +219,7 @@ def publication(args, url, events):
          "enable.idempotence=true", "-X", "linger.ms=5", "-X", "batch.num.messages=10000",
          "-X", "queue.buffering.max.messages=1000000", "-l", path])
     os.unlink(path)
+    delete_topics({baseline_topic})
 
     # Measured: the service's publisher draining the whole log to a fresh topic. Its projector
     # runs too, as it does in production.
@@ -249,6 +250,7 @@ def publication(args, url, events):
         service.terminate()
         service.wait(timeout=30)
         log.close()
+        delete_topics({topic})
     os.unlink(log.name)
     copy_ratio, kcat_ratio = copy_seconds / seconds, baseline_seconds / seconds
     return {
@@ -406,8 +408,8 @@ class Service:
 
     def __init__(self, args, url, name, topic=None, **settings):
         self.port = free_port()
-        topic = topic or f"bench-{name}-{int(time.time())}"
-        env = dict(os.environ, ORDER_TOPIC=topic, DB_URL=url, PORT=str(self.port), **settings)
+        self.topic = topic or f"bench-{name}-{int(time.time())}"
+        env = dict(os.environ, ORDER_TOPIC=self.topic, DB_URL=url, PORT=str(self.port), **settings)
         self.log = open(os.path.join(args.results, f"bench-{name}.log.tmp"), "w")
         self.process = subprocess.Popen([args.service], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -453,7 +455,7 @@ def wait_drained(url, subscribers, timeout=120):
     return float("inf")
 
 
-def kafka_java(*command):
+def kafka_java(*command, check=True):
     """Runs one of Kafka's own tools from the jars the dev stack runs its broker from
     (tools/stack/kafka.sh fetches them once, into the same cache)."""
     pom = open(os.path.join(ROOT, "tools", "stack", "kafka", "pom.xml")).read()
@@ -461,8 +463,8 @@ def kafka_java(*command):
     cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
     jars = os.environ.get("KAFKA_JAR_CACHE",
                           os.path.join(cache, "order-service", f"kafka-{version}"))
-    subprocess.run(["java", "-Xmx256m", "-cp", os.path.join(jars, "*"), *command], check=True,
-                   capture_output=True, text=True)
+    return subprocess.run(["java", "-Xmx256m", "-cp", os.path.join(jars, "*"), *command],
+                          check=check, capture_output=True, text=True)
 
 
 def create_topic(name, **configs):
@@ -472,6 +474,26 @@ def create_topic(name, **configs):
     kafka_java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
                os.environ["KAFKA_BROKERS"], "--create", "--topic", name, "--partitions", "3",
                "--replication-factor", "1", *settings)
+
+
+def bench_topics():
+    """The topics on the stack's broker that a bench made (their names start with bench-)."""
+    out = subprocess.run(["kcat", "-b", os.environ["KAFKA_BROKERS"], "-L"], capture_output=True,
+                         text=True, check=True).stdout
+    return set(re.findall(r'topic "(bench-[^"]+)"', out))
+
+
+def delete_topics(names):
+    """Deletes the topics of this run: at 10,000,000 events the drains leave gigabytes on the
+    broker's disk per run."""
+    if not names:
+        return
+    # Not fatal: a topic left behind costs disk, not the run's numbers.
+    done = kafka_java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                      os.environ["KAFKA_BROKERS"], "--delete", "--if-exists", "--topic",
+                      "^(" + "|".join(re.escape(n) for n in sorted(names)) + ")$", check=False)
+    if done.returncode != 0:
+        print(f"could not delete the topics {', '.join(sorted(names))}: {done.stderr.strip()}")
 
 
 def record_to_kafka(topic, first_order):
@@ -560,6 +582,7 @@ def ingest_read_memory(args, server, template, events):
         alone = wrk(service.url("/orders"), "ingest.lua", seconds)
     finally:
         service.stop()
+        delete_topics({service.topic})
     drop_database(server, "order_bench_ingest_alone")
 
     url = copy_database(server, template, "order_bench_ingest")
@@ -595,6 +618,7 @@ def ingest_read_memory(args, server, template, events):
         after_read_rss = service.rss_mb()
     finally:
         service.stop()
+        delete_topics({topic})
     drop_database(server, "order_bench_ingest")
 
     # The read row's baseline: the HTTP layer alone, same Pistache, same reactor threads, the
@@ -919,6 +943,7 @@ def shard_drain(args, url, events, shards):
         after_pg, after_kafka = cpu_seconds(postgres), cpu_seconds(kafka)
     finally:
         service.stop()
+        delete_topics({service.topic})
     pg_cpu = sum(v - before_pg.get(p, 0) for p, v in after_pg.items())
     java_cpu = sum(v - before_kafka.get(p, 0) for p, v in after_kafka.items())
     return {"seconds": seconds, "per_second": events / seconds,
@@ -1117,6 +1142,7 @@ def main():
 
     server = os.environ["DB_URL"]
     results = []
+    topics_before = bench_topics()
     # The log every scenario starts from, loaded once; each scenario group works on a file copy
     # of it, so what one changes (checkpoints, read models, appended orders) no other sees.
     template = "order_bench_log"
@@ -1142,6 +1168,8 @@ def main():
             results += ingest_read_memory(args, server, template, args.events)
     finally:
         drop_database(server, template)
+        # Any left by a scenario that stopped half-way.
+        delete_topics(bench_topics() - topics_before)
     if compare and (row := size_row(results, args.events, log, compare)):
         results.append(row)
 
