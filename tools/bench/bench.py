@@ -1,22 +1,35 @@
 """The benchmark scenarios, each measured beside its baseline in the same run on the same
 PostgreSQL and Kafka (tools/bench/bench.sh starts them), reported as ratios.
 
-  publication  order-service drains a backlog of N events to a fresh topic on the real broker;
-               baseline: the same N envelopes produced from a file by kcat -P (idempotent, acks=all)
-  rebuild      order-admin rebuild orders over the N events; baseline: COPY events to /dev/null
-  ingest       POST /orders with the seed's body on 32 keep-alive connections (wrk), publisher and
-               projector running; baseline: pgbench inserting the same event row, one transaction
-               per order, 32 clients; then how long the publisher and projector take to drain
-  read         GET /orders/{id} of random orders placed by ingest, 32 connections (wrk);
-               baseline: pgbench selecting the same stream's rows
-  memory       order-service RSS idle, and at the end of the ingest scenario
-  shards       publication drain of the N events by one instance with SUBSCRIPTION_SHARDS=1, then
-               with 4 (ratio, and where the CPU went: service, PostgreSQL, Kafka); and the time
-               from a kill -9 of one of two instances until every publication shard is led
-               again, with 1 shard and with 6
+Every scenario starts from a log of N order.created events (--events, default 1,000,000) loaded
+once by COPY, on a file copy of it of its own:
 
-Writes bench/results/<date>.md, .json and .png (throughput and latency percentiles per scenario)
-and prints the table."""
+  publication      order-service drains the N events to a fresh topic on the real broker, its
+                   projectors running beside it; baselines: COPY of the events table to /dev/null,
+                   and the same N envelopes produced from a file by kcat -P (idempotent,
+                   acks=all); met against both
+  rebuild          order-admin rebuild orders over the N events; baseline: COPY events to /dev/null
+  ingest           POST /orders with the seed's body on 32 keep-alive connections (wrk), on the N
+                   events with every checkpoint at the last of them, publisher and projectors
+                   running; baseline: pgbench inserting the same event row, one transaction per
+                   order, 32 clients, on the same log; then how long the subscriptions take to drain
+  record-to-kafka  for each order of the ingest load, the broker's append time of its message (a
+                   topic with LogAppendTime) minus its event's recorded_at
+  read             GET /orders/{id} of random orders, preloaded and new, 32 connections (wrk);
+                   baseline: order-pistache-ceiling, Pistache alone answering the same response
+                   with the service's reactor threads, under the same load; pgbench selecting
+                   the same stream's rows is reported beside it
+  memory           order-service RSS idle, and at the end of the ingest and read scenarios
+  shards           publication drain of the N events by one instance with SUBSCRIPTION_SHARDS=1,
+                   then with 4 (ratio, and where the CPU went: service, PostgreSQL, Kafka); and the
+                   time from a kill -9 of one of two instances until every publication shard is
+                   led again, with 1 shard and with 6
+  size             with --compare (or by default when N is not 1,000,000, against the newest
+                   1,000,000 report): ingest, read and rebuild here beside that run's, and the disk
+                   per event at both sizes
+
+Writes bench/results/<date>.md, .json and .png (<date>-<N>.* when N is not 1,000,000:
+throughput and latency percentiles per scenario) and prints the table."""
 import argparse
 import datetime
 import json
