@@ -1,22 +1,35 @@
 """The benchmark scenarios, each measured beside its baseline in the same run on the same
 PostgreSQL and Kafka (tools/bench/bench.sh starts them), reported as ratios.
 
-  publication  order-service drains a backlog of N events to a fresh topic on the real broker;
-               baseline: the same N envelopes produced from a file by kcat -P (idempotent, acks=all)
-  rebuild      order-admin rebuild orders over the N events; baseline: COPY events to /dev/null
-  ingest       POST /orders with the seed's body on 32 keep-alive connections (wrk), publisher and
-               projector running; baseline: pgbench inserting the same event row, one transaction
-               per order, 32 clients; then how long the publisher and projector take to drain
-  read         GET /orders/{id} of random orders placed by ingest, 32 connections (wrk);
-               baseline: pgbench selecting the same stream's rows
-  memory       order-service RSS idle, and at the end of the ingest scenario
-  shards       publication drain of the N events by one instance with SUBSCRIPTION_SHARDS=1, then
-               with 4 (ratio, and where the CPU went: service, PostgreSQL, Kafka); and the time
-               from a kill -9 of one of two instances until every publication shard is led
-               again, with 1 shard and with 6
+Every scenario starts from a log of N order.created events (--events, default 1,000,000) loaded
+once by COPY, on a file copy of it of its own:
 
-Writes bench/results/<date>.md, .json and .png (throughput and latency percentiles per scenario)
-and prints the table."""
+  publication      order-service drains the N events to a fresh topic on the real broker, its
+                   projectors running beside it; baselines: COPY of the events table to /dev/null,
+                   and the same N envelopes produced from a file by kcat -P (idempotent,
+                   acks=all); met against both
+  rebuild          order-admin rebuild orders over the N events; baseline: COPY events to /dev/null
+  ingest           POST /orders with the seed's body on 32 keep-alive connections (wrk), on the N
+                   events with every checkpoint at the last of them, publisher and projectors
+                   running; baseline: pgbench inserting the same event row, one transaction per
+                   order, 32 clients, on the same log; then how long the subscriptions take to drain
+  record-to-kafka  for each order of the ingest load, the broker's append time of its message (a
+                   topic with LogAppendTime) minus its event's recorded_at
+  read             GET /orders/{id} of random orders, preloaded and new, 32 connections (wrk);
+                   baseline: order-pistache-ceiling, Pistache alone answering the same response
+                   with the service's reactor threads, under the same load; pgbench selecting
+                   the same stream's rows is reported beside it
+  memory           order-service RSS idle, and at the end of the ingest and read scenarios
+  shards           publication drain of the N events by one instance with SUBSCRIPTION_SHARDS=1,
+                   then with 4 (ratio, and where the CPU went: service, PostgreSQL, Kafka); and the
+                   time from a kill -9 of one of two instances until every publication shard is
+                   led again, with 1 shard and with 6
+  size             with --compare (or by default when N is not 1,000,000, against the newest
+                   1,000,000 report): ingest, read and rebuild here beside that run's, and the disk
+                   per event at both sizes
+
+Writes bench/results/<date>.md, .json and .png (<date>-<N>.* when N is not 1,000,000:
+throughput and latency percentiles per scenario) and prints the table."""
 import argparse
 import datetime
 import json
@@ -106,27 +119,101 @@ class Profile:
         return rows[:12]
 
 
-def load_backlog(url, events, chunk=100_000):
-    """N order.created events of N orders with the seed's items, in transactions of `chunk`."""
+# The backlog's order.created event: the seed's body as the service records it, with the user id
+# varied so the orders spread over users as real ones do.
+BACKLOG_DATA = ('{"orderid": %d, "userid": %d, "totalamount": "13.48", "status": "pending", '
+                '"items": [{"product_id": 1001, "quantity": 2, "price": 4.99}, '
+                '{"product_id": 1002, "quantity": 1, "price": 3.5}]}')
+BACKLOG_METADATA = '{"request_id": "bench-%d", "correlation_id": "bench-%d"}'
+
+
+def backlog_copy_script(events, chunk):
+    """psql's input that loads N orders of one order.created event each: per `chunk` orders, a
+    COPY of their streams rows and one of their events, with the rows inline after each COPY (as
+    pg_dump writes them), each COPY its own transaction like a log written over time. event_id,
+    recorded_at and transaction_id come from the table's defaults, as for the service's appends."""
     for first in range(1, events + 1, chunk):
-        last = min(events, first + chunk - 1)
-        psql(url, f"""
-            INSERT INTO streams SELECT g, 1 FROM generate_series({first}, {last}) g;
-            INSERT INTO events (stream_id, stream_version, event_type, data, metadata)
-            SELECT g, 1, 'order.created',
-                   jsonb_build_object('orderid', g, 'userid', 1 + g % 1000, 'totalamount', '13.48',
-                     'status', 'pending', 'items', jsonb_build_array(
-                       jsonb_build_object('product_id', 1001, 'quantity', 2, 'price', 4.99),
-                       jsonb_build_object('product_id', 1002, 'quantity', 1, 'price', 3.5))),
-                   jsonb_build_object('request_id', 'bench-' || g, 'correlation_id', 'bench-' || g)
-            FROM generate_series({first}, {last}) g""")
+        ids = range(first, min(events, first + chunk - 1) + 1)
+        yield "COPY streams (stream_id, version) FROM STDIN;\n"
+        yield "".join(f"{g}\t1\n" for g in ids)
+        yield "\\.\n"
+        yield "COPY events (stream_id, stream_version, event_type, data, metadata) FROM STDIN;\n"
+        yield "".join(f"{g}\t1\torder.created\t{BACKLOG_DATA % (g, 1 + g % 1000)}\t"
+                      f"{BACKLOG_METADATA % (g, g)}\n" for g in ids)
+        yield "\\.\n"
+
+
+def load_backlog(url, events, chunk=100_000):
+    """N order.created events of N orders, loaded by COPY from rows this process generates and
+    streams into psql's stdin (not through HTTP: at 10,000,000 events the API would take hours);
+    then the id sequence past them, and VACUUM ANALYZE so the first scenario does not pay for the
+    hint bits and statistics of a fresh table. Returns the seconds it took."""
+    start = time.monotonic()
+    loader = subprocess.Popen(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for part in backlog_copy_script(events, chunk):
+            loader.stdin.write(part)
+        loader.stdin.close()
+    except BrokenPipeError:
+        pass
+    if loader.wait() != 0:
+        raise SystemExit("loading the backlog by COPY failed (psql's error above)")
     psql(url, f"SELECT setval('order_ids', {events})")
     psql(url, "VACUUM ANALYZE events")
+    psql(url, "VACUUM ANALYZE streams")
+    return time.monotonic() - start
+
+
+def disk_per_event(url, events):
+    """Bytes on disk per event: the events and streams tables with their indexes and TOAST."""
+    events_bytes, streams_bytes = map(int, psql(
+        url, "SELECT pg_total_relation_size('events'), pg_total_relation_size('streams')"
+    ).split("|"))
+    return {"events_table_bytes": events_bytes, "streams_table_bytes": streams_bytes,
+            "disk_bytes_per_event": (events_bytes + streams_bytes) / events}
+
+
+def copy_database(server, template, name):
+    """A copy of the loaded log for one scenario, so each starts from the same known state. A file
+    copy (STRATEGY FILE_COPY), not PostgreSQL 15's default of writing the whole copy through the
+    WAL: at 10,000,000 events that is gigabytes."""
+    admin = with_database(server, "postgres")
+    psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(admin, f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    return with_database(server, name)
+
+
+# The service's subscriptions with one shard (SUBSCRIPTION_SHARDS unset): the publisher's name in
+# tools/order_service_main.cpp, the projectors' in adapters/pg/orders_table.hpp and
+# product_sales_table.hpp.
+SUBSCRIBERS = ("kafka-publisher", "orders-projector", "product-sales-projector")
+
+
+def checkpoints_at_the_end(url):
+    """Every subscription's checkpoint set to the log's last event, as in a service that has kept
+    up with the backlog: started on it, the service then publishes and projects only what the
+    measured load appends, not the preloaded N events."""
+    xid, position = last_event(url)
+    values = ", ".join(f"('{name}', '{xid}'::xid8, {position})" for name in SUBSCRIBERS)
+    psql(url, f"""INSERT INTO subscriptions (name, transaction_id, global_position)
+                  VALUES {values} ON CONFLICT (name) DO UPDATE
+                  SET transaction_id = excluded.transaction_id,
+                      global_position = excluded.global_position""")
+
+
+def subscriptions_behind(url, xid, position):
+    """Names of the subscriptions whose checkpoint lies before the given event: one the service
+    made that SUBSCRIBERS does not know would drain the whole backlog during the measurement."""
+    return psql(url, f"""SELECT string_agg(name, ', ') FROM subscriptions
+                         WHERE (transaction_id, global_position) < ('{xid}'::xid8, {position})""")
 
 
 def publication(args, url, events):
     brokers = os.environ["KAFKA_BROKERS"]
     stamp = str(int(time.time()))
+    # Baseline: the database's raw read rate of the same events, the floor of any drain of them.
+    copy_seconds = copy_out_seconds(url)
     # Baseline: the same envelopes, key and value, from a file through kcat -P.
     with tempfile.NamedTemporaryFile("w", suffix=".envelopes", delete=False) as f:
         path = f.name
@@ -145,6 +232,7 @@ def publication(args, url, events):
          "enable.idempotence=true", "-X", "linger.ms=5", "-X", "batch.num.messages=10000",
          "-X", "queue.buffering.max.messages=1000000", "-l", path])
     os.unlink(path)
+    delete_topics({baseline_topic})
 
     # Measured: the service's publisher draining the whole log to a fresh topic. Its projector
     # runs too, as it does in production.
@@ -171,29 +259,44 @@ def publication(args, url, events):
                 time.sleep(1)
         seconds = float(finished) - start
         rss = int(open(f"/proc/{service.pid}/status").read().split("VmRSS:")[1].split()[0]) / 1024
-        latency = publication_latency(url, env, topic, brokers, events)
     finally:
         service.terminate()
         service.wait(timeout=30)
         log.close()
+        delete_topics({topic})
     os.unlink(log.name)
+    copy_ratio, kcat_ratio = copy_seconds / seconds, baseline_seconds / seconds
     return {
         "scenario": "publication",
         "codec": codec_rates(args),
-        "measured": f"order-service drains {events:,} events to Kafka",
+        "measured": f"order-service drains {events:,} events to Kafka, projectors beside it",
         "unit": "events/s",
         "per_second": events / seconds,
         "seconds": seconds,
-        "baseline": f"kcat -P of the same {events:,} envelopes",
-        "baseline_per_second": events / baseline_seconds,
-        "baseline_seconds": baseline_seconds,
-        "ratio": baseline_seconds / seconds,
-        "target": ">= 0.5x the baseline and >= 50,000 events/s",
-        "met": baseline_seconds / seconds >= 0.5 and events / seconds >= 50_000,
+        "baseline": f"COPY events TO /dev/null; kcat -P of the same {events:,} envelopes",
+        # Two baselines, both measured here: the row is met only against both.
+        "baselines": [
+            {"baseline": "COPY events TO /dev/null", "per_second": events / copy_seconds,
+             "seconds": copy_seconds, "ratio": copy_ratio},
+            {"baseline": f"kcat -P of the same {events:,} envelopes",
+             "per_second": events / baseline_seconds, "seconds": baseline_seconds,
+             "ratio": kcat_ratio},
+        ],
+        "ratio": min(copy_ratio, kcat_ratio),
+        "target": ">= 0.5x the COPY rate and >= 0.5x kcat",
+        "met": copy_ratio >= 0.5 and kcat_ratio >= 0.5,
         "service_rss_mb_after": rss,
-        **latency,
         "profile": profile.summary,
     }
+
+
+def copy_out_seconds(url):
+    """Seconds to COPY the whole events table out of PostgreSQL into /dev/null: the publication
+    and rebuild rows' baseline, the rate at which the database hands the log out at all."""
+    start = time.monotonic()
+    subprocess.run(["psql", url, "-XAtq", "-c", "COPY events TO STDOUT"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
 
 
 def codec_rates(args):
@@ -205,60 +308,8 @@ def codec_rates(args):
     return json.loads(subprocess.run([codec], check=True, capture_output=True, text=True).stdout)
 
 
-def publication_latency(url, env, topic, brokers, backlog, clients=8, seconds=10):
-    """With the backlog drained: clients place orders through the API for `seconds`; for each
-    new order, the time from its event's recording (the appending transaction) to its message's
-    Kafka timestamp (set when the publisher produces it; the broker's ack follows within ms)."""
-    import http.client
-    import threading
-    port = int(env["PORT"])
-    body = json.dumps({"user_id": 101, "args": [{"product_id": 1001, "quantity": 2, "price": 4.99},
-                                                {"product_id": 1002, "quantity": 1, "price": 3.5}]})
-    placed = []
-    stop = time.monotonic() + seconds
-
-    def client():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while time.monotonic() < stop:
-            connection.request("POST", "/orders", body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
-            if response.status == 201:
-                placed.append(1)
-        connection.close()
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    time.sleep(3)  # let the last events reach the topic
-    out = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-o", f"-{len(placed) + 10}",
-                          "-e", "-q", "-f", "%T\t%s\n"], capture_output=True, text=True,
-                         check=True).stdout
-    latencies = []
-    for line in out.splitlines():
-        stamp, _, value = line.partition("\t")
-        envelope = json.loads(value)
-        if envelope["data"]["orderid"] <= backlog:
-            continue
-        recorded = datetime.datetime.strptime(envelope["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
-        recorded = recorded.replace(tzinfo=datetime.timezone.utc).timestamp()
-        latencies.append(int(stamp) / 1000.0 - recorded)
-    latencies.sort()
-
-    def percentile(p):
-        return 1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
-
-    return {"load_orders_per_second": len(placed) / seconds,
-            "latency_orders_measured": len(latencies),
-            "record_to_kafka_p50_ms": percentile(0.50),
-            "record_to_kafka_p99_ms": percentile(0.99)}
-
-
 def rebuild(args, url, events):
-    baseline_seconds, _ = timed(["psql", url, "-XAtq", "-c", "COPY events TO STDOUT"],
-                                stdout=subprocess.DEVNULL)
+    baseline_seconds = copy_out_seconds(url)
     with Profile("rebuild", args.profile) as profile:
         seconds, peak = timed([args.admin, "rebuild", "orders", "--db-url", url],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -272,8 +323,8 @@ def rebuild(args, url, events):
         "baseline_per_second": events / baseline_seconds,
         "baseline_seconds": baseline_seconds,
         "ratio": baseline_seconds / seconds,
-        "target": "time <= 3x the baseline, >= 200,000 events/s, peak RSS <= 200 MB",
-        "met": seconds <= 3 * baseline_seconds and events / seconds >= 200_000 and peak <= 200,
+        "target": ">= 0.5x the COPY rate (time <= 2x), >= 200,000 events/s, peak RSS <= 200 MB",
+        "met": seconds <= 2 * baseline_seconds and events / seconds >= 200_000 and peak <= 200,
         "peak_rss_mb": peak,
         "profile": profile.summary,
     }
@@ -368,10 +419,10 @@ def pgbench(url, sql, seconds, variables=()):
 class Service:
     """order-service on a free port over `url`, with the stack's broker and a fresh topic."""
 
-    def __init__(self, args, url, name, **settings):
+    def __init__(self, args, url, name, topic=None, **settings):
         self.port = free_port()
-        topic = f"bench-{name}-{int(time.time())}"
-        env = dict(os.environ, ORDER_TOPIC=topic, DB_URL=url, PORT=str(self.port), **settings)
+        self.topic = topic or f"bench-{name}-{int(time.time())}"
+        env = dict(os.environ, ORDER_TOPIC=self.topic, DB_URL=url, PORT=str(self.port), **settings)
         self.log = open(os.path.join(args.results, f"bench-{name}.log.tmp"), "w")
         self.process = subprocess.Popen([args.service], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -417,83 +468,236 @@ def wait_drained(url, subscribers, timeout=120):
     return float("inf")
 
 
-def ingest_read_memory(args, server):
-    """The ingest, read and memory scenarios, on one service instance over a fresh database."""
+def kafka_java(*command, check=True):
+    """Runs one of Kafka's own tools from the jars the dev stack runs its broker from
+    (tools/stack/kafka.sh fetches them once, into the same cache)."""
+    pom = open(os.path.join(ROOT, "tools", "stack", "kafka", "pom.xml")).read()
+    version = re.search(r"<kafka.version>(.*)</kafka.version>", pom).group(1)
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
+    jars = os.environ.get("KAFKA_JAR_CACHE",
+                          os.path.join(cache, "order-service", f"kafka-{version}"))
+    return subprocess.run(["java", "-Xmx256m", "-cp", os.path.join(jars, "*"), *command],
+                          check=check, capture_output=True, text=True)
+
+
+def create_topic(name, **configs):
+    """A topic as the stack makes 'orders' (3 partitions), with the given topic configs."""
+    settings = [item for key, value in configs.items()
+                for item in ("--config", f"{key.replace('_', '.')}={value}")]
+    kafka_java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+               os.environ["KAFKA_BROKERS"], "--create", "--topic", name, "--partitions", "3",
+               "--replication-factor", "1", *settings)
+
+
+def bench_topics():
+    """The topics on the stack's broker that a bench made (their names start with bench-)."""
+    out = subprocess.run(["kcat", "-b", os.environ["KAFKA_BROKERS"], "-L"], capture_output=True,
+                         text=True, check=True).stdout
+    return set(re.findall(r'topic "(bench-[^"]+)"', out))
+
+
+def delete_topics(names):
+    """Deletes the topics of this run: at 10,000,000 events the drains leave gigabytes on the
+    broker's disk per run."""
+    if not names:
+        return
+    # Not fatal: a topic left behind costs disk, not the run's numbers.
+    done = kafka_java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                      os.environ["KAFKA_BROKERS"], "--delete", "--if-exists", "--topic",
+                      "^(" + "|".join(re.escape(n) for n in sorted(names)) + ")$", check=False)
+    if done.returncode != 0:
+        print(f"could not delete the topics {', '.join(sorted(names))}: {done.stderr.strip()}")
+
+
+def record_to_kafka(topic, first_order):
+    """Per message of the orders from `first_order` on: the broker's append time (the topic's
+    message.timestamp.type is LogAppendTime, so each message carries the time the broker appended
+    it, just before it acknowledges it) minus the envelope's timestamp, which is the event's
+    recorded_at: the start of the transaction that appended it, a little before its commit. The
+    figure is therefore an upper bound of commit-to-acknowledgement. Latencies in microseconds."""
+    out = subprocess.run(["kcat", "-C", "-b", os.environ["KAFKA_BROKERS"], "-t", topic,
+                          "-o", "beginning", "-e", "-q", "-f", "%T\t%s\n"],
+                         capture_output=True, text=True, check=True).stdout
+    latencies = []
+    for line in out.splitlines():
+        appended_ms, _, value = line.partition("\t")
+        envelope = json.loads(value)
+        if envelope["data"]["orderid"] < first_order:
+            continue
+        recorded = datetime.datetime.strptime(envelope["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        recorded = recorded.replace(tzinfo=datetime.timezone.utc).timestamp()
+        latencies.append(int(appended_ms) * 1000 - recorded * 1e6)
+    latencies.sort()
+    return {"messages": len(latencies),
+            **{key: percentile(latencies, p) for key, p in (
+                ("p50_us", 0.50), ("p90_us", 0.90), ("p99_us", 0.99), ("p999_us", 0.999))},
+            "max_us": latencies[-1] if latencies else 0}
+
+
+def response_shape(url):
+    """One real answer's headers (but those Pistache writes itself: Content-Length, and the
+    Connection both servers set) and body size, for the ceiling server to answer the same."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = response.read()
+        headers = [(name, value) for name, value in response.getheaders()
+                   if name.lower() not in ("content-length", "connection")]
+    return headers, len(body)
+
+
+class Ceiling:
+    """order-pistache-ceiling (built beside the service) on a free port, answering every request
+    with the given headers and a body of `body_bytes`."""
+
+    def __init__(self, args, headers, body_bytes):
+        binary = os.path.join(os.path.dirname(args.service), "order-pistache-ceiling")
+        if not os.path.exists(binary):
+            raise SystemExit(f"{binary} is missing: build the order-pistache-ceiling target")
+        self.port = free_port()
+        command = [binary, "--port", str(self.port), "--body-bytes", str(body_bytes)]
+        for name, value in headers:
+            command += ["--header", f"{name}: {value}"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise SystemExit("order-pistache-ceiling did not start")
+                time.sleep(0.05)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def ingest_read_memory(args, server, template, events):
+    """The ingest, record-to-Kafka, read and memory scenarios, each side on its own copy of the
+    loaded log (`template`, N events), with every subscription's checkpoint at its last event."""
     seconds = args.seconds
-    base = fresh_database(args, server, "order_bench_ingest_base")
+    base = copy_database(server, template, "order_bench_ingest_base")
     print("  ingest baseline: pgbench ...", flush=True)
     ingest_base = pgbench(base, INGEST_SQL, seconds)
     drop_database(server, "order_bench_ingest_base")
 
     # The same load with each append committing on its own: what group commit gains.
-    alone_url = fresh_database(args, server, "order_bench_ingest_alone")
+    alone_url = copy_database(server, template, "order_bench_ingest_alone")
+    checkpoints_at_the_end(alone_url)
     service = Service(args, alone_url, "ingest-alone", GROUP_COMMIT="off")
     try:
         print("  ingest, GROUP_COMMIT=off: wrk POST /orders ...", flush=True)
         alone = wrk(service.url("/orders"), "ingest.lua", seconds)
     finally:
         service.stop()
+        delete_topics({service.topic})
     drop_database(server, "order_bench_ingest_alone")
 
-    url = fresh_database(args, server, "order_bench_ingest")
-    service = Service(args, url, "ingest")
+    url = copy_database(server, template, "order_bench_ingest")
+    checkpoints_at_the_end(url)
+    xid, position = last_event(url)
+    # The broker stamps each message with the time it appends it: the record-to-Kafka row.
+    topic = f"bench-ingest-{int(time.time())}"
+    create_topic(topic, message_timestamp_type="LogAppendTime")
+    service = Service(args, url, "ingest", topic=topic)
     try:
         time.sleep(3)
         idle_rss = service.rss_mb()
+        if behind := subscriptions_behind(url, xid, position):
+            raise SystemExit(f"subscriptions {behind} would drain the preloaded log during the "
+                             f"ingest scenario: add them to SUBSCRIBERS in tools/bench/bench.py")
         print("  ingest: wrk POST /orders ...", flush=True)
         with Profile("ingest", args.profile) as ingest_profile:
             load = wrk(service.url("/orders"), "ingest.lua", seconds)
         loaded_rss = service.rss_mb()
-        drain = wait_drained(url, ["kafka-publisher", "orders-projector"])
-        placed = int(psql(url, "SELECT count(*) FROM events WHERE event_type = 'order.created'"))
+        drain = wait_drained(url, SUBSCRIBERS)
+        record = record_to_kafka(topic, events + 1)
+        placed = int(psql(url, f"SELECT count(*) FROM streams WHERE stream_id > {events}"))
+        # Ids are handed out in blocks from the sequence, contiguous from 1 but for what a failed
+        # request left unused; every id up to the highest is read, preloaded ones included.
+        orders = int(psql(url, "SELECT max(stream_id) FROM streams"))
 
+        headers, body_bytes = response_shape(service.url(f"/orders/{max(1, orders // 2)}"))
         print("  read: wrk GET /orders/{id} ...", flush=True)
         with Profile("read", args.profile) as read_profile:
-            read = wrk(service.url("/orders/1"), "read.lua", seconds, [placed])
+            read = wrk(service.url("/orders/1"), "read.lua", seconds, [orders])
         print("  read baseline: pgbench ...", flush=True)
-        read_base = pgbench(url, READ_SQL, seconds, [("orders", placed)])
+        read_pgbench = pgbench(url, READ_SQL, seconds, [("orders", orders)])
         after_read_rss = service.rss_mb()
     finally:
         service.stop()
+        delete_topics({topic})
     drop_database(server, "order_bench_ingest")
 
+    # The read row's baseline: the HTTP layer alone, same Pistache, same reactor threads, the
+    # same answer, the same load, right after the service's own run.
+    print("  read baseline: wrk against order-pistache-ceiling ...", flush=True)
+    ceiling = Ceiling(args, headers, body_bytes)
+    try:
+        read_ceiling = wrk(ceiling.url("/orders/1"), "read.lua", seconds, [orders])
+    finally:
+        ceiling.stop()
+
+    percentiles = ("p50_us", "p90_us", "p99_us", "p999_us")
     ingest_ratio = load["per_second"] / ingest_base["per_second"]
-    read_ratio = read["per_second"] / read_base["per_second"]
+    read_ratio = read["per_second"] / read_ceiling["per_second"]
     return [
         {
             "scenario": "ingest",
-            "measured": f"POST /orders, {CONNECTIONS} connections, {seconds} s (wrk)",
+            "measured": f"POST /orders, {CONNECTIONS} connections, {seconds} s (wrk), "
+                        f"{events:,} events already in the log",
             "unit": "orders/s",
             "per_second": load["per_second"],
-            "baseline": f"pgbench INSERT of the event row, 1 commit per order, {CONNECTIONS} clients",
+            "baseline": f"pgbench INSERT of the event row, 1 commit per order, {CONNECTIONS} "
+                        f"clients, same log",
             "baseline_per_second": ingest_base["per_second"],
             "ratio": ingest_ratio,
-            "target": ">= 1.0x the baseline, p99 <= 25 ms, drained <= 5 s after the load",
-            "met": ingest_ratio >= 1.0 and load["p99_us"] <= 25_000 and drain <= 5
-                   and load["errors"] == 0,
-            "latency_us": {k: load[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
-            "baseline_latency_us": {k: ingest_base[k] for k in ("p50_us", "p90_us", "p99_us",
-                                                                "p999_us")},
-            "requests": load["requests"], "errors": load["errors"], "orders_in_log": placed,
+            "target": ">= 1.5x the baseline, p99 <= 25 ms",
+            "met": ingest_ratio >= 1.5 and load["p99_us"] <= 25_000 and load["errors"] == 0,
+            "latency_us": {k: load[k] for k in percentiles},
+            "baseline_latency_us": {k: ingest_base[k] for k in percentiles},
+            "requests": load["requests"], "errors": load["errors"], "orders_placed": placed,
             "without_group_commit_per_second": alone["per_second"],
             "without_group_commit_p99_us": alone["p99_us"],
             "profile": ingest_profile.summary,
             "drained_seconds_after_load": drain,
         },
         {
+            "scenario": "record-to-kafka",
+            "measured": f"broker append time - the event's recorded_at, the {record['messages']:,} "
+                        f"orders of the ingest load",
+            "unit": "ms",
+            "target": "p99 <= 20 ms",
+            "met": record["messages"] > 0 and record["messages"] >= placed
+                   and record["p99_us"] <= 20_000,
+            "latency_us": {k: record[k] for k in percentiles},
+            "messages": record["messages"], "max_us": record["max_us"], "topic_orders": placed,
+        },
+        {
             "scenario": "read",
-            "measured": f"GET /orders/{{id}} of {placed:,} orders, {CONNECTIONS} connections (wrk)",
+            "measured": f"GET /orders/{{id}} of {orders:,} orders, {CONNECTIONS} connections (wrk)",
             "unit": "reads/s",
             "per_second": read["per_second"],
-            "baseline": f"pgbench SELECT of the stream's rows, {CONNECTIONS} clients",
-            "baseline_per_second": read_base["per_second"],
+            "baseline": f"order-pistache-ceiling: the same answer ({body_bytes} bytes, "
+                        f"{len(headers)} headers) from Pistache alone, same load",
+            "baseline_per_second": read_ceiling["per_second"],
             "ratio": read_ratio,
-            "target": ">= 0.8x the baseline",
-            "met": read_ratio >= 0.8 and read["errors"] == 0,
-            "latency_us": {k: read[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us")},
-            "baseline_latency_us": {k: read_base[k] for k in ("p50_us", "p90_us", "p99_us",
-                                                              "p999_us")},
+            "target": ">= 0.95x the Pistache ceiling",
+            "met": read_ratio >= 0.95 and read["errors"] == 0 and read_ceiling["errors"] == 0,
+            "latency_us": {k: read[k] for k in percentiles},
+            "baseline_latency_us": {k: read_ceiling[k] for k in percentiles},
             "requests": read["requests"], "errors": read["errors"],
+            "baseline_errors": read_ceiling["errors"],
+            "body_bytes": body_bytes, "response_headers": [name for name, _ in headers],
+            # Reported beside the ceiling: the database's own rate for the same rows.
+            "pgbench_per_second": read_pgbench["per_second"],
+            "pgbench_ratio": read["per_second"] / read_pgbench["per_second"],
+            "pgbench_latency_us": {k: read_pgbench[k] for k in percentiles},
             "profile": read_profile.summary,
         },
         {
@@ -508,38 +712,62 @@ def ingest_read_memory(args, server):
     ]
 
 
+def baselines_of(r):
+    """A row's baselines as a list: publication has two (COPY and kcat), most rows one, the
+    record-to-Kafka, memory and size rows none."""
+    if "baselines" in r:
+        return r["baselines"]
+    if "baseline_per_second" in r:
+        return [{"baseline": r["baseline"], "per_second": r["baseline_per_second"],
+                 "seconds": r.get("baseline_seconds"), "ratio": r["ratio"]}]
+    return []
+
+
+def ms(latency_us):
+    return " / ".join(f"{latency_us[k] / 1000:.1f}" for k in ("p50_us", "p90_us", "p99_us",
+                                                             "p999_us"))
+
+
 def chart(results, path):
-    """Throughput beside its baseline, and latency percentiles, per scenario, as a PNG."""
+    """Throughput beside its baselines, and latency percentiles, per scenario, as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    rated = [r for r in results if "baseline_per_second" in r]
+    rated = [r for r in results if baselines_of(r)]
     timed_results = [r for r in results if "latency_us" in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-    xs = range(len(rated))
-    left.bar([x - 0.2 for x in xs], [r["per_second"] for r in rated], 0.4, label="order-service")
-    left.bar([x + 0.2 for x in xs], [r["baseline_per_second"] for r in rated], 0.4,
-             label="baseline")
-    for x, r in zip(xs, rated):
-        left.annotate(f"{r['ratio']:.2f}x", (x, max(r["per_second"], r["baseline_per_second"])),
-                      ha="center", va="bottom")
-    left.set_xticks(list(xs), [f"{r['scenario']}\n({r['unit']})" for r in rated])
+    most = max([len(baselines_of(r)) for r in rated] or [1])
+    width = 0.8 / (1 + most)
+    labelled = set()
+    for x, r in enumerate(rated):
+        bars = [("order-service", r["per_second"], None)] + [
+            (f"baseline {j + 1}", b["per_second"], b["ratio"])
+            for j, b in enumerate(baselines_of(r))]
+        for j, (label, rate, ratio) in enumerate(bars):
+            at = x - 0.4 + width / 2 + j * width
+            left.bar(at, rate, width, color=f"C{j}", label=None if label in labelled else label)
+            labelled.add(label)
+            if ratio is not None:
+                left.annotate(f"{ratio:.2f}x", (at, rate), ha="center", va="bottom", fontsize=8)
+    left.set_xticks(range(len(rated)), [f"{r['scenario']}\n({r['unit']})" for r in rated])
     left.set_yscale("log")
-    left.set_title("Throughput (log scale), ratio to the baseline on top")
+    left.set_title("Throughput (log scale); ratio to each baseline on its bar\n"
+                   "(publication: COPY, then kcat -P; read: the Pistache ceiling)", fontsize=10)
     left.legend()
     percentiles = ["p50_us", "p90_us", "p99_us", "p999_us"]
-    width = 0.8 / (2 * max(1, len(timed_results)))
-    for i, r in enumerate(timed_results):
-        for j, (key, label) in enumerate([("latency_us", "order-service"),
-                                          ("baseline_latency_us", "baseline")]):
-            offset = (2 * i + j) * width - 0.4 + width / 2
-            right.bar([k + offset for k in range(len(percentiles))],
-                      [r[key][p] / 1000 for p in percentiles], width,
-                      label=f"{r['scenario']}: {label}")
+    baseline_names = {"ingest": "pgbench", "read": "Pistache ceiling"}
+    series = [(r["scenario"], label, r[key]) for r in timed_results
+              for key, label in (("latency_us", "order-service"), ("baseline_latency_us",
+                                 baseline_names.get(r["scenario"], "baseline"))) if key in r]
+    width = 0.8 / max(1, len(series))
+    for i, (scenario, label, latency) in enumerate(series):
+        offset = i * width - 0.4 + width / 2
+        right.bar([k + offset for k in range(len(percentiles))],
+                  [latency[p] / 1000 for p in percentiles], width, label=f"{scenario}: {label}")
     right.set_xticks(range(len(percentiles)), ["p50", "p90", "p99", "p99.9"])
     right.set_ylabel("ms")
     right.set_title("Latency percentiles")
-    right.legend()
+    right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -554,12 +782,26 @@ def table(results):
                          f"{r['loaded_rss_mb']:.1f} / {r['after_read_rss_mb']:.1f} MB | | | | "
                          f"{r['target']} | {met} |")
             continue
+        if r["scenario"] == "record-to-kafka":
+            lines.append(f"| record-to-kafka | {r['measured']} | p50 / p99 / p99.9: "
+                         f"{r['latency_us']['p50_us'] / 1000:.1f} / "
+                         f"{r['latency_us']['p99_us'] / 1000:.1f} / "
+                         f"{r['latency_us']['p999_us'] / 1000:.1f} ms | — | | | "
+                         f"{r['target']} | {met} |")
+            continue
+        if r["scenario"] == "size":
+            lines.append(f"| size | {r['measured']} | {r['rates']} | {r['baseline']} | "
+                         f"{r['baseline_rates']} | {r['ratios']} | {r['target']} | {met} |")
+            continue
         took = f" ({r['seconds']:.1f} s)" if "seconds" in r else ""
-        base_took = f" ({r['baseline_seconds']:.1f} s)" if "baseline_seconds" in r else ""
+        bases = baselines_of(r)
+        base_text = "; ".join(b["baseline"] + (f" ({b['seconds']:.1f} s)" if b.get("seconds")
+                                               else "") for b in bases)
+        base_rates = "; ".join(f"{b['per_second']:,.0f} {r['unit']}" for b in bases)
+        ratios = "; ".join(f"{b['ratio']:.2f}x" for b in bases)
         lines.append(f"| {r['scenario']} | {r['measured']}{took} | "
-                     f"{r['per_second']:,.0f} {r['unit']} | {r['baseline']}{base_took} | "
-                     f"{r['baseline_per_second']:,.0f} {r['unit']} | {r['ratio']:.2f}x | "
-                     f"{r['target']} | {met} |")
+                     f"{r['per_second']:,.0f} {r['unit']} | {base_text} | {base_rates} | "
+                     f"{ratios} | {r['target']} | {met} |")
     return lines
 
 
@@ -585,12 +827,10 @@ def profiles(results):
 def details(results):
     lines = []
     for r in results:
-        if "latency_us" in r:
-            ms = lambda d: " / ".join(f"{d[k] / 1000:.1f}" for k in ("p50_us", "p90_us", "p99_us",
-                                                                      "p999_us"))
-            lines.append(f"- {r['scenario']} latency p50 / p90 / p99 / p99.9: {ms(r['latency_us'])} ms "
-                         f"(baseline {ms(r['baseline_latency_us'])} ms); {r['requests']:,} requests, "
-                         f"{r['errors']} errors")
+        if "latency_us" in r and r["scenario"] != "record-to-kafka":
+            lines.append(f"- {r['scenario']} latency p50 / p90 / p99 / p99.9: "
+                         f"{ms(r['latency_us'])} ms (baseline {ms(r['baseline_latency_us'])} ms); "
+                         f"{r['requests']:,} requests, {r['errors']} errors")
         if r.get("codec"):
             lines.append(f"- publication, per event on one core (order-codec-bench): decode the "
                          f"log's data {r['codec']['decode_event_per_second']:,.0f}/s, build the "
@@ -602,12 +842,31 @@ def details(results):
                          f"instances in {r['handover_1_shard_ms']:.0f} ms with 1 shard, "
                          f"{r['handover_6_shards_ms']:.0f} ms with 6 (median of 3)")
         if r["scenario"] == "ingest":
-            lines.append(f"- ingest: {r['orders_in_log']:,} orders in the log; publisher and "
-                         f"projector drained {r['drained_seconds_after_load']:.2f} s after the load")
+            lines.append(f"- ingest: {r['orders_placed']:,} orders placed on the log's "
+                         f"backlog; publisher and projectors drained "
+                         f"{r['drained_seconds_after_load']:.2f} s after the load (<= 5 s "
+                         f"expected: {'yes' if r['drained_seconds_after_load'] <= 5 else 'NO'})")
             lines.append(f"- ingest with GROUP_COMMIT=off (each append commits on its own), same "
                          f"load: {r['without_group_commit_per_second']:,.0f} orders/s, p99 "
                          f"{r['without_group_commit_p99_us'] / 1000:.1f} ms; group commit: "
                          f"{r['per_second'] / r['without_group_commit_per_second']:.2f}x")
+        if r["scenario"] == "record-to-kafka":
+            lines.append(f"- record-to-kafka p50 / p90 / p99 / p99.9: {ms(r['latency_us'])} ms, "
+                         f"max {r['max_us'] / 1000:.1f} ms, over {r['messages']:,} messages of "
+                         f"{r['topic_orders']:,} orders placed; the topic's timestamps are the "
+                         f"broker's (LogAppendTime), the start is the event's recorded_at: the "
+                         f"appending transaction's start, a little before its commit, so the "
+                         f"figure is conservative (commit to acknowledgement is at most this)")
+        if r["scenario"] == "read":
+            lines.append(f"- read beside the database: pgbench SELECT of the stream's rows, "
+                         f"{CONNECTIONS} clients: {r['pgbench_per_second']:,.0f} reads/s, "
+                         f"{r['pgbench_ratio']:.2f}x pgbench; its latency "
+                         f"{ms(r['pgbench_latency_us'])} ms")
+            lines.append(f"- read's ceiling answers {r['body_bytes']} bytes with the service's "
+                         f"headers ({', '.join(r['response_headers'])}) on the reactor thread; "
+                         f"{r['baseline_errors']} errors")
+        if r["scenario"] == "size":
+            lines += [f"- size: {line}" for line in r["lines"]]
         extra = ", ".join(f"{k} {v:.1f}" for k, v in r.items()
                           if isinstance(v, float) and ("_mb" in k or "_ms" in k or
                                                        k.startswith("load_"))
@@ -697,6 +956,7 @@ def shard_drain(args, url, events, shards):
         after_pg, after_kafka = cpu_seconds(postgres), cpu_seconds(kafka)
     finally:
         service.stop()
+        delete_topics({service.topic})
     pg_cpu = sum(v - before_pg.get(p, 0) for p, v in after_pg.items())
     java_cpu = sum(v - before_kafka.get(p, 0) for p, v in after_kafka.items())
     return {"seconds": seconds, "per_second": events / seconds,
@@ -782,7 +1042,88 @@ def shards_scenario(args, url, events):
     }
 
 
-SCENARIOS = ("publication", "rebuild", "ingest", "shards")  # ingest also runs read and memory
+def size_label(events):
+    """10000000 -> "10M", 100000 -> "100k": the report's file name for a run that is not at the
+    default size, so a 10,000,000 run does not overwrite the 1,000,000 one of the same day."""
+    if events % 1_000_000 == 0:
+        return f"{events // 1_000_000}M"
+    if events % 1000 == 0:
+        return f"{events // 1000}k"
+    return str(events)
+
+
+def newest_report(folders, events):
+    """The newest report JSON in `folders` of a run over `events` events, or None."""
+    found = []
+    for folder in folders:
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            path = os.path.join(folder, name)
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(path) as f:
+                    if json.load(f).get("events") == events:
+                        found.append((os.path.getmtime(path), path))
+            except (OSError, ValueError):
+                continue
+    return max(found)[1] if found else None
+
+
+def size_row(results, events, log, path):
+    """The cost curve: this run's ingest, read and rebuild beside another run's at a different N
+    (`path`, its JSON). Throughput should not fall as the log grows (within 10%), and a rebuild's
+    time should grow linearly, i.e. its events/s hold (within 10%)."""
+    with open(path) as f:
+        other = json.load(f)
+    if other["events"] == events:
+        print(f"--compare {path}: the same {events:,} events as this run; no size row")
+        return None
+    here = {r["scenario"]: r for r in results}
+    there = {r["scenario"]: r for r in other["results"]}
+    bigger = events > other["events"]
+    compared = []
+    for scenario in ("ingest", "read", "rebuild"):
+        if "per_second" in here.get(scenario, {}) and "per_second" in there.get(scenario, {}):
+            mine, theirs = here[scenario]["per_second"], there[scenario]["per_second"]
+            # The larger log's rate over the smaller's: what growing the log costs.
+            compared.append((scenario, mine, theirs, mine / theirs if bigger else theirs / mine,
+                             here[scenario]["unit"]))
+    if not compared:
+        print(f"--compare {path}: no ingest, read or rebuild in both runs; no size row")
+        return None
+    name = os.path.basename(path)
+    large, small = (events, other["events"]) if bigger else (other["events"], events)
+    disk_there = other.get("log", {}).get("disk_bytes_per_event")
+    lines = [f"{scenario}: {mine:,.0f} {unit} at {events:,} events, {theirs:,.0f} at "
+             f"{other['events']:,} ({name}): {ratio:.2f}x at {large:,} of the rate at {small:,}"
+             for scenario, mine, theirs, ratio, unit in compared]
+    lines.append(f"disk per event: {log['disk_bytes_per_event']:,.0f} bytes at {events:,} events, "
+                 + (f"{disk_there:,.0f} at {other['events']:,}" if disk_there else
+                    f"not recorded at {other['events']:,}"))
+    if "log" not in other:
+        lines.append(f"{name} predates the preloaded log: its ingest and read ran on an empty "
+                     f"database, so they compare an empty log with this one")
+    return {
+        "scenario": "size",
+        "measured": " / ".join(c[0] for c in compared) + f" at {events:,} events",
+        "rates": " / ".join(f"{c[1]:,.0f}" for c in compared),
+        "baseline": f"the same at {other['events']:,} events ({name})",
+        "baseline_rates": " / ".join(f"{c[2]:,.0f}" for c in compared),
+        "ratios": " / ".join(f"{c[3]:.2f}x" for c in compared) + f" ({large:,} vs {small:,})",
+        "target": "at the larger log: ingest and read >= 0.9x the throughput, rebuild >= 0.9x "
+                  "the events/s (time linear in N); disk per event reported",
+        "met": all(c[3] >= 0.9 for c in compared),
+        "compared_with": path,
+        "compared_events": other["events"],
+        "ratios_larger_over_smaller": {c[0]: c[3] for c in compared},
+        "disk_bytes_per_event": log["disk_bytes_per_event"],
+        "compared_disk_bytes_per_event": disk_there,
+        "lines": lines,
+    }
+
+
+# ingest also runs record-to-kafka, read and memory.
+SCENARIOS = ("publication", "rebuild", "ingest", "shards")
 
 
 def main():
@@ -790,51 +1131,81 @@ def main():
     parser.add_argument("--service", required=True)
     parser.add_argument("--admin", required=True)
     parser.add_argument("--events", type=int, default=1_000_000,
-                        help="the backlog of the publication and rebuild scenarios")
+                        help="the log loaded by COPY before every scenario: the backlog of "
+                             "publication, rebuild and shards, and the history ingest and read "
+                             "run on")
     parser.add_argument("--seconds", type=int, default=20,
                         help="how long each side of the ingest and read scenarios runs")
     parser.add_argument("--only", choices=SCENARIOS, action="append",
                         help="run only these scenarios (repeatable); default: all")
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--compare", metavar="FILE.json",
+                        help="a report of a run at another --events: adds the size row (default, "
+                             "when --events is not 1,000,000: the newest such report of a "
+                             "1,000,000 run in --results or bench/results)")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip perf record over the measured side of each scenario")
     args = parser.parse_args()
     os.makedirs(args.results, exist_ok=True)
     chosen = args.only or SCENARIOS
+    compare = args.compare
+    if compare is None and args.events != 1_000_000:
+        compare = newest_report([args.results, os.path.join(ROOT, "bench", "results")],
+                                1_000_000)
 
     server = os.environ["DB_URL"]
     results = []
-    if "publication" in chosen or "rebuild" in chosen or "shards" in chosen:
-        name = "order_bench"
-        url = fresh_database(args, server, name)
-        print(f"loading {args.events:,} events ...", flush=True)
-        start = time.monotonic()
-        load_backlog(url, args.events)
-        print(f"loaded in {time.monotonic() - start:.1f} s", flush=True)
-        for scenario, scenario_name in ((publication, "publication"), (rebuild, "rebuild"),
-                                        (shards_scenario, "shards")):
-            if scenario_name in chosen:
-                print(f"running {scenario_name} ...", flush=True)
-                results.append(scenario(args, url, args.events))
-        drop_database(server, name)
-    if "ingest" in chosen:
-        print("running ingest, read and memory ...", flush=True)
-        results += ingest_read_memory(args, server)
+    topics_before = bench_topics()
+    # The log every scenario starts from, loaded once; each scenario group works on a file copy
+    # of it, so what one changes (checkpoints, read models, appended orders) no other sees.
+    template = "order_bench_log"
+    template_url = fresh_database(args, server, template)
+    print(f"loading {args.events:,} events by COPY ...", flush=True)
+    load_seconds = load_backlog(template_url, args.events)
+    log = {"events": args.events, "load_seconds": load_seconds,
+           **disk_per_event(template_url, args.events)}
+    print(f"loaded in {load_seconds:.1f} s; {log['disk_bytes_per_event']:,.0f} bytes per event "
+          f"on disk", flush=True)
+    try:
+        if "publication" in chosen or "rebuild" in chosen or "shards" in chosen:
+            name = "order_bench"
+            url = copy_database(server, template, name)
+            for scenario, scenario_name in ((publication, "publication"), (rebuild, "rebuild"),
+                                            (shards_scenario, "shards")):
+                if scenario_name in chosen:
+                    print(f"running {scenario_name} ...", flush=True)
+                    results.append(scenario(args, url, args.events))
+            drop_database(server, name)
+        if "ingest" in chosen:
+            print("running ingest, record-to-kafka, read and memory ...", flush=True)
+            results += ingest_read_memory(args, server, template, args.events)
+    finally:
+        drop_database(server, template)
+        # Any left by a scenario that stopped half-way.
+        delete_topics(bench_topics() - topics_before)
+    if compare and (row := size_row(results, args.events, log, compare)):
+        results.append(row)
 
     today = datetime.date.today().isoformat()
+    stem = today if args.events == 1_000_000 else f"{today}-{size_label(args.events)}"
     machine = f"{os.cpu_count()} CPUs, {os.uname().release}"
     lines = [f"# Benchmarks, {today}", "",
-             f"Backlog {args.events:,} events; ingest and read {args.seconds} s per side; "
-             f"{machine}.", "", *table(results), "", *details(results), "",
+             f"Log of {args.events:,} events loaded by COPY in {load_seconds:.1f} s, "
+             f"{log['disk_bytes_per_event']:,.0f} bytes per event on disk (events and streams, "
+             f"indexes included); every scenario starts from a copy of it. Ingest and read run "
+             f"on it with every subscription's checkpoint set to its last event (the preloaded "
+             f"orders are not published or projected again; the read models hold only the new "
+             f"orders), {args.seconds} s per side; {machine}.", "",
+             *table(results), "", *details(results), "",
              *profiles(results), "",
-             f"![throughput and latency]({today}.png)"]
+             f"![throughput and latency]({stem}.png)"]
     report = "\n".join(lines) + "\n"
-    with open(os.path.join(args.results, f"{today}.md"), "w") as f:
+    with open(os.path.join(args.results, f"{stem}.md"), "w") as f:
         f.write(report)
-    with open(os.path.join(args.results, f"{today}.json"), "w") as f:
-        json.dump({"date": today, "events": args.events, "machine": machine, "results": results},
-                  f, indent=2)
-    chart(results, os.path.join(args.results, f"{today}.png"))
+    with open(os.path.join(args.results, f"{stem}.json"), "w") as f:
+        json.dump({"date": today, "events": args.events, "machine": machine, "log": log,
+                   "results": results}, f, indent=2)
+    chart(results, os.path.join(args.results, f"{stem}.png"))
     print()
     print(report)
     return 0 if all(r["met"] for r in results) else 1
