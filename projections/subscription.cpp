@@ -122,8 +122,7 @@ std::size_t Subscription::step() {
   }
 }
 
-void Subscription::pause(std::chrono::milliseconds duration,
-                         bool (Subscription::*still)() const) {
+void Subscription::pause(std::chrono::milliseconds duration, bool (Subscription::*still)() const) {
   constexpr auto kSlice = std::chrono::milliseconds(10);
   for (auto slept = std::chrono::milliseconds(0);
        slept < duration && !stopping_ && (still == nullptr || (this->*still)()); slept += kSlice) {

@@ -205,8 +205,7 @@ std::unique_ptr<RunningSubscription> read_model(const ProjectionOptions& options
       std::make_unique<pg::ReadModelSink>(
           options.database, projection, std::move(committed),
           pg::checkpoint_name(projection.subscription(), options.shard)),
-      component, metrics,
-      engine, options.shard, options.sharing);
+      component, metrics, engine, options.shard, options.sharing);
 }
 
 }  // namespace
