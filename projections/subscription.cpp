@@ -138,7 +138,14 @@ void Subscription::run() {
       backoff = options_.retry_backoff;
       if (handled == 0 && in_flight_.empty() && !stopping_) {
         if (lock_.held()) {
-          source_.wait_for_appends(options_.idle_wait);
+          const bool announced =
+              source_.wait_for_appends(recheck_.count() > 0 ? recheck_ : options_.idle_wait);
+          if (announced) {
+            recheck_ = options_.recheck_first;
+          } else if (recheck_.count() > 0) {
+            recheck_ *= 2;
+            if (recheck_ > options_.recheck_limit) recheck_ = std::chrono::milliseconds(0);
+          }
           pause(options_.gather);
         } else {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -39,8 +39,8 @@ class LogSource {
   virtual ~LogSource() = default;
   // Up to `limit` events after `after`, of the subscription's shard.
   virtual std::vector<LogEvent> read_after(const LogPosition& after, int limit) = 0;
-  // Blocks until an append is announced or `timeout` passes.
-  virtual void wait_for_appends(std::chrono::milliseconds timeout) = 0;
+  // Blocks until an append is announced or `timeout` passes; true when one was announced.
+  virtual bool wait_for_appends(std::chrono::milliseconds timeout) = 0;
   virtual SubscriptionLag lag(const LogPosition& after) = 0;
 };
 
@@ -149,6 +149,13 @@ struct SubscriptionOptions {
   // with its fixed costs (a read, a transaction, a checkpoint) paid once. 0 reads at once, as the
   // publisher does (other services wait on it); a read model is eventually consistent anyway.
   std::chrono::milliseconds gather{0};
+  // An append is announced when its transaction commits, but the gap-safe read shows it only once
+  // every older transaction has ended too, and the end of one that appended nothing (a read
+  // model's, a checkpoint's) is never announced. So after an announcement a subscription looks
+  // again after recheck_first, then twice as long each time, up to recheck_limit, before it
+  // waits for the next announcement (or idle_wait) alone.
+  std::chrono::milliseconds recheck_first{2};
+  std::chrono::milliseconds recheck_limit{100};
 };
 
 class Subscription {
@@ -194,6 +201,7 @@ class Subscription {
   bool behind_ = false;       // counted in options_.comes_first
   bool read_to_end_ = false;  // the last read returned less than a batch: nothing more was visible
   std::chrono::steady_clock::time_point last_lag_{};
+  std::chrono::milliseconds recheck_{0};  // the next wait's timeout after an announcement; 0: none
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

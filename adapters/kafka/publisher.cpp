@@ -11,7 +11,16 @@ namespace order::kafka {
 Publisher::Publisher(ProducerOptions producer, std::chrono::milliseconds ack_timeout)
     : options_(std::move(producer)),
       ack_timeout_(ack_timeout),
-      encoder_([this] { encode_loop(); }) {}
+      encoder_([this] { encode_loop(); }) {
+  // Connected before the first batch: the broker's metadata and the idempotent producer's id take
+  // a few hundred milliseconds, which the first events published would otherwise wait out. A
+  // producer that cannot be made now is made (and its failure reported) by the first start().
+  try {
+    producer_ = std::make_unique<Producer>(options_);
+  } catch (const std::exception&) {
+    producer_.reset();
+  }
+}
 
 Publisher::~Publisher() {
   abandon();

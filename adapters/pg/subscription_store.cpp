@@ -312,17 +312,17 @@ bool SubscriptionStore::try_acquire() {
   });
 }
 
-void SubscriptionStore::wait_for_appends(std::chrono::milliseconds timeout) {
-  guarded([&] {
+bool SubscriptionStore::wait_for_appends(std::chrono::milliseconds timeout) {
+  return guarded([&] {
     pqxx::connection& c = connection();
-    if (listener_->notified) {
-      listener_->notified = false;
-      return;
+    if (!listener_->notified) {
+      const auto seconds = timeout.count() / 1000;
+      const auto microseconds = (timeout.count() % 1000) * 1000;
+      c.await_notification(seconds, microseconds);
     }
-    const auto seconds = timeout.count() / 1000;
-    const auto microseconds = (timeout.count() % 1000) * 1000;
-    c.await_notification(seconds, microseconds);
+    const bool announced = listener_->notified;
     listener_->notified = false;
+    return announced;
   });
 }
 

@@ -79,7 +79,7 @@ class SubscriptionStore final : public projections::LogSource,
   // that xmin, and finds it once it commits.
   std::vector<projections::LogEvent> read_after(const projections::LogPosition& after,
                                                 int limit) override;
-  void wait_for_appends(std::chrono::milliseconds timeout) override;
+  bool wait_for_appends(std::chrono::milliseconds timeout) override;
   projections::SubscriptionLag lag(const projections::LogPosition& after) override;
 
   // CheckpointStore: the log's start when the subscription has none yet; throws LayoutMismatch

@@ -35,7 +35,17 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
     }
     return out;
   }
-  void wait_for_appends(std::chrono::milliseconds) override {}
+  // Announces the first `announcements` waits at once; sleeps out the others' timeouts (when
+  // `sleeps`), recording each timeout.
+  bool wait_for_appends(std::chrono::milliseconds timeout) override {
+    waits.push_back(timeout);
+    if (announcements > 0) {
+      --announcements;
+      return true;
+    }
+    if (sleeps) std::this_thread::sleep_for(timeout);
+    return false;
+  }
   SubscriptionLag lag(const LogPosition& after) override {
     ++lag_queries;
     return {events.back().position.global_position - after.global_position, 0};
@@ -59,6 +69,9 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
   bool moved_by_someone_else = false;
   std::atomic<int> reads{0};
   int lag_queries = 0;
+  int announcements = 0;
+  bool sleeps = false;
+  std::vector<std::chrono::milliseconds> waits;  // read by the test once the engine stopped
 };
 
 // Records what it is asked to do; fails a finish() when told to.
@@ -254,6 +267,25 @@ TEST_CASE("a subscription that gathers reads again only after its gather, once a
   }
   at_once.engine.stop();
   CHECK(at_once.log.reads >= reads + 5);
+}
+
+TEST_CASE("after an announced append, a subscription looks again soon, then less and less often") {
+  // The announced transaction may have committed behind an older one still in flight, which the
+  // gap-safe read waits for and whose end nobody announces.
+  using std::chrono::milliseconds;
+  Fixture f(0, 1, {.batch_size = 4, .idle_wait = milliseconds(50)});
+  f.log.sleeps = true;
+  f.log.announcements = 1;
+  f.engine.start();
+  std::this_thread::sleep_for(milliseconds(400));
+  f.engine.stop();
+  const std::vector<milliseconds> expected = {milliseconds(50), milliseconds(2),  milliseconds(4),
+                                              milliseconds(8),  milliseconds(16), milliseconds(32),
+                                              milliseconds(64), milliseconds(50)};
+  REQUIRE(f.log.waits.size() >= expected.size());
+  CHECK(std::vector<milliseconds>(
+            f.log.waits.begin(),
+            f.log.waits.begin() + static_cast<std::ptrdiff_t>(expected.size())) == expected);
 }
 
 TEST_CASE("a first subscription with a backlog holds the others back, and only then") {
