@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/http/named_header.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
@@ -113,24 +114,6 @@ HttpRequest convert(const P::Http::Request& request) {
   out.body = request.body();
   return out;
 }
-
-// Pistache 0.0.5 writes only typed headers into a response (addRaw ones are silently dropped),
-// so every header we send goes through this one typed header with a runtime name.
-class NamedHeader final : public P::Http::Header::Header {
- public:
-  NamedHeader(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& stream) const override { stream << value_; }
-#ifdef SAFE_HEADER_CAST
-  std::uint64_t hash() const override { return P::Http::Header::detail::hash(name_.c_str()); }
-#endif
-
- private:
-  std::string name_;
-  std::string value_;
-};
 
 // One line per request, from its arrival on the reactor to its answer handed to the transport
 // (so the time in the queue counts). Never a header but the request id: no Authorization, no

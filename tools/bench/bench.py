@@ -416,6 +416,20 @@ def pgbench(url, sql, seconds, variables=()):
             "p99_us": percentile(latencies, 0.99), "p999_us": percentile(latencies, 0.999)}
 
 
+def listening(process, port, timeout):
+    """Whether `process` accepts connections on `port` within `timeout` seconds (False as soon as
+    it exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 class Service:
     """order-service on a free port over `url`, with the stack's broker and a fresh topic."""
 
@@ -426,15 +440,8 @@ class Service:
         self.log = open(os.path.join(args.results, f"bench-{name}.log.tmp"), "w")
         self.process = subprocess.Popen([args.service], env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"order-service did not start (see {self.log.name})")
-                time.sleep(0.1)
+        if not listening(self.process, self.port, 30):
+            raise SystemExit(f"order-service did not start (see {self.log.name})")
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -557,16 +564,9 @@ class Ceiling:
         for name, value in headers:
             command += ["--header", f"{name}: {value}"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit("order-pistache-ceiling did not start")
-                time.sleep(0.05)
+        if not listening(self.process, self.port, 10):
+            self.stop()
+            raise SystemExit("order-pistache-ceiling did not start")
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/http/named_header.hpp"
 #include "adapters/http/server.hpp"
 
 namespace {
@@ -30,25 +31,6 @@ constexpr const char* kUsage =
     "  answers every request with 200, the headers given (Content-Type among them, as the\n"
     "  service sends it) and a body of N bytes, on as many reactor threads as order-service's\n"
     "  HTTP server, until SIGTERM or SIGINT.\n";
-
-// Pistache 0.0.5 writes only typed headers into a response, so the service sends each of its
-// headers through one typed header with a runtime name (adapters/http/server.cpp); the same here,
-// so building the response costs what it costs there.
-class NamedHeader final : public P::Http::Header::Header {
- public:
-  NamedHeader(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& stream) const override { stream << value_; }
-#ifdef SAFE_HEADER_CAST
-  std::uint64_t hash() const override { return P::Http::Header::detail::hash(name_.c_str()); }
-#endif
-
- private:
-  std::string name_;
-  std::string value_;
-};
 
 bool wants_keep_alive(const P::Http::Request& request) {
   const auto connection = request.headers().tryGet<P::Http::Header::Connection>();
@@ -74,7 +56,7 @@ class FixedAnswer final : public P::Http::Handler {
                                                  ? P::Http::ConnectionControl::KeepAlive
                                                  : P::Http::ConnectionControl::Close);
     for (const auto& [name, value] : *headers_) {
-      headers.add(std::make_shared<NamedHeader>(name, value));
+      headers.add(std::make_shared<order::http::NamedHeader>(name, value));
     }
     writer.send(P::Http::Code::Ok, *body_);
   }
