@@ -185,7 +185,8 @@ class Subscription {
   bool ensure_leading();
   void set_behind(bool behind);
   bool giving_way() const;
-  void pause(std::chrono::milliseconds duration, bool (Subscription::*until)() const = nullptr);
+  // Sleeps `duration`, or less once stopping or once `still` (when given) turns false.
+  void pause(std::chrono::milliseconds duration, bool (Subscription::*still)() const = nullptr);
   // Finishes and checkpoints what is in flight if it can, abandons the rest, releases the lock.
   void give_back();
 

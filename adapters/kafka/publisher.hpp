@@ -47,7 +47,9 @@ class Publisher final : public projections::Sink {
 
   ProducerOptions options_;
   std::chrono::milliseconds ack_timeout_;
-  std::unique_ptr<Producer> producer_;  // used by both threads: librdkafka's calls are safe so
+  // Used by both threads (librdkafka's calls are thread-safe); made and dropped only while the
+  // encoder has nothing to do.
+  std::unique_ptr<Producer> producer_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::shared_ptr<Slot>> started_;  // oldest first, until finished
