@@ -64,6 +64,7 @@ bool Subscription::ensure_leading() {
     return false;
   }
   const bool leading = lock_.try_acquire();
+  if (leading) sink_.lead();
   observer_.leading(leading);
   return leading;
 }

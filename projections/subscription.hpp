@@ -93,6 +93,9 @@ class Sink {
   // Drops every batch started and not finished (after a failure or a lost lead); they are
   // handled again from the checkpoint.
   virtual void abandon() = 0;
+  // Called when the subscription starts leading, before its first batch: a sink may get ready
+  // (connect) so that the first events do not wait for it. Must not throw; start() reports.
+  virtual void lead() {}
   // True when finish() moved the checkpoint itself, in one transaction with its writes (exactly
   // once in effect, guarantee 5); otherwise the engine advances it after finish() returns (at
   // least once, guarantee 4).

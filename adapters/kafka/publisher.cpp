@@ -11,10 +11,12 @@ namespace order::kafka {
 Publisher::Publisher(ProducerOptions producer, std::chrono::milliseconds ack_timeout)
     : options_(std::move(producer)),
       ack_timeout_(ack_timeout),
-      encoder_([this] { encode_loop(); }) {
-  // Connected before the first batch: the broker's metadata and the idempotent producer's id take
-  // a few hundred milliseconds, which the first events published would otherwise wait out. A
-  // producer that cannot be made now is made (and its failure reported) by the first start().
+      encoder_([this] { encode_loop(); }) {}
+
+// Only a leader's: an instance holds one producer per publication shard it leads, not per shard.
+// A producer that cannot be made now is made, and its failure reported, by the first start().
+void Publisher::lead() {
+  if (producer_) return;
   try {
     producer_ = std::make_unique<Producer>(options_);
   } catch (const std::exception&) {

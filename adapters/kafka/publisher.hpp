@@ -33,6 +33,9 @@ class Publisher final : public projections::Sink {
   // Waits for the oldest batch's acknowledgements; throws if any message failed.
   void finish(const projections::Batch& batch) override;
   void abandon() override;
+  // Connects the producer: the broker's metadata and the idempotent producer's id take a few
+  // hundred milliseconds, which the first events published would otherwise wait out.
+  void lead() override;
   std::size_t max_in_flight() const override { return 2; }
 
  private:

@@ -94,12 +94,14 @@ class RecordingSink final : public Sink {
     ++abandoned;
     open = 0;
   }
+  void lead() override { ++leads; }
   std::size_t max_in_flight() const override { return in_flight_; }
 
   std::vector<std::string> started;
   std::vector<std::string> finished;
   int open = 0;
   int abandoned = 0;
+  int leads = 0;
   bool fail_next_finish = false;
 
  private:
@@ -152,7 +154,16 @@ TEST_CASE("a process that cannot lead reads nothing") {
   CHECK(f.engine.step() == 0);
   CHECK(f.log.reads == 0);
   CHECK(f.sink.started.empty());
+  CHECK(f.sink.leads == 0);  // a follower's sink does not get ready for batches
   CHECK_FALSE(f.observer.leader);
+}
+
+TEST_CASE("a sink gets ready once when its subscription starts leading, before the first batch") {
+  Fixture f(10);
+  CHECK(f.engine.step() == 4);
+  CHECK(f.sink.leads == 1);
+  CHECK(f.engine.step() == 4);
+  CHECK(f.sink.leads == 1);  // still leading: not again
 }
 
 TEST_CASE("a batch the sink fails to handle leaves the checkpoint where it was") {
