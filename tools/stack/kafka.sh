@@ -86,7 +86,7 @@ start() {
     echo $! >"$pidfile"
   fi
   if ! wait_for 90 answers; then
-    say "not answering after 90 s:"; tail -30 "$data/broker.log" "$data/stdout.log" >&2 || true
+    say "not answering after 90 s:"; tail -n 30 "$data/broker.log" "$data/stdout.log" >&2 || true
     stop; exit 1
   fi
   ensure_topic orders
