@@ -35,6 +35,7 @@ constexpr ProblemRow kProblems[] = {
      400,
      "malformed_request",
      "The request is not well-formed HTTP/1.1"},
+    {Problem::request_timeout, {}, 408, "request_timeout", "The request did not arrive in time"},
     {Problem::body_too_large, {}, 413, "body_too_large", "The body is too large"},
     {Problem::headers_too_large,
      {},

@@ -19,6 +19,7 @@ enum class Problem {
   not_found,               // 404: no such route
   order_not_found,         // 404
   method_not_allowed,      // 405
+  request_timeout,         // 408: the request line, headers or body did not arrive in time
   order_already_exists,    // 409
   illegal_transition,      // 409
   version_mismatch,        // 412: If-Match named another version

@@ -1,21 +1,28 @@
 // Pistache ⇄ HttpRequest/HttpResponse, the worker pool, and the workarounds for Pistache 0.0.5.
 #include "adapters/http/server.hpp"
 
-#include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/listener.h>
 #include <pistache/peer.h>
+#include <pistache/transport.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
 
-#include "adapters/http/named_header.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
@@ -27,9 +34,24 @@ namespace P = Pistache;
 
 using Clock = std::chrono::steady_clock;
 
+constexpr int kKeepOpen = -1;  // an answer's `shut`: the connection stays open after it
+
+// An answer on its way from a worker to the reactor thread that owns its connection.
+struct Outgoing {
+  std::weak_ptr<P::Tcp::Peer> peer;
+  std::uint64_t seq = 0;  // the request's place on its connection: answers go out in this order
+  std::string bytes;      // the whole HTTP response
+  int shut = kKeepOpen;   // then SHUT_RDWR, or SHUT_WR (the rest of the input is read and dropped)
+};
+
+class Transport;
+
 struct Job {
   HttpRequest request;
-  P::Http::ResponseWriter writer;
+  std::weak_ptr<P::Tcp::Peer> peer;
+  Transport* transport = nullptr;
+  std::uint64_t seq = 0;
+  P::Http::Version version = P::Http::Version::Http11;
   bool keep_alive = true;
   bool access_log = true;
   Clock::time_point received = Clock::now();
@@ -147,60 +169,42 @@ void log_access(const Job& job, const HttpResponse& response) {
              {"trace_id", trace_id}});
 }
 
-// As received: the typed header has already turned what it could not read into 0.
-bool content_length_is_decimal(const P::Http::Request& request) {
-  for (const auto& [name, raw] : request.headers().rawList()) {
-    if (lower(name) != "content-length") continue;
-    const std::string& value = raw.value();
-    return !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
-  }
-  return true;
-}
-
 bool wants_keep_alive(const P::Http::Request& request) {
   const auto connection = request.headers().tryGet<P::Http::Header::Connection>();
   if (connection) return connection->control() == P::Http::ConnectionControl::KeepAlive;
   return request.version() == P::Http::Version::Http11;
 }
 
-// Closes our side of a connection once its last answer is on the wire. SHUT_RDWR, not close():
-// Pistache then reads EOF and drops the peer (and its connection slot) on its own path, so a
-// client that ignores "Connection: close" and stays connected holds nothing. `read_too`: false
-// after an error answer to a request that may still be arriving (a 10 MiB body): only our
-// sending side is shut, the rest of its input is read and discarded, and the client reads the
-// answer instead of a reset.
-void close_after(P::Async::Promise<ssize_t> sent, const std::shared_ptr<P::Tcp::Peer>& peer,
-                 bool read_too) {
-  if (!peer) return;
-  const std::weak_ptr<P::Tcp::Peer> weak = peer;
-  const int how = read_too ? SHUT_RDWR : SHUT_WR;
-  auto shut = [weak, how] {
-    if (const auto alive = weak.lock()) ::shutdown(alive->fd(), how);
+// The whole response, as it goes on the wire. A header value never carries a line break (it would
+// start a header of its own), whatever a handler put in it.
+std::string serialize(P::Http::Version version, const HttpResponse& response, bool keep_alive) {
+  std::size_t size = 128 + response.content_type.size() + response.body.size();
+  for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
+  std::string out;
+  out.reserve(size);
+  out += version == P::Http::Version::Http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  char number[24];
+  out.append(number, std::to_chars(number, number + sizeof number, response.status).ptr);
+  out += ' ';
+  out += P::Http::codeString(static_cast<P::Http::Code>(response.status));
+  out += "\r\n";
+  const auto header = [&out](std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    for (const char c : value) out += (c == '\r' || c == '\n') ? ' ' : c;
+    out += "\r\n";
   };
-  sent.then([shut](ssize_t) { shut(); }, [shut](const std::exception_ptr&) { shut(); });
-}
-
-void write(Job& job, const HttpResponse& response, bool read_too = true) {
-  auto& headers = job.writer.headers();
-  // Pistache 0.0.5 answers "Connection: close" to every request without a Connection header,
-  // which makes HTTP/1.1 clients drop their keep-alive connections: say what HTTP/1.1 means.
-  headers.remove<P::Http::Header::Connection>();
-  headers.add<P::Http::Header::Connection>(job.keep_alive ? P::Http::ConnectionControl::KeepAlive
-                                                          : P::Http::ConnectionControl::Close);
-  headers.add(std::make_shared<NamedHeader>("Content-Type", response.content_type));
-  for (const auto& [name, value] : response.headers) {
-    headers.add(std::make_shared<NamedHeader>(name, value));
-  }
-  try {
-    const auto peer = job.writer.getPeer();
-    auto sent = job.writer.send(static_cast<P::Http::Code>(response.status), response.body);
-    if (!job.keep_alive) close_after(std::move(sent), peer, read_too);
-  } catch (const std::exception&) {
-    // The client went away before its answer: nothing to tell anyone.
-  }
-  metrics().observe_request(response.route_method, response.route, response.status,
-                            std::chrono::duration<double>(Clock::now() - job.received).count());
-  if (job.access_log) log_access(job, response);
+  for (const auto& [name, value] : response.headers) header(name, value);
+  header("Content-Type", response.content_type);
+  header("Connection", keep_alive ? "Keep-Alive" : "Close");
+  header("Content-Length",
+         std::string_view(
+             number, static_cast<std::size_t>(
+                         std::to_chars(number, number + sizeof number, response.body.size()).ptr -
+                         number)));
+  out += "\r\n";
+  out += response.body;
+  return out;
 }
 
 // Open connections against the cap, shared by the handler's per-reactor clones.
@@ -248,6 +252,272 @@ struct ConnectionSlot {
   std::shared_ptr<ConnectionCount> count_;
 };
 
+// A connection's state, kept in its peer's data and touched only on the reactor thread that owns
+// it. It holds the connection's slot, so the slot is given back when Pistache drops the peer,
+// whichever way the connection ends (a client's close, a reset, "Connection: close", a timeout).
+struct Connection {
+  explicit Connection(std::shared_ptr<ConnectionCount> count) : slot(std::move(count)) {}
+
+  ConnectionSlot slot;
+  Clock::time_point opened = Clock::now();
+  Clock::time_point idle_since = opened;      // the last answer went out
+  std::optional<Clock::time_point> partial;   // the first bytes of a request still arriving
+  std::optional<Clock::time_point> rejected;  // an unreadable request was answered at
+  std::uint64_t next_seq = 0;                 // for the next request read
+  std::uint64_t next_to_send = 0;             // the answer due next on the wire
+  std::map<std::uint64_t, Outgoing> waiting;  // answers done before an earlier one
+  int queued = 0;                             // answers in Pistache's write queue (a slow reader)
+  int shut_after_queued = kKeepOpen;
+  bool closing = false;  // the request just read is the last one: later input is not served
+  bool shut = false;     // the last answer went out (or is queued): nothing more is written
+  bool read_shut = false;
+  std::string input;           // the start of a request not all arrived
+  bool body_arriving = false;  // its header block is in; its body is not
+
+  bool busy() const { return next_seq != next_to_send || queued > 0; }
+};
+
+constexpr const char* kConnectionKey = "order.connection";
+
+std::shared_ptr<Connection> connection_of(const P::Tcp::Peer& peer) {
+  return std::static_pointer_cast<Connection>(peer.tryGetData(kConnectionKey));
+}
+
+struct Timeouts {
+  std::chrono::milliseconds header;
+  std::chrono::milliseconds body;
+  std::chrono::milliseconds keep_alive;
+};
+
+// Answers posted by workers and not yet on the wire (or dropped), across every reactor: shutdown
+// waits for them.
+using Undelivered = std::shared_ptr<std::atomic<int>>;
+
+// Pistache 0.0.5's transport with every answer written from its own reactor thread.
+//
+// Pistache's own way, a worker's ResponseWriter::send, hands the answer to the reactor through a
+// queue whose wake-up can be lost (the reactor drains the queue's eventfd after finding the queue
+// empty, eating the wake-up of a write pushed in between: that answer waits for the next one), and
+// returns a promise whose continuation, attached from the worker while the reactor resolves it,
+// races the reactor's unlocked walk of the continuations (a crash under a few clients sending
+// "Connection: close"). Here a worker posts the finished bytes to an outbox whose eventfd is read
+// before the outbox is emptied, so no wake-up is lost; the reactor then checks the peer is still
+// the one that sent the request (a descriptor number is reused as soon as it is closed), puts
+// answers in request order (so pipelined requests are answered in order), and writes them
+// straight to the socket. Only what the socket does not take at once goes through Pistache's
+// write queue, pushed from the reactor itself.
+//
+// It also replaces Pistache's endpoint transport for idle connections: a request whose line and
+// headers (or body) are not in after the header (or body) timeout gets a problem+json 408 and the
+// connection is closed; a keep-alive connection idle for the keep-alive timeout is closed.
+class Transport final : public P::Tcp::Transport {
+ public:
+  Transport(const std::shared_ptr<P::Tcp::Handler>& handler, Timeouts timeouts,
+            Undelivered undelivered)
+      : P::Tcp::Transport(handler),
+        handler_(handler),
+        timeouts_(timeouts),
+        undelivered_(std::move(undelivered)) {}
+
+  ~Transport() override {
+    if (outbox_fd_ != -1) ::close(outbox_fd_);
+    if (timer_fd_ != -1) ::close(timer_fd_);
+    // Answers never processed (the reactor stopped): no longer waited for.
+    undelivered_->fetch_sub(static_cast<int>(outbox_.size()));
+  }
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  std::shared_ptr<P::Aio::Handler> clone() const override {
+    return std::make_shared<Transport>(handler_->clone(), timeouts_, undelivered_);
+  }
+
+  void registerPoller(P::Polling::Epoll& poller) override {
+    P::Tcp::Transport::registerPoller(poller);
+    outbox_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (outbox_fd_ == -1 || timer_fd_ == -1) {
+      throw std::system_error(errno, std::generic_category(), "cannot create the reactor's fds");
+    }
+    constexpr long kTickNs = 250'000'000;  // idle connections are looked at 4 times a second
+    itimerspec tick{};
+    tick.it_value.tv_nsec = kTickNs;
+    tick.it_interval.tv_nsec = kTickNs;
+    ::timerfd_settime(timer_fd_, 0, &tick, nullptr);
+    const P::Flags<P::Polling::NotifyOn> read(P::Polling::NotifyOn::Read);
+    poller.addFd(outbox_fd_, read, P::Polling::Tag(outbox_fd_));
+    poller.addFd(timer_fd_, read, P::Polling::Tag(timer_fd_));
+  }
+
+  void onReady(const P::Aio::FdSet& fds) override {
+    for (const auto& entry : fds) {
+      if (entry.getTag() == P::Polling::Tag(outbox_fd_)) {
+        drain_outbox();
+      } else if (entry.getTag() == P::Polling::Tag(timer_fd_)) {
+        std::uint64_t ticks = 0;
+        [[maybe_unused]] const auto got = ::read(timer_fd_, &ticks, sizeof ticks);
+        close_idle_connections();
+      }
+    }
+    P::Tcp::Transport::onReady(fds);  // leaves the two descriptors above alone
+  }
+
+  // Any thread: hands an answer to this reactor.
+  void post(Outgoing out) {
+    undelivered_->fetch_add(1);
+    {
+      std::lock_guard lock(mutex_);
+      outbox_.push_back(std::move(out));
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto put = ::write(outbox_fd_, &one, sizeof one);
+  }
+
+ private:
+  void drain_outbox() {
+    // The count first, then the outbox: a post after the read leaves the count set, and the
+    // reactor comes back for it.
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto got = ::read(outbox_fd_, &count, sizeof count);
+    std::vector<Outgoing> ready;
+    {
+      std::lock_guard lock(mutex_);
+      ready.swap(outbox_);
+    }
+    for (auto& out : ready) {
+      accept(std::move(out));
+      undelivered_->fetch_sub(1);
+    }
+  }
+
+  // The peer, if it is still this transport's connection for its descriptor.
+  std::shared_ptr<P::Tcp::Peer> live(const std::weak_ptr<P::Tcp::Peer>& weak) const {
+    auto peer = weak.lock();
+    if (!peer) return nullptr;
+    const auto it = peers.find(peer->fd());
+    return it != peers.end() && it->second == peer ? peer : nullptr;
+  }
+
+  void accept(Outgoing out) {
+    const auto peer = live(out.peer);
+    if (!peer) return;  // the client went away: nothing to tell anyone
+    const auto connection = connection_of(*peer);
+    if (!connection) return;
+    Connection& c = *connection;
+    const std::uint64_t seq = out.seq;
+    c.waiting.emplace(seq, std::move(out));
+    for (auto it = c.waiting.begin(); it != c.waiting.end() && it->first == c.next_to_send;
+         it = c.waiting.erase(it)) {
+      ++c.next_to_send;
+      send(peer, c, std::move(it->second.bytes), it->second.shut);
+    }
+    if (!c.busy()) c.idle_since = Clock::now();
+  }
+
+  void send(const std::shared_ptr<P::Tcp::Peer>& peer, Connection& c, std::string bytes, int shut) {
+    if (c.shut) return;
+    const int fd = peer->fd();
+    std::size_t sent = 0;
+    if (c.queued == 0) {
+      const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        // A reset or a broken pipe: Pistache reads the error and drops the peer.
+        c.shut = true;
+        return;
+      }
+      sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+    }
+    if (shut != kKeepOpen) c.shut = true;
+    if (sent == bytes.size()) {
+      if (shut != kKeepOpen) ::shutdown(fd, shut);
+      c.read_shut = c.read_shut || shut == SHUT_RDWR;
+      return;
+    }
+    // A slow reader: the rest goes through Pistache's write queue, pushed from this thread, and
+    // every later answer on this connection follows it there, in order.
+    ++c.queued;
+    if (shut != kKeepOpen) c.shut_after_queued = shut;
+    const std::size_t rest = bytes.size() - sent;
+    bytes.erase(0, sent);
+    const std::weak_ptr<P::Tcp::Peer> weak = peer;
+    auto written = [this, weak] {
+      const auto alive = live(weak);
+      if (!alive) return;
+      const auto connection = connection_of(*alive);
+      if (!connection || --connection->queued > 0) return;
+      if (connection->shut_after_queued != kKeepOpen) {
+        ::shutdown(alive->fd(), connection->shut_after_queued);
+        connection->read_shut = connection->shut_after_queued == SHUT_RDWR;
+        connection->shut_after_queued = kKeepOpen;
+      }
+      if (!connection->busy()) connection->idle_since = Clock::now();
+    };
+    asyncWrite(fd, P::RawBuffer(std::move(bytes), rest))
+        .then([written](ssize_t) { written(); },
+              [written](const std::exception_ptr&) { written(); });
+  }
+
+  void close_idle_connections() {
+    const auto now = Clock::now();
+    std::vector<std::pair<std::shared_ptr<P::Tcp::Peer>, bool>> expired;  // peer, mid-request
+    for (const auto& [fd, peer] : peers) {
+      const auto connection = connection_of(*peer);
+      if (!connection || connection->busy() || connection->read_shut) continue;
+      Connection& c = *connection;
+      if (c.shut) {
+        // Its last answer went out with only our sending side shut, so that a request still
+        // arriving is read and dropped: a client that neither sends nor closes is cut off.
+        if (now - c.idle_since > kLingerAfterLastAnswer) {
+          ::shutdown(fd, SHUT_RDWR);
+          c.read_shut = true;
+        }
+        continue;
+      }
+      if (c.partial) {
+        if (now - *c.partial > (c.body_arriving ? timeouts_.body : timeouts_.header)) {
+          expired.emplace_back(peer, true);
+        }
+      } else if (c.next_seq == 0) {
+        if (now - c.opened > timeouts_.header) expired.emplace_back(peer, true);
+      } else if (now - c.idle_since > timeouts_.keep_alive) {
+        expired.emplace_back(peer, false);
+      }
+    }
+    for (const auto& [peer, mid_request] : expired) {
+      const auto connection = connection_of(*peer);
+      connection->closing = true;
+      if (!mid_request) {
+        connection->shut = connection->read_shut = true;
+        ::shutdown(peer->fd(), SHUT_RDWR);  // Pistache reads EOF and drops the peer
+        continue;
+      }
+      accept({peer, connection->next_seq++,
+              serialize(P::Http::Version::Http11,
+                        problem(Problem::request_timeout, "the request was not received in time"),
+                        false),
+              SHUT_RDWR});
+    }
+  }
+
+  static constexpr auto kLingerAfterLastAnswer = std::chrono::seconds(2);
+
+  std::shared_ptr<P::Tcp::Handler> handler_;  // the base's is private; clone() needs it
+  Timeouts timeouts_;
+  Undelivered undelivered_;
+  int outbox_fd_ = -1;
+  int timer_fd_ = -1;
+  std::mutex mutex_;
+  std::vector<Outgoing> outbox_;
+};
+
+void write(Job& job, const HttpResponse& response, int shut = SHUT_RDWR) {
+  job.transport->post({job.peer, job.seq, serialize(job.version, response, job.keep_alive),
+                       job.keep_alive ? kKeepOpen : shut});
+  metrics().observe_request(response.route_method, response.route, response.status,
+                            std::chrono::duration<double>(Clock::now() - job.received).count());
+  if (job.access_log) log_access(job, response);
+}
+
 class PistacheHandler : public P::Http::Handler {
  public:
   HTTP_PROTOTYPE(PistacheHandler)
@@ -268,80 +538,219 @@ class PistacheHandler : public P::Http::Handler {
       refuse(peer->fd());
       return;
     }
-    // Released when Pistache drops the peer, whichever way it closes it (a client's close, a
-    // reset, "Connection: close", a timeout): the peer's data dies with the peer.
-    peer->putData(kSlotKey, std::make_shared<ConnectionSlot>(connections_));
+    peer->putData(kConnectionKey, std::make_shared<Connection>(connections_));
   }
 
-  // Pistache 0.0.5's Http::Handler::onInput, rewritten: its own answers to a request it cannot
+  // Pistache 0.0.5's Http::Handler::onInput, rewritten. Its own answers to a request it cannot
   // parse or that exceeds maxRequestSize are plain text ("Request exceeded maximum buffer size",
   // "Unknown HTTP request method"), a parse failure that is not an HttpError is a 500 with the
-  // exception's text, and the connection stays open to parse the rest of a refused body as the
-  // next request. The original is private (it cannot be called from here), so its few lines are
-  // repeated (feed, parse, hand a complete request to onRequest) and only the error path differs:
-  // a problem+json answer with a stable code, then the connection is closed.
+  // exception's text, and whatever follows a complete request in the same read (a pipelined
+  // request) is dropped with the parser's buffer, so its client waits forever. Here the input is
+  // cut into requests first (the header block, then the body by its Content-Length or its chunks),
+  // and the parser only ever sees one whole request. A request that cannot be cut out, or that
+  // the parser refuses, gets a problem+json answer with a stable code, then the connection is
+  // closed.
   void onInput(const char* buffer, size_t length,
                const std::shared_ptr<P::Tcp::Peer>& peer) override {
-    if (const auto rejected = peer->tryGetData(kRejectedKey)) {
+    const auto connection = connection_of(*peer);
+    if (!connection) return;  // refused at the cap: being closed
+    Connection& c = *connection;
+    if (c.rejected) {
       // The rest of a refused request: discarded. A client still sending long after its answer
       // is cut off.
-      if (Clock::now() - static_cast<Rejected*>(rejected.get())->at > kLingerAfterRejection) {
-        ::shutdown(peer->fd(), SHUT_RDWR);
-      }
+      if (Clock::now() - *c.rejected > kLingerAfterRejection) ::shutdown(peer->fd(), SHUT_RDWR);
       return;
     }
+    if (c.closing) return;  // after "Connection: close": nothing more is read
+    std::string_view input(buffer, length);
+    if (!c.input.empty()) input = c.input.append(buffer, length);
+    std::size_t used = 0;
+    while (used < input.size() && !c.closing && !c.rejected) {
+      // Line breaks before a request line are skipped (RFC 9112, 2.2).
+      if (input[used] == '\r' || input[used] == '\n') {
+        ++used;
+        continue;
+      }
+      if (!c.partial) c.partial = Clock::now();
+      Framing framing = frame(input.substr(used), c);
+      if (framing.refusal) {
+        reject(peer, c, P::Http::Version::Http11, *framing.refusal);
+        break;
+      }
+      if (framing.size == 0) break;  // the rest of it has not arrived yet
+      parse(peer, c, input.substr(used, framing.size));
+      used += framing.size;
+    }
+    if (c.closing || c.rejected || used == input.size()) {
+      c.input.clear();
+    } else if (c.input.empty()) {
+      c.input.assign(input.substr(used));
+    } else {
+      c.input.erase(0, used);
+    }
+  }
+
+  // Never called: onInput hands complete requests to serve().
+  void onRequest(const P::Http::Request&, P::Http::ResponseWriter) override {}
+
+ private:
+  static constexpr auto kLingerAfterRejection = std::chrono::seconds(2);
+
+  Transport* our_transport() { return static_cast<Transport*>(transport()); }
+
+  // Where the request at the start of some input ends. Neither a size nor a refusal: it has not
+  // all arrived.
+  struct Framing {
+    std::size_t size = 0;
+    std::optional<HttpResponse> refusal;
+  };
+
+  Framing frame(std::string_view input, Connection& c) const {
+    const std::size_t limit = getMaxRequestSize();
+    const std::size_t head_end = input.find("\r\n\r\n");
+    c.body_arriving = head_end != std::string_view::npos;
+    if (head_end == std::string_view::npos ? input.size() > limit : head_end + 4 > limit) {
+      return {0, problem(Problem::headers_too_large, "the request line and headers are over " +
+                                                         std::to_string(limit) + " bytes")};
+    }
+    if (head_end == std::string_view::npos) return {};
+    const auto malformed = [](const std::string& detail) -> Framing {
+      return {0, problem(Problem::malformed_request, detail)};
+    };
+    const std::string_view head = input.substr(0, head_end + 2);
+    std::optional<std::size_t> content_length;
+    bool chunked = false;
+    for (std::size_t at = head.find("\r\n");
+         at != std::string_view::npos && at + 2 < head.size();) {
+      const std::size_t next = head.find("\r\n", at + 2);
+      const std::string_view line = head.substr(at + 2, next - at - 2);
+      at = next;
+      const std::size_t colon = line.find(':');
+      if (colon == std::string_view::npos) {
+        return malformed("the request is not well-formed HTTP/1.1");
+      }
+      const std::string name = lower(std::string(line.substr(0, colon)));
+      if (name != "content-length" && name != "transfer-encoding") continue;
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+      }
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+      }
+      if (name == "transfer-encoding") {
+        if (lower(std::string(value)) != "chunked") {
+          return {0, problem(Problem::method_not_implemented,
+                             "the Transfer-Encoding is not supported; send chunked or a "
+                             "Content-Length")};
+        }
+        if (chunked) return malformed("Transfer-Encoding is given twice");
+        chunked = true;
+        continue;
+      }
+      std::size_t parsed = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+      if (value.empty() || end != value.data() + value.size() ||
+          (error != std::errc() && error != std::errc::result_out_of_range)) {
+        return malformed("Content-Length is not a decimal number");
+      }
+      if (content_length) return malformed("Content-Length is given twice");
+      content_length = error == std::errc() ? parsed : std::numeric_limits<std::size_t>::max();
+    }
+    if (chunked && content_length) return malformed("Content-Length beside Transfer-Encoding");
+    const auto too_large = [limit] {
+      return Framing{0, problem(Problem::body_too_large,
+                                "the request is over " + std::to_string(limit) + " bytes")};
+    };
+    if (chunked) {
+      const std::size_t size = chunked_size(input, head_end + 4, limit);
+      if (size == kMalformed) return malformed("the chunked body is malformed");
+      if (size == kTooLarge) return too_large();
+      return {size, std::nullopt};
+    }
+    const std::size_t body = content_length.value_or(0);
+    if (body > limit - (head_end + 4)) return too_large();
+    const std::size_t size = head_end + 4 + body;
+    return {size <= input.size() ? size : 0, std::nullopt};
+  }
+
+  static constexpr std::size_t kMalformed = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t kTooLarge = kMalformed - 1;
+
+  // Where a chunked body starting at `at` ends (its last chunk, trailers and the empty line); 0
+  // while it has not all arrived.
+  static std::size_t chunked_size(std::string_view input, std::size_t at, std::size_t limit) {
+    constexpr std::size_t kLongestSizeLine = 1024;  // a size, and extensions Pistache refuses
+    const auto incomplete = [&] { return input.size() > limit ? kTooLarge : 0; };
+    for (;;) {
+      const std::size_t line_end = input.find("\r\n", at);
+      if (line_end == std::string_view::npos) {
+        return input.size() - at > kLongestSizeLine ? kMalformed : incomplete();
+      }
+      const std::string_view line = input.substr(at, line_end - at);
+      const std::string_view digits = line.substr(0, line.find(';'));
+      std::size_t size = 0;
+      const auto [end, error] =
+          std::from_chars(digits.data(), digits.data() + digits.size(), size, 16);
+      if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) {
+        return kMalformed;
+      }
+      at = line_end + 2;
+      if (size > limit || at + size + 2 > limit) return kTooLarge;
+      if (size == 0) {
+        for (;;) {  // trailer lines, then the empty line
+          const std::size_t trailer_end = input.find("\r\n", at);
+          if (trailer_end == std::string_view::npos) return incomplete();
+          if (trailer_end == at) return at + 2;
+          at = trailer_end + 2;
+        }
+      }
+      if (input.size() < at + size + 2) return incomplete();
+      if (input.substr(at + size, 2) != "\r\n") return kMalformed;
+      at += size + 2;
+    }
+  }
+
+  // Gives the parser one whole request.
+  void parse(const std::shared_ptr<P::Tcp::Peer>& peer, Connection& c, std::string_view bytes) {
     const auto parser = getParser(peer);
     auto& request = parser->request;
     try {
-      if (!parser->feed(buffer, length)) {
-        // Still in the request line or the headers: 431; in the body: 413.
-        const bool in_body =
-            parser->step() != nullptr && parser->step()->id() == P::Http::Private::BodyStep::Id;
-        reject(peer, request.version(),
-               in_body ? problem(Problem::body_too_large, "the request is over " +
-                                                              std::to_string(getMaxRequestSize()) +
-                                                              " bytes")
-                       : problem(Problem::headers_too_large,
-                                 "the request line and headers are over " +
-                                     std::to_string(getMaxRequestSize()) + " bytes"));
+      if (!parser->feed(bytes.data(), bytes.size()) ||
+          parser->parse() != P::Http::Private::State::Done) {
+        reject(peer, c, request.version(),
+               problem(Problem::malformed_request, "the request is not well-formed HTTP/1.1"));
         parser->reset();
         return;
       }
-      if (parser->parse() != P::Http::Private::State::Done) return;
-      P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
+      c.partial.reset();
+      c.body_arriving = false;
       request.copyAddress(peer->address());
-      peer->setIdle(false);
-      onRequest(request, std::move(writer));
+      serve(request, peer, c);
       parser->reset();
     } catch (const P::Http::HttpError& error) {
-      reject(peer, request.version(), problem_of_parse_error(error));
+      reject(peer, c, request.version(), problem_of_parse_error(error));
       parser->reset();
     } catch (const std::exception& error) {
-      // Pistache's parser throws std::runtime_error for a bad chunk size, std::length_error or
-      // bad_alloc for an absurd Content-Length: all the client's doing.
-      reject(peer, request.version(),
+      // Pistache's parser throws std::runtime_error for a bad chunk size (an extension, which it
+      // does not take), std::length_error or bad_alloc for what it cannot hold.
+      reject(peer, c, request.version(),
              problem(Problem::malformed_request, "the request could not be parsed"));
       parser->reset();
     }
   }
 
-  // Runs on a reactor thread: copy the request out and hand it to a worker, nothing more.
-  void onRequest(const P::Http::Request& request, P::Http::ResponseWriter writer) override {
-    // A refused connection whose request was already in flight: it is being closed, not served.
-    if (const auto peer = writer.getPeer(); !peer || !peer->tryGetData(kSlotKey)) return;
-    auto job = std::make_unique<Job>(Job{HttpRequest{}, std::move(writer), true, access_log_});
+  // On the reactor thread: copy the request out and hand it to a worker, nothing more.
+  void serve(const P::Http::Request& request, const std::shared_ptr<P::Tcp::Peer>& peer,
+             Connection& c) {
+    auto job = std::make_unique<Job>(Job{HttpRequest{}, peer, our_transport(), c.next_seq++,
+                                         request.version(), true, access_log_});
     try {
       job->keep_alive = wants_keep_alive(request);
+      if (!job->keep_alive) c.closing = true;
       job->request = convert(request);
     } catch (const std::exception&) {
       write(*job, problem(Problem::bad_request, "the request could not be read"));
-      return;
-    }
-    // Pistache 0.0.5 reads "Content-Length: many" as 0 and goes on: the next request would then
-    // start inside this one's body. Refused, and the connection closed.
-    if (!content_length_is_decimal(request)) {
-      job->keep_alive = false;
-      write(*job, problem(Problem::malformed_request, "Content-Length is not a decimal number"));
       return;
     }
     if (stopping_->load()) {
@@ -352,19 +761,6 @@ class PistacheHandler : public P::Http::Handler {
       write(*refused, problem(Problem::overloaded, "too many requests are waiting"));
     }
   }
-
-  void onTimeout(const P::Http::Request&, P::Http::ResponseWriter writer) override {
-    Job job{HttpRequest{}, std::move(writer), false, access_log_};
-    write(job, problem(Problem::bad_request, "the request was not received in time"));
-  }
-
- private:
-  static constexpr const char* kSlotKey = "order.connection_slot";
-  static constexpr const char* kRejectedKey = "order.rejected";
-  static constexpr auto kLingerAfterRejection = std::chrono::seconds(2);
-  struct Rejected {
-    Clock::time_point at = Clock::now();
-  };
 
   // Pistache's parse errors by its reason text (0.0.5 raises them all as 400 but a transfer
   // coding it lacks, 501).
@@ -381,15 +777,22 @@ class PistacheHandler : public P::Http::Handler {
     return problem(Problem::malformed_request, "the request is not well-formed HTTP/1.1");
   }
 
-  // An answer to a request that could not be read: sent at once from the reactor (no worker
-  // needed), with "Connection: close", and the rest of the connection's input discarded.
-  void reject(const std::shared_ptr<P::Tcp::Peer>& peer, P::Http::Version version,
+  // An answer to a request that could not be read, after the answers to those before it, with
+  // "Connection: close". Only our sending side is shut: the rest of its input (a 10 MiB body may
+  // still be arriving) is read and discarded, so the client reads the answer instead of a reset.
+  void reject(const std::shared_ptr<P::Tcp::Peer>& peer, Connection& c, P::Http::Version version,
               const HttpResponse& response) {
-    peer->putData(kRejectedKey, std::make_shared<Rejected>());
-    if (!peer->tryGetData(kSlotKey)) return;  // a refused connection, already being closed
+    c.rejected = Clock::now();
+    c.partial.reset();
+    c.closing = true;
     Job job{HttpRequest{"?", "?", {}, {}, {}},
-            P::Http::ResponseWriter(version, transport(), this, peer), false, access_log_};
-    write(job, response, /*read_too=*/false);
+            peer,
+            our_transport(),
+            c.next_seq++,
+            version,
+            false,
+            access_log_};
+    write(job, response, SHUT_WR);
   }
 
   // Past the cap: a short 503 written straight to the socket (it is fresh, so its send buffer
@@ -425,7 +828,8 @@ struct Server::Impl {
   HandlerFactory factory;
   std::shared_ptr<WorkQueue> queue;
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
-  std::unique_ptr<P::Http::Endpoint> endpoint;
+  Undelivered undelivered = std::make_shared<std::atomic<int>>(0);
+  std::unique_ptr<P::Tcp::Listener> listener;
   std::vector<std::thread> workers;
   bool running = false;
 
@@ -441,7 +845,7 @@ struct Server::Impl {
         write(*job, handler ? handler(job->request)
                             : problem(Problem::internal_error, "the worker is not ready"));
       } catch (...) {
-        // handler() itself never throws (Api::handle is the edge); write() swallows send errors.
+        // handler() itself never throws (Api::handle is the edge).
       }
       queue->done();
     }
@@ -458,42 +862,48 @@ Server::~Server() { shutdown(0); }
 
 void Server::start() {
   const ServerOptions& o = impl_->options;
-  P::Address address(o.host, P::Port(o.port));
-  auto endpoint = std::make_unique<P::Http::Endpoint>(address);
-  auto pistache_options = P::Http::Endpoint::options()
-                              .threads(o.reactor_threads)
-                              .flags(P::Tcp::Options::ReuseAddr)
-                              .maxRequestSize(o.max_request_bytes)
-                              .headerTimeout(std::chrono::milliseconds(o.header_timeout_ms))
-                              .bodyTimeout(std::chrono::milliseconds(o.body_timeout_ms));
-  endpoint->init(pistache_options);
-  endpoint->setHandler(std::make_shared<PistacheHandler>(
+  auto listener = std::make_unique<P::Tcp::Listener>(P::Address(o.host, P::Port(o.port)));
+  listener->init(static_cast<std::size_t>(o.reactor_threads),
+                 P::Flags<P::Tcp::Options>(P::Tcp::Options::ReuseAddr));
+  auto handler = std::make_shared<PistacheHandler>(
       impl_->queue, impl_->stopping, std::make_shared<ConnectionCount>(o.max_connections),
-      o.access_log));
+      o.access_log);
+  handler->setMaxRequestSize(o.max_request_bytes);
+  const Timeouts timeouts{std::chrono::milliseconds(o.header_timeout_ms),
+                          std::chrono::milliseconds(o.body_timeout_ms),
+                          std::chrono::milliseconds(o.keep_alive_timeout_ms)};
+  listener->setTransportFactory([handler, timeouts, undelivered = impl_->undelivered] {
+    return std::make_shared<Transport>(handler, timeouts, undelivered);
+  });
+  listener->setHandler(handler);
   for (int i = 0; i < o.workers; ++i) impl_->workers.emplace_back([this] { impl_->work(); });
   impl_->running = true;
   try {
-    endpoint->serveThreaded();
+    listener->bind();
+    listener->runThreaded();
   } catch (const std::exception& error) {
     shutdown(0);
     throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " +
                              error.what());
   }
-  impl_->endpoint = std::move(endpoint);
+  impl_->listener = std::move(listener);
 }
 
 void Server::shutdown(int drain_timeout_ms) {
   if (!impl_->running) return;
   impl_->running = false;
   impl_->stopping->store(true);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(drain_timeout_ms);
   impl_->queue->wait_idle(std::chrono::milliseconds(drain_timeout_ms));
-  // Workers hold writers into Pistache's transport: close the queue and join them before the
-  // endpoint (and its transport) goes away.
   impl_->queue->close();
   for (auto& worker : impl_->workers) worker.join();
   impl_->workers.clear();
-  if (impl_->endpoint) impl_->endpoint->shutdown();
-  impl_->endpoint.reset();
+  // The last answers are with the reactors: let them reach the wire before the reactors stop.
+  while (impl_->listener && impl_->undelivered->load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (impl_->listener) impl_->listener->shutdown();
+  impl_->listener.reset();
 }
 
 }  // namespace order::http

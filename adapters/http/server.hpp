@@ -27,6 +27,7 @@ struct ServerOptions {
   std::size_t max_request_bytes = 1 << 20;  // Pistache's own limit (headers and body)
   int header_timeout_ms = 10'000;
   int body_timeout_ms = 30'000;
+  int keep_alive_timeout_ms = 300'000;  // an idle keep-alive connection is closed after it
   bool access_log = true;  // one JSON log line per request: method, path, status, time, request id
   // Open client connections; one more is answered 503 and closed at once (Pistache 0.0.5 has no
   // such limit: it accepts until the process runs out of descriptors).

@@ -160,6 +160,84 @@ class HttpEdge(unittest.TestCase):
             for sock in lingering:
                 sock.close()
 
+    def read_answers(self, sock, count):
+        """Reads `count` whole answers (status, body) off one connection."""
+        data, answers = b"", []
+        while len(answers) < count:
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")] if sep else []
+            if length and len(rest) >= length[0]:
+                answers.append((int(head.split(b" ")[1]), rest[:length[0]]))
+                data = rest[length[0]:]
+                continue
+            chunk = sock.recv(65536)
+            self.assertTrue(chunk, f"closed after {len(answers)} answers")
+            data += chunk
+        return answers
+
+    def test_pipelined_requests_are_all_answered_in_order(self):
+        seed = json.dumps(harness.SEED_BODY).encode()
+        post = (b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(seed) + seed)
+        chunked = (b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(seed) + seed
+                   + b"\r\n0\r\n\r\n")
+        get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        missing = b"GET /orders/999999999 HTTP/1.1\r\nHost: x\r\n\r\n"
+        pipeline = get + post + b"\r\n" + missing + chunked + get
+        for how in ("at once", "a byte at a time"):
+            with socket.create_connection(("127.0.0.1", self.service.port), timeout=10) as sock:
+                if how == "at once":
+                    sock.sendall(pipeline)
+                else:
+                    for byte in pipeline:
+                        sock.send(bytes([byte]))
+                answers = self.read_answers(sock, 5)
+            self.assertEqual([200, 201, 404, 201, 200], [status for status, _ in answers], how)
+            self.assertEqual(b'{"status":"ok"}', answers[0][1])
+            self.assertIn(b'"order_id"', answers[1][1])
+            self.assertIn(b'"order_not_found"', answers[2][1])
+            self.assertNotEqual(json.loads(answers[1][1])["order_id"],
+                                json.loads(answers[3][1])["order_id"])
+
+    def test_concurrent_clients_asking_to_close_are_all_answered_and_closed(self):
+        # Several clients at once, each sending one request with "Connection: close" and reading
+        # until the service closes: every one gets its answer, then the close, and the service
+        # lives on (an answer's close once raced Pistache's promise machinery and crashed it).
+        service = harness.Service(self.db.url)
+        failures, served = [], [0]
+
+        def client():
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                sock = socket.create_connection(("127.0.0.1", service.port), timeout=3)
+                data = b""
+                try:
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    while chunk := sock.recv(65536):
+                        data += chunk
+                except OSError as error:
+                    failures.append(f"{error!r} after {data[:60]!r}")
+                finally:
+                    sock.close()
+                if not data.startswith(b"HTTP/1.1 200") or not data.endswith(b'{"status":"ok"}'):
+                    failures.append(f"answer {data[:200]!r}")
+                served[0] += 1
+
+        try:
+            threads = [threading.Thread(target=client) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            print(f"  {served[0]} requests with Connection: close from 4 clients at once")
+            self.assertEqual([], failures[:5])
+            self.assertGreater(served[0], 100)
+            self.assertTrue(service.alive(), service.output()[-3000:])
+        finally:
+            service.stop()
+
 
 if __name__ == "__main__":
     harness.run(__name__)

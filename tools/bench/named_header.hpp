@@ -1,7 +1,6 @@
 // Pistache 0.0.5 writes only typed headers into a response (addRaw ones are silently dropped),
-// so every header the service sends goes through this one typed header with a runtime name. The
-// bench's Pistache ceiling (tools/bench/pistache_ceiling.cpp) sends its answer through it too, so
-// building a response costs there what it costs here.
+// so the bench's Pistache ceiling (tools/bench/pistache_ceiling.cpp) sends the service's headers
+// through this one typed header with a runtime name, as a Pistache application has to.
 #pragma once
 
 #include <pistache/http_header.h>

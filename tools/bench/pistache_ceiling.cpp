@@ -1,6 +1,7 @@
 // The read scenario's ceiling: the least a Pistache 0.0.5 server can do per GET, with the
-// service's own Endpoint options and the same response (status, headers, body size), answered on
-// the reactor thread with no database, worker or routing. tools/bench/bench.py runs it beside
+// service's own server options (reactor threads, request limits, timeouts) and the same response
+// (status, headers, body size), answered on the reactor thread with no database, worker or
+// routing. tools/bench/bench.py runs it beside
 // order-service in the same sitting: GET /orders/{id} is measured against this.
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
@@ -19,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/http/named_header.hpp"
 #include "adapters/http/server.hpp"
+#include "tools/bench/named_header.hpp"
 
 namespace {
 
@@ -118,9 +119,9 @@ int main(int argc, char** argv) {
   // As the service: a client that goes away mid-answer is not a reason to die.
   std::signal(SIGPIPE, SIG_IGN);
 
-  // The service's Endpoint options (adapters/http/server.cpp, Server::start) from the same
-  // defaults it starts with: the reactor thread count above all, since each reactor thread is
-  // one core's worth of HTTP parsing and writing.
+  // The service's server options (adapters/http/server.hpp) from the same defaults it starts
+  // with: the reactor thread count above all, since each reactor thread is one core's worth of
+  // HTTP parsing and writing.
   const order::http::ServerOptions service;
   P::Http::Endpoint endpoint(P::Address("127.0.0.1", P::Port(static_cast<std::uint16_t>(port))));
   endpoint.init(P::Http::Endpoint::options()
