@@ -201,6 +201,29 @@ class HttpEdge(unittest.TestCase):
             self.assertNotEqual(json.loads(answers[1][1])["order_id"],
                                 json.loads(answers[3][1])["order_id"])
 
+    def test_a_slow_reader_gets_every_answer_whole_and_in_order_then_the_close(self):
+        # A receive buffer of 2 KiB and 200 answers of 28 KiB (more than a socket's send buffer
+        # holds): most of them wait in the service for the client to read, and the last answer's
+        # close waits behind them.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", self.service.port))
+        with sock:
+            sock.sendall(b"GET /openapi.yaml HTTP/1.1\r\nHost: x\r\n\r\n" * 200
+                         + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.5)
+            answers = self.read_answers(sock, 201)
+            rest = b""
+            while chunk := sock.recv(65536):
+                rest += chunk
+        self.assertEqual([200] * 201, [status for status, _ in answers])
+        self.assertTrue(answers[0][1].startswith(b"openapi:"), answers[0][1][:40])
+        self.assertGreater(len(answers[0][1]), 20000)
+        self.assertEqual([answers[0][1]] * 200, [body for _, body in answers[:200]])
+        self.assertEqual(b'{"status":"ok"}', answers[200][1])
+        self.assertEqual(b"", rest)  # and then the service closed its side
+
     def test_concurrent_clients_asking_to_close_are_all_answered_and_closed(self):
         # Several clients at once, each sending one request with "Connection: close" and reading
         # until the service closes: every one gets its answer, then the close, and the service
