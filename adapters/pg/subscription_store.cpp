@@ -3,6 +3,8 @@
 
 #include <pqxx/pqxx>
 
+#include "adapters/metrics.hpp"
+
 namespace order::pg {
 
 // pqxx 6.4 delivers notifications to receivers registered on the connection.
@@ -271,7 +273,12 @@ projections::LogPosition SubscriptionStore::load() {
     const bool own = !tx.exec_params(kLoadCheckpoint, name_).empty();
     if (!own) {
       const std::string conflict = layout_conflict(tx, subscription_, shard_.count);
-      if (!conflict.empty()) throw LayoutMismatch(conflict);
+      if (!conflict.empty()) {
+        // Found here when the database was down at startup, past the start's own check: /readyz
+        // tells it all the same.
+        metrics().refuse(subscription_, conflict);
+        throw LayoutMismatch(conflict);
+      }
     }
     tx.exec_params(kEnsureCheckpoint, name_);
     const auto row = tx.exec_params(kLoadCheckpoint, name_)[0];

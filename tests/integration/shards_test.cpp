@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "adapters/metrics.hpp"
 #include "adapters/pg/membership.hpp"
 #include "adapters/pg/orders_table.hpp"
 #include "adapters/pg/pg_event_store.hpp"
@@ -127,6 +128,11 @@ TEST_CASE(
   CHECK_THROWS_AS(single.load(), pg::LayoutMismatch);
   pg::SubscriptionStore four({db.url()}, pg::kOrdersProjector, {1, 4});
   CHECK_THROWS_AS(four.load(), pg::LayoutMismatch);
+  // And /readyz says so (it reads the refusals), as when the start itself finds the conflict.
+  const auto refusals = metrics().refusals();
+  CHECK(std::find_if(refusals.begin(), refusals.end(), [](const auto& refusal) {
+          return refusal.first == pg::kOrdersProjector && !refusal.second.empty();
+        }) != refusals.end());
   // Nothing was written: no checkpoint at the log's start.
   CHECK(count_of(db,
                  "SELECT count(*) FROM subscriptions WHERE split_part(name, '#', 1) = "
