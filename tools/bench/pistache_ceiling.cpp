@@ -1,8 +1,8 @@
 // The read scenario's ceiling: the least a Pistache 0.0.5 server can do per GET, with the
 // service's own server options (reactor threads, request limits, timeouts) and the same response
 // (status, headers, body size), answered on the reactor thread with no database, worker or
-// routing. tools/bench/bench.py runs it beside
-// order-service in the same sitting: GET /orders/{id} is measured against this.
+// routing. tools/bench/bench.py runs it beside order-service in the same sitting: GET
+// /orders/{id} is measured against this.
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/http_header.h>
