@@ -4,25 +4,12 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "commands/rfc3339.hpp"
+
 namespace order::commands {
 namespace {
 
 using TimePoint = std::chrono::system_clock::time_point;
-
-// As PostgreSQL prints a timestamptz in UTC with microseconds: 2026-11-25T04:38:06.326657Z.
-std::string format_rfc3339(TimePoint time) {
-  using namespace std::chrono;
-  const auto micros = floor<microseconds>(time);
-  const auto day = floor<days>(micros);
-  const year_month_day date{day};
-  const hh_mm_ss clock{micros - day};
-  char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", int(date.year()),
-                unsigned(date.month()), unsigned(date.day()), int(clock.hours().count()),
-                int(clock.minutes().count()), int(clock.seconds().count()),
-                static_cast<long long>(clock.subseconds().count()));
-  return text;
-}
 
 std::string event_id_of(std::int64_t global_position) {
   char text[40];
@@ -67,64 +54,7 @@ std::string metadata_json(const EventMetadata& metadata) {
   return out;
 }
 
-// Reads `count` decimal digits at `at`, advancing it.
-bool digits(std::string_view text, std::size_t& at, std::size_t count, int& out) {
-  if (at + count > text.size()) return false;
-  out = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const char c = text[at + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  at += count;
-  return true;
-}
-
-bool literal(std::string_view text, std::size_t& at, std::string_view any_of) {
-  if (at >= text.size() || any_of.find(text[at]) == std::string_view::npos) return false;
-  ++at;
-  return true;
-}
-
 }  // namespace
-
-std::optional<TimePoint> parse_rfc3339(std::string_view text) {
-  using namespace std::chrono;
-  std::size_t at = 0;
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  if (!digits(text, at, 4, y) || !literal(text, at, "-") || !digits(text, at, 2, mo) ||
-      !literal(text, at, "-") || !digits(text, at, 2, d) || !literal(text, at, "Tt ") ||
-      !digits(text, at, 2, h) || !literal(text, at, ":") || !digits(text, at, 2, mi) ||
-      !literal(text, at, ":") || !digits(text, at, 2, s)) {
-    return std::nullopt;
-  }
-  std::int64_t nanos = 0;
-  if (literal(text, at, ".")) {
-    int count = 0;
-    for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++count) {
-      if (count < 9) nanos = nanos * 10 + (text[at] - '0');
-    }
-    if (count == 0) return std::nullopt;
-    for (int i = count; i < 9; ++i) nanos *= 10;
-  }
-  seconds offset{0};
-  if (!literal(text, at, "Zz")) {
-    if (at >= text.size() || (text[at] != '+' && text[at] != '-')) return std::nullopt;
-    const bool ahead = text[at++] == '+';
-    int oh = 0, om = 0;
-    if (!digits(text, at, 2, oh) || !literal(text, at, ":") || !digits(text, at, 2, om)) {
-      return std::nullopt;
-    }
-    offset = hours{oh} + minutes{om};
-    if (!ahead) offset = -offset;
-  }
-  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
-                            day{static_cast<unsigned>(d)}};
-  if (at != text.size() || !date.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
-  // timestamptz keeps microseconds, rounding the rest as PostgreSQL does.
-  const microseconds fraction{(nanos + 500) / 1000};
-  return TimePoint{sys_days{date} + hours{h} + minutes{mi} + seconds{s} + fraction - offset};
-}
 
 InMemoryEventStore::InMemoryEventStore(Clock clock, DataEncoder encode_data)
     : clock_(clock ? std::move(clock) : Clock([] { return std::chrono::system_clock::now(); })),
@@ -141,7 +71,7 @@ domain::OrderId InMemoryEventStore::next_order_id() {
 }
 
 LoadedStream InMemoryEventStore::load(domain::OrderId stream, const StreamBound& bound) {
-  std::optional<TimePoint> as_of;
+  std::optional<Microseconds> as_of;
   if (bound.as_of) {
     as_of = parse_rfc3339(*bound.as_of);
     // The database refuses a malformed time; callers validate before they ask.
@@ -154,7 +84,7 @@ LoadedStream InMemoryEventStore::load(domain::OrderId stream, const StreamBound&
   if (found == streams_.end()) return loaded;
   for (const StoredEvent& stored : found->second) {
     if (bound.max_version && stored.recorded.stream_version > *bound.max_version) break;
-    if (as_of && stored.recorded_at > *as_of) break;
+    if (as_of && std::chrono::floor<std::chrono::microseconds>(stored.recorded_at) > *as_of) break;
     loaded.events.push_back(stored.recorded);
   }
   return loaded;
@@ -205,8 +135,9 @@ AppendResult InMemoryEventStore::append(domain::OrderId stream, std::int64_t exp
   AppendResult result;
   for (const domain::Event& event : events) {
     const std::int64_t position = ++last_position_;
-    RecordedEvent recorded{position, static_cast<std::int64_t>(stored.size()) + 1,
-                           event_id_of(position), format_rfc3339(now), event};
+    RecordedEvent recorded{
+        position, static_cast<std::int64_t>(stored.size()) + 1, event_id_of(position),
+        format_rfc3339(std::chrono::floor<std::chrono::microseconds>(now)), event};
     result.recorded.push_back(recorded);
     stored.push_back(StoredEvent{std::move(recorded), now, metadata});
   }

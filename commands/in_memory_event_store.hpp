@@ -73,8 +73,4 @@ class InMemoryEventStore final : public EventStore {
   int appends_attempted_ = 0;
 };
 
-// An RFC 3339 time ("2025-09-15T00:34:20Z", "…T02:34:20.5+02:00") as a point in time, or nothing
-// when the text is not one.
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
-
 }  // namespace order::commands

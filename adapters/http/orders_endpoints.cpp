@@ -2,7 +2,6 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <cstdio>
-#include <regex>
 
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
@@ -10,6 +9,7 @@
 #include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
 #include "adapters/log.hpp"
+#include "commands/rfc3339.hpp"
 
 namespace order::http {
 namespace {
@@ -139,12 +139,6 @@ HttpResponse lifecycle(Services& services, Context& context, Decoder decode) {
       200, context);
 }
 
-bool is_rfc3339(const std::string& text) {
-  static const std::regex kPattern(
-      R"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2}))");
-  return text.size() <= 40 && std::regex_match(text, kPattern);
-}
-
 }  // namespace
 
 HttpResponse place_order(Services& services, Context& context) {
@@ -182,18 +176,19 @@ HttpResponse get_order(Services& services, Context& context) {
     bound.max_version = version;
   }
   if (const auto it = query.find("as_of"); it != query.end()) {
-    if (!is_rfc3339(it->second)) {
+    bound.as_of = commands::utc_rfc3339(it->second);
+    if (!bound.as_of) {
       return problem(Problem::bad_request,
-                     "as_of must be an RFC 3339 time such as 2025-09-15T00:34:20Z");
+                     "as_of must be an RFC 3339 time such as 2025-09-15T00:34:20Z, with a real "
+                     "date, hour, minute, second and offset");
     }
-    bound.as_of = it->second;
   }
 
   const commands::LoadedStream stream = services.store.load(context.order_id, bound);
   if (stream.events.empty()) {
     return problem(Problem::order_not_found,
                    "order " + std::to_string(context.order_id) + " does not exist" +
-                       (bound.as_of ? " at " + *bound.as_of : std::string()));
+                       (bound.as_of ? " at " + query.at("as_of") : std::string()));
   }
   if (bound.max_version && stream.version() < *bound.max_version) {
     return problem(Problem::order_not_found, "order " + std::to_string(context.order_id) +

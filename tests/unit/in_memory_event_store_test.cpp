@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "commands/rfc3339.hpp"
 #include "decider_fixture.hpp"
 
 using namespace order::testing;
@@ -115,4 +116,30 @@ TEST_CASE("an RFC 3339 time is read with its offset and fraction, and anything e
   CHECK_FALSE(parse_rfc3339("2026-02-30T04:00:00Z").has_value());
   CHECK_FALSE(parse_rfc3339("2026-11-25T04:00:00.Z").has_value());
   CHECK_FALSE(parse_rfc3339("2026-11-25T04:00:00Zjunk").has_value());
+}
+
+TEST_CASE("a time out of its fields' ranges is no RFC 3339 time") {
+  for (const char* text :
+       {"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-11-00T00:00:00Z",
+        "2025-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-25T24:00:00Z",
+        "2026-11-25T23:60:00Z", "2026-11-25T23:59:61Z", "2026-11-25T00:00:00+24:00",
+        "2026-11-25T00:00:00-00:60", "2026-11-25T00:00:00.1234567890Z", "2026-11-25T00:00:00+0200",
+        "2026-11-25T00:00Z", "+2026-11-25T00:00:00Z"}) {
+    CAPTURE(text);
+    CHECK_FALSE(parse_rfc3339(text).has_value());
+    CHECK_FALSE(utc_rfc3339(text).has_value());
+  }
+  CHECK(parse_rfc3339("2024-02-29T00:00:00Z").has_value());
+  CHECK(parse_rfc3339("2026-11-25T00:00:00-23:59").has_value());
+}
+
+TEST_CASE("a bound is printed again in UTC, the way the database reads it, and within its range") {
+  CHECK(utc_rfc3339("2026-11-25t06:00:00+02:00") == "2026-11-25T04:00:00.000000Z");
+  CHECK(utc_rfc3339("2026-11-25 04:00:00.1234565Z") == "2026-11-25T04:00:00.123457Z");
+  CHECK(utc_rfc3339("2026-12-31T23:59:60Z") == "2027-01-01T00:00:00.000000Z");
+  CHECK(utc_rfc3339("2026-11-25T00:30:00+01:00") == "2026-11-24T23:30:00.000000Z");
+  CHECK(utc_rfc3339("0001-01-01T00:00:00+01:00") == "0001-01-01T00:00:00.000000Z");
+  CHECK(utc_rfc3339("0000-01-01T00:00:00Z") == "0001-01-01T00:00:00.000000Z");
+  CHECK(utc_rfc3339("9999-12-31T23:59:59.9999999Z") == "9999-12-31T23:59:59.999999Z");
+  CHECK(utc_rfc3339("9999-12-31T23:59:59-01:00") == "9999-12-31T23:59:59.999999Z");
 }
