@@ -117,13 +117,38 @@ std::string lower(std::string text) {
   return text;
 }
 
+// A query name or value with its %XX escapes decoded (Pistache 0.0.5 hands them over raw), so
+// `as_of=2025-09-15T02:34:20%2B02:00` from a client that escapes `+` means what it says. A `+`
+// stays a `+` (it is a space only in form bodies), and a `%` not followed by two hex digits
+// stays as written, for the parameter's own check to refuse.
+std::string percent_decoded(const std::string& text) {
+  if (text.find('%') == std::string::npos) return text;
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 HttpRequest convert(const P::Http::Request& request) {
   HttpRequest out;
   out.method = P::Http::methodString(request.method());
   out.path = request.resource();
   const auto& query = request.query();
   for (auto it = query.parameters_begin(); it != query.parameters_end(); ++it) {
-    out.query.emplace(it->first, it->second);
+    out.query.emplace(percent_decoded(it->first), percent_decoded(it->second));
   }
   for (const auto& header : request.headers().list()) {
     std::ostringstream value;

@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.parse
 import uuid
 
 import harness
@@ -120,6 +121,9 @@ class HttpApi(unittest.TestCase):
             ("unknown order", "GET", "/orders/999999", None, 404, "order_not_found", None),
             ("bad version", "GET", "/orders/1?version=abc", None, 400, "bad_request", None),
             ("bad as_of", "GET", "/orders/1?as_of=yesterday", None, 400, "bad_request", None),
+            ("as_of in month 13", "GET", "/orders/1?as_of=2025-13-45T99:99:99Z", None, 400, "bad_request", None),
+            ("as_of on February 29 of 2025", "GET", "/orders/1?as_of=2025-02-29T00:00:00Z", None, 400, "bad_request", None),
+            ("as_of offset of 24 hours", "GET", "/orders/1?as_of=2025-01-01T00:00:00%2B24:00", None, 400, "bad_request", None),
             ("pay unknown order", "POST", "/orders/999999/pay", {"payment_reference": "p", "amount": 1}, 404, "order_not_found", None),
             ("bad list filter", "GET", "/orders?status=lost", None, 400, "bad_request", None),
         ]
@@ -165,6 +169,15 @@ class HttpApi(unittest.TestCase):
         self.assertEqual(self.http.request("GET", f"/orders/{oid}?version=1").json["status"], "pending")
         self.assert_problem(self.http.request("GET", f"/orders/{oid}?as_of=2000-01-01T00:00:00Z"),
                             404, "order_not_found")
+        # Times a timestamptz cannot hold are still times: before any event, or after all of them.
+        self.assert_problem(self.http.request("GET", f"/orders/{oid}?as_of=0000-01-01T00:00:00Z"),
+                            404, "order_not_found")
+        latest = self.http.request("GET", f"/orders/{oid}?as_of=9999-12-31T23:59:59.999999-23:59")
+        self.assertEqual((latest.status, latest.json["status"]), (200, "delivered"), latest)
+        # A client that escapes its query, as urlencode does, means the same time.
+        escaped = self.http.request("GET", f"/orders/{oid}?" + urllib.parse.urlencode(
+            {"as_of": "9999-12-31T23:59:59+23:00"}))
+        self.assertEqual((escaped.status, escaped.json["status"]), (200, "delivered"), escaped)
         history = self.http.request("GET", f"/orders/{oid}/events?limit=2")
         self.assertEqual([e["type"] for e in history.json["events"]], ["order.created", "order.paid"])
         self.assertIsNotNone(history.json["next"])
