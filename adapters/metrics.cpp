@@ -243,6 +243,7 @@ std::size_t PublicationClock::pending() const {
 Metrics::Metrics()
     : append_seconds(request_seconds_buckets()),
       append_batch_size(batch_size_buckets()),
+      load_batch_size(batch_size_buckets()),
       publish_ack_seconds(latency_seconds_buckets()),
       projection_seconds(latency_seconds_buckets()) {}
 
@@ -347,6 +348,8 @@ std::string Metrics::render() const {
             "One group commit's statement, from its start to its commit.", append_seconds);
   histogram(out, "order_append_batch_size", "Appends carried by one group commit.",
             append_batch_size);
+  histogram(out, "order_load_batch_size", "Stream loads carried by one group load statement.",
+            load_batch_size);
   histogram(out, "order_publication_latency_seconds",
             "From an event's commit to the log to Kafka's acknowledgement of it.",
             publish_ack_seconds);

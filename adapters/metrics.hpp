@@ -116,6 +116,7 @@ struct Metrics {
 
   Histogram append_seconds;       // one group commit's statement, from start to commit
   Histogram append_batch_size;    // appends per group commit
+  Histogram load_batch_size;      // loads per group load statement
   Histogram publish_ack_seconds;  // an event's commit to Kafka's acknowledgement of it
   Histogram projection_seconds;   // an event's commit to its read-model row's commit
 

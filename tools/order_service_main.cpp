@@ -10,6 +10,7 @@
 #include "adapters/kafka/embedded_broker.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg/group_commit.hpp"
+#include "adapters/pg/group_load.hpp"
 #include "adapters/pg/membership.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
@@ -128,22 +129,21 @@ int main(int argc, char** argv) {
   // Declared before the server, so they outlive the workers that use them.
   std::unique_ptr<pg::GroupCommit> group_commit;
   if (settings.group_commit) group_commit = std::make_unique<pg::GroupCommit>(database);
+  std::unique_ptr<pg::GroupLoad> group_load;
+  if (settings.group_load) group_load = std::make_unique<pg::GroupLoad>(database);
   pg::OrderIdBlocks order_ids;
+  const pg::StoreSharing shared{group_commit.get(), group_load.get(), &order_ids};
   http::Server server(server_options, [&, database, api_options]() -> http::RequestHandler {
     // One connection per worker, shared by its event store and its read-model queries.
     struct Worker {
-      explicit Worker(const pg::ConnectionOptions& options, pg::GroupCommit* group_commit,
-                      pg::OrderIdBlocks* ids)
-          : session(options),
-            store(session, group_commit, ids),
-            read_model(session),
-            sales_report(session) {}
+      explicit Worker(const pg::ConnectionOptions& options, pg::StoreSharing shared)
+          : session(options), store(session, shared), read_model(session), sales_report(session) {}
       pg::Session session;
       pg::PgEventStore store;
       pg::PgOrderReadModel read_model;
       pg::PgProductSalesReport sales_report;
     };
-    auto worker = std::make_shared<Worker>(database, group_commit.get(), &order_ids);
+    auto worker = std::make_shared<Worker>(database, shared);
     auto api = std::make_shared<http::Api>(
         worker->store, worker->read_model, worker->sales_report,
         [worker] { return worker->session.ping(); }, api_options);

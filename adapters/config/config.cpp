@@ -80,8 +80,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   }
   for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
                            "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "JWT_SECRET", "ACCESS_LOG",
-                           "MAX_CONNECTIONS", "SUBSCRIPTION_SHARDS", "INSTANCE_ID"}) {
+                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "GROUP_LOAD", "JWT_SECRET",
+                           "ACCESS_LOG", "MAX_CONNECTIONS", "SUBSCRIPTION_SHARDS", "INSTANCE_ID"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -170,6 +170,10 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       group_commit && !parse_switch(*group_commit, config.group_commit)) {
     return ConfigError{"GROUP_COMMIT must be on or off, not " + *group_commit};
   }
+  if (auto group_load = get("GROUP_LOAD");
+      group_load && !parse_switch(*group_load, config.group_load)) {
+    return ConfigError{"GROUP_LOAD must be on or off, not " + *group_load};
+  }
   config.jwt_secret = get("JWT_SECRET").value_or("");
   // HS256 is only as strong as its key: RFC 7518 §3.2 asks for at least the hash's 256 bits.
   if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
@@ -208,9 +212,10 @@ std::string usage(const std::string& program) {
          "       [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
-         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, GROUP_COMMIT, JWT_SECRET, ACCESS_LOG,\n"
-         "MAX_CONNECTIONS. GROUP_COMMIT (default on) lets concurrent appends share commits; off:\n"
-         "each commits on its own.\n"
+         "MAX_BODY_BYTES, IDEMPOTENCY_TTL_SECONDS, GROUP_COMMIT, GROUP_LOAD, JWT_SECRET,\n"
+         "ACCESS_LOG, MAX_CONNECTIONS. GROUP_COMMIT (default on) lets concurrent appends share\n"
+         "commits, GROUP_LOAD (default on) concurrent loads of orders share statements; off:\n"
+         "each on its own.\n"
          "JWT_SECRET (32 bytes or more) turns on bearer authentication: every request but\n"
          "GET /healthz, /readyz, /metrics and /openapi.yaml needs Authorization: Bearer <JWT>,\n"
          "an HS256 token signed with it whose sub becomes the events' actor. Off when unset.\n"

@@ -24,6 +24,7 @@ struct Config {
   std::size_t max_body_bytes = std::size_t{64} * 1024;  // MAX_BODY_BYTES
   int idempotency_ttl_seconds = 86'400;                 // IDEMPOTENCY_TTL_SECONDS
   bool group_commit = true;     // GROUP_COMMIT=off: each append commits on its own
+  bool group_load = true;       // GROUP_LOAD=off: each load of an order is its own statement
   std::string jwt_secret;       // JWT_SECRET: set, every API call needs a Bearer HS256 JWT
   bool access_log = true;       // ACCESS_LOG: one log line per request (on/off)
   int max_connections = 1024;   // MAX_CONNECTIONS: beyond it new connections are closed

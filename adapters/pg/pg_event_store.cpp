@@ -7,6 +7,7 @@
 #include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
 #include "adapters/pg/group_commit.hpp"
+#include "adapters/pg/group_load.hpp"
 #include "adapters/pg/session.hpp"
 
 namespace order::pg {
@@ -77,6 +78,16 @@ FROM events
 WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
 ORDER BY stream_version)";
 
+// The loads of a batch, each its stream's prefix: `slot` numbers the answers.
+const std::string kLoadBatch = std::string(R"(
+SELECT e.global_position, e.stream_version, e.event_id::text, e.event_type, e.data::text, )") +
+                               kRfc3339 + R"(, r.slot
+FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[])
+     WITH ORDINALITY AS r(stream_id, max_version, as_of, slot)
+JOIN events e ON e.stream_id = r.stream_id AND e.stream_version <= r.max_version
+                 AND e.recorded_at <= r.as_of
+ORDER BY r.slot, e.stream_version)";
+
 const std::string kNextOrderId = "SELECT nextval('order_ids')";
 const std::string kNextOrderIds = "SELECT nextval('order_ids') FROM generate_series(1, $1)";
 
@@ -140,6 +151,7 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     connection->set_variable("application_name", "'order-service'");
     prepare_append(*connection);
     connection->prepare("load", kLoad);
+    connection->prepare("load_batch", kLoadBatch);
     connection->prepare("next_order_id", kNextOrderId);
     connection->prepare("next_order_ids", kNextOrderIds);
     connection->prepare("find_key", kFindKey);
@@ -244,6 +256,53 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
   return results;
 }
 
+namespace {
+
+// What `element` makes of each load of `batch`, as a PostgreSQL array literal of quoted elements.
+template <class Each>
+std::string array_literal(std::span<const LoadRequest* const> batch, Each&& element) {
+  std::string out = "{";
+  for (const LoadRequest* request : batch) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (const char c : element(*request)) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+std::vector<LoadOutcome> load_batch(pqxx::connection& connection,
+                                    std::span<const LoadRequest* const> batch) {
+  const std::string streams = array_literal(
+      batch, [](const LoadRequest& request) { return std::to_string(request.stream); });
+  const std::string max_versions = array_literal(batch, [](const LoadRequest& request) {
+    return std::to_string(request.bound.max_version.value_or(INT64_MAX));
+  });
+  const std::string times = array_literal(
+      batch, [](const LoadRequest& request) { return request.bound.as_of.value_or("infinity"); });
+  pqxx::nontransaction tx(connection);
+  const pqxx::result rows = tx.exec_prepared("load_batch", streams, max_versions, times);
+  std::vector<LoadOutcome> loaded(batch.size());
+  for (const auto& row : rows) {
+    const auto slot = row[6].as<std::size_t>();
+    if (slot < 1 || slot > batch.size()) throw std::logic_error("load_batch: a slot out of range");
+    LoadOutcome& outcome = loaded[slot - 1];
+    if (outcome.error) continue;
+    try {
+      outcome.stream.events.push_back(recorded_from(row));
+    } catch (...) {
+      outcome.error = std::current_exception();
+    }
+  }
+  return loaded;
+}
+
 std::string redact_url(const std::string& url) {
   // postgresql://user:secret@host/db → postgresql://user:***@host/db
   const auto scheme = url.find("://");
@@ -289,18 +348,15 @@ domain::OrderId OrderIdBlocks::next(pqxx::connection& connection) {
   return block_.at(used_++);
 }
 
-PgEventStore::PgEventStore(ConnectionOptions options, GroupCommit* group_commit, OrderIdBlocks* ids)
-    : owned_(std::make_unique<Session>(std::move(options))),
-      session_(*owned_),
-      group_commit_(group_commit),
-      ids_(ids) {}
-PgEventStore::PgEventStore(Session& session, GroupCommit* group_commit, OrderIdBlocks* ids)
-    : session_(session), group_commit_(group_commit), ids_(ids) {}
+PgEventStore::PgEventStore(ConnectionOptions options, StoreSharing shared)
+    : owned_(std::make_unique<Session>(std::move(options))), session_(*owned_), shared_(shared) {}
+PgEventStore::PgEventStore(Session& session, StoreSharing shared)
+    : session_(session), shared_(shared) {}
 PgEventStore::~PgEventStore() = default;
 
 domain::OrderId PgEventStore::next_order_id() {
   return session_.run([&](pqxx::connection& connection) {
-    if (ids_ != nullptr) return ids_->next(connection);
+    if (shared_.ids != nullptr) return shared_.ids->next(connection);
     pqxx::nontransaction tx(connection);
     return tx.exec_prepared("next_order_id")[0][0].as<domain::OrderId>();
   });
@@ -308,6 +364,10 @@ domain::OrderId PgEventStore::next_order_id() {
 
 commands::LoadedStream PgEventStore::load(domain::OrderId stream,
                                           const commands::StreamBound& bound) {
+  // Held while this load runs on the session's connection, when it goes through group load.
+  const GroupLoad::Alone alone =
+      shared_.loads != nullptr ? shared_.loads->try_alone() : GroupLoad::Alone();
+  if (shared_.loads != nullptr && !alone) return shared_.loads->load({stream, bound});
   return session_.run([&](pqxx::connection& connection) {
     pqxx::nontransaction tx(connection);
     const pqxx::result rows = tx.exec_prepared(
@@ -324,7 +384,7 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
                                             const commands::EventMetadata& metadata,
                                             const commands::IdempotencyClaim* claim) {
   EncodedAppend encoded = encode_append(stream, expected_version, events, metadata, claim);
-  if (group_commit_ != nullptr) return group_commit_->append(std::move(encoded));
+  if (shared_.commits != nullptr) return shared_.commits->append(std::move(encoded));
   return session_.run([&](pqxx::connection& connection) {
     const EncodedAppend* batch[] = {&encoded};
     return std::move(append_batch(connection, batch).front());

@@ -18,6 +18,7 @@
 namespace order::pg {
 
 class GroupCommit;
+class GroupLoad;
 class Session;
 
 struct ConnectionOptions {
@@ -58,6 +59,26 @@ void prepare_append(pqxx::connection& connection);
 std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
                                                  std::span<const EncodedAppend* const> batch);
 
+// One load as the batch statement takes it. The bound's `as_of`, when set, is a time the database
+// reads as a timestamptz: commands::utc_rfc3339 makes one.
+struct LoadRequest {
+  domain::OrderId stream = 0;
+  commands::StreamBound bound;
+};
+
+// A load's answer in a batch: its stream, or why that stream alone cannot be read (an event this
+// build cannot decode), which fails no other load of the batch.
+struct LoadOutcome {
+  commands::LoadedStream stream;
+  std::exception_ptr error;
+};
+
+// Loads every one of `batch` in one statement, on one snapshot: the answers in `batch`'s order,
+// each its stream's events within its bound in version order (none for a stream that does not
+// exist). A stream may appear more than once. Throws the driver's error when the statement fails.
+std::vector<LoadOutcome> load_batch(pqxx::connection& connection,
+                                    std::span<const LoadRequest* const> batch);
+
 // Order ids taken from the sequence a block at a time and handed out to a process's stores: one
 // round trip per block instead of one per order. Ids stay unique and close to arrival order; the
 // rest of a block is skipped when the process stops, a gap like a rolled-back nextval leaves.
@@ -77,15 +98,20 @@ class OrderIdBlocks {
 // Masks the password of a postgresql:// URL for logs.
 std::string redact_url(const std::string& url);
 
+// What a PgEventStore may share with the process's other stores. With `commits`, appends go
+// through it and share commits with other threads' appends; with `loads`, loads go through it
+// and share statements; with `ids`, order ids come from its blocks.
+struct StoreSharing {
+  GroupCommit* commits = nullptr;
+  GroupLoad* loads = nullptr;
+  OrderIdBlocks* ids = nullptr;
+};
+
 class PgEventStore final : public commands::EventStore {
  public:
-  // With `group_commit`, appends go through it and share commits with other threads' appends;
-  // with `ids`, order ids come from its blocks. On a connection of its own, or on a thread's
-  // session shared with its read-model queries.
-  explicit PgEventStore(ConnectionOptions options, GroupCommit* group_commit = nullptr,
-                        OrderIdBlocks* ids = nullptr);
-  explicit PgEventStore(Session& session, GroupCommit* group_commit = nullptr,
-                        OrderIdBlocks* ids = nullptr);
+  // On a connection of its own, or on a thread's session shared with its read-model queries.
+  explicit PgEventStore(ConnectionOptions options, StoreSharing shared = {});
+  explicit PgEventStore(Session& session, StoreSharing shared = {});
   ~PgEventStore() override;
 
   domain::OrderId next_order_id() override;
@@ -109,8 +135,7 @@ class PgEventStore final : public commands::EventStore {
  private:
   std::unique_ptr<Session> owned_;
   Session& session_;
-  GroupCommit* group_commit_;
-  OrderIdBlocks* ids_;
+  StoreSharing shared_;
 };
 
 }  // namespace order::pg

@@ -48,7 +48,7 @@ TEST_CASE("racing clients never lose an accepted command nor apply an illegal on
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      pg::PgEventStore store({db.url()}, group_commit.get());
+      pg::PgEventStore store({db.url()}, {.commits = group_commit.get()});
       commands::OrderCommands commands(store);
       std::mt19937 random(static_cast<unsigned>(c) * 7919U + 1U);
       for (int n = 0; n < kCommandsEach; ++n) {

@@ -195,7 +195,7 @@ TEST_CASE("order ids from shared blocks are unique across threads, one round tri
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      pg::PgEventStore store({db.url()}, nullptr, &blocks);
+      pg::PgEventStore store({db.url()}, {.ids = &blocks});
       for (int i = 0; i < kEach; ++i) {
         const auto id = store.next_order_id();
         std::lock_guard lock(mutex);

@@ -118,7 +118,7 @@ TEST_CASE("group commit: concurrent appends share commits and each gets its own 
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      pg::PgEventStore store({db.url()}, &group);
+      pg::PgEventStore store({db.url()}, {.commits = &group});
       for (int i = 0; i < kPerThread; ++i) {
         const domain::OrderId own = 1000 + t * kPerThread + i;
         const std::vector<domain::Event> create{placed(own)};
@@ -164,7 +164,7 @@ TEST_CASE("group commit: an append the database refuses fails alone, its batch s
                     commands::EventMetadata metadata) {
     threads.emplace_back([&, id, expected, event, metadata] {
       try {
-        pg::PgEventStore own({db.url()}, &group);
+        pg::PgEventStore own({db.url()}, {.commits = &group});
         const std::vector<domain::Event> events{event};
         if (!own.append(id, expected, events, metadata).conflict()) ++accepted;
       } catch (const pqxx::sql_error&) {

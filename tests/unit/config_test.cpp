@@ -64,6 +64,14 @@ TEST_CASE("ACCESS_LOG is on or off and nothing else") {
         std::string::npos);
 }
 
+TEST_CASE("GROUP_LOAD is on unless turned off, and on or off only") {
+  CHECK(loaded({}).group_load);
+  CHECK_FALSE(loaded({}, {{"GROUP_LOAD", "off"}}).group_load);
+  CHECK(loaded({}, {{"GROUP_LOAD", "on"}}).group_load);
+  CHECK(error_of({}, {{"GROUP_LOAD", "sometimes"}}).find("GROUP_LOAD must be on or off") !=
+        std::string::npos);
+}
+
 TEST_CASE("GROUP_COMMIT is on unless turned off, and on or off only") {
   CHECK(loaded({}).group_commit);
   CHECK_FALSE(loaded({}, {{"GROUP_COMMIT", "off"}}).group_commit);
