@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands/status.hpp"
@@ -95,6 +98,19 @@ class EventStore {
   virtual ~EventStore() = default;
   virtual domain::OrderId next_order_id() = 0;
   virtual LoadedStream load(domain::OrderId stream, const StreamBound& bound = {}) = 0;
+  // What load() gives, or the error it throws, handed to `done` exactly once: here and now, or
+  // later on another thread, where a store gathers loads. `done` must not throw.
+  using LoadDone = std::function<void(LoadedStream, std::exception_ptr)>;
+  virtual void load_then(domain::OrderId stream, const StreamBound& bound, LoadDone done) {
+    LoadedStream loaded;
+    try {
+      loaded = load(stream, bound);
+    } catch (...) {
+      done({}, std::current_exception());
+      return;
+    }
+    done(std::move(loaded), nullptr);
+  }
   // Appends `events` as versions expected_version+1, +2, … in one transaction, or nothing:
   // nothing and conflict when the stream is not at `expected_version` (0: the stream must not
   // exist); nothing and key_taken when the claim's key is recorded, even expired (only

@@ -147,7 +147,9 @@ int main(int argc, char** argv) {
     auto api = std::make_shared<http::Api>(
         worker->store, worker->read_model, worker->sales_report,
         [worker] { return worker->session.ping(); }, api_options);
-    return [worker, api](const http::HttpRequest& request) { return api->handle(request); };
+    return [worker, api](const http::HttpRequest& request, http::Respond respond) {
+      api->handle(request, std::move(respond));
+    };
   });
   try {
     server.start();

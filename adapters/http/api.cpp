@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <future>
+#include <memory>
 
 #include "adapters/http/jwt.hpp"
 #include "adapters/http/problem.hpp"
@@ -17,11 +19,13 @@ namespace order::http {
 namespace {
 
 using Endpoint = HttpResponse (*)(Services&, Context&);
+using DeferringEndpoint = Answer (*)(Services&, Context&);
 
 struct Route {
   const char* method;
   const char* pattern;  // "{id}" matches one path segment holding an order id
   Endpoint endpoint;
+  DeferringEndpoint deferring = nullptr;  // instead of `endpoint`: may answer after a load
 };
 
 // Ours, and the Go service's /api/v1 paths that its clients already call.
@@ -30,8 +34,8 @@ constexpr std::array kRoutes{
     Route{"GET", "/orders", list_orders},
     Route{"GET", "/api/v1/orders", list_orders},
     Route{"POST", "/api/v1/order", place_order},
-    Route{"GET", "/orders/{id}", get_order},
-    Route{"GET", "/api/v1/orders/{id}", get_order},
+    Route{"GET", "/orders/{id}", nullptr, get_order},
+    Route{"GET", "/api/v1/orders/{id}", nullptr, get_order},
     Route{"GET", "/orders/{id}/events", order_events},
     Route{"POST", "/orders/{id}/pay", pay_order},
     Route{"POST", "/orders/{id}/ship", ship_order},
@@ -157,6 +161,41 @@ std::optional<std::string_view> bearer_token(const HttpRequest& request) {
 // Tokens from clocks a little apart still work; a stolen expired token does not for long.
 constexpr std::int64_t kJwtLeewaySeconds = 30;
 
+// What a failure becomes at the edge.
+HttpResponse problem_of_failure(const std::exception_ptr& failure, const std::string& request_id) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const commands::StoreUnavailable&) {
+    // A query's store call failed (commands answer Code::unavailable themselves).
+    log::warn("http", "database unavailable", {{"request_id", request_id}});
+    return problem_of(commands::Status::unavailable("the database is unavailable; retry later"));
+  } catch (const std::exception& error) {
+    // The text stays in our log: it may name tables, queries or internals.
+    log::error("http", "request failed", {{"request_id", request_id}, {"error", error.what()}});
+  } catch (...) {
+    log::error("http", "request failed", {{"request_id", request_id}, {"error", "unknown"}});
+  }
+  return problem(Problem::internal_error, "an internal error occurred; it has been logged");
+}
+
+// What every answer carries, on whichever thread it is finished.
+struct Stamp {
+  std::string request_id;
+  std::string traceparent;
+  std::string_view route_method;
+  std::string_view route;
+
+  HttpResponse operator()(HttpResponse response) const {
+    response.with_header("X-Request-Id", request_id);
+    // Trace Context Level 2's response header: the trace and the span this request was served
+    // in.
+    if (!traceparent.empty()) response.with_header("traceresponse", traceparent);
+    response.route_method = route_method;
+    response.route = route;
+    return response;
+  }
+};
+
 }  // namespace
 
 Api::Api(commands::EventStore& store, projections::OrderReadModel& read_model,
@@ -169,40 +208,54 @@ Api::Api(commands::EventStore& store, projections::OrderReadModel& read_model,
                 std::move(database_ready),
                 std::move(options)} {}
 
-HttpResponse Api::handle(const HttpRequest& request) {
+void Api::handle(const HttpRequest& request, Respond respond) {
   Context context{request, 0, {}};
-  HttpResponse response;
+  Answer answer;
   const std::int64_t retried_before = services_.commands.conflicts_retried();
   try {
     auto metadata = metadata_of(request, services_.options.jwt_secret.empty());
     context.metadata = std::move(metadata.metadata);
     if (auto refused = authenticate(context)) {
-      response = std::move(*refused);
+      answer = std::move(*refused);
     } else if (!metadata.error.empty()) {
-      response = problem(Problem::bad_request, metadata.error);
+      answer = problem(Problem::bad_request, metadata.error);
     } else {
-      response = route(context);
+      answer = route(context);
     }
-  } catch (const commands::StoreUnavailable&) {
-    // A query's store call failed (commands answer Code::unavailable themselves).
-    log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
-    response =
-        problem_of(commands::Status::unavailable("the database is unavailable; retry later"));
-  } catch (const std::exception& error) {
-    // The text stays in our log: it may name tables, queries or internals.
-    log::error("http", "request failed",
-               {{"request_id", context.metadata.request_id}, {"error", error.what()}});
-    response = problem(Problem::internal_error, "an internal error occurred; it has been logged");
+  } catch (...) {
+    answer = problem_of_failure(std::current_exception(), context.metadata.request_id);
   }
-  response.with_header("X-Request-Id", context.metadata.request_id);
-  // Trace Context Level 2's response header: the trace and the span this request was served in.
-  if (!context.metadata.traceparent.empty()) {
-    response.with_header("traceresponse", context.metadata.traceparent);
-  }
-  response.route_method = context.route_method;
-  response.route = context.route;
   metrics().conflicts_retried += services_.commands.conflicts_retried() - retried_before;
-  return response;
+  Stamp stamp{context.metadata.request_id, context.metadata.traceparent, context.route_method,
+              context.route};
+  auto* deferred = std::get_if<Deferred>(&answer);
+  if (deferred == nullptr) {
+    respond(stamp(std::get<HttpResponse>(std::move(answer))));
+    return;
+  }
+  services_.store.load_then(
+      deferred->stream, deferred->bound,
+      [finish = std::move(deferred->finish), stamp = std::move(stamp),
+       respond = std::move(respond)](commands::LoadedStream stream, std::exception_ptr failure) {
+        HttpResponse response;
+        if (!failure) {
+          try {
+            response = finish(stream);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        }
+        if (failure) response = problem_of_failure(failure, stamp.request_id);
+        respond(stamp(std::move(response)));
+      });
+}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  // Held by the callback too: it may still be returning from set_value() when this wakes up.
+  auto answer = std::make_shared<std::promise<HttpResponse>>();
+  auto response = answer->get_future();
+  handle(request, [answer](HttpResponse done) { answer->set_value(std::move(done)); });
+  return response.get();
 }
 
 std::optional<HttpResponse> Api::authenticate(Context& context) const {
@@ -234,7 +287,7 @@ std::optional<HttpResponse> Api::authenticate(Context& context) const {
   return std::nullopt;
 }
 
-HttpResponse Api::route(Context& context) {
+Answer Api::route(Context& context) {
   const HttpRequest& request = context.request;
   std::string_view path = request.path;
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
@@ -262,6 +315,7 @@ HttpResponse Api::route(Context& context) {
                                                   std::to_string(services_.options.max_body_bytes));
     }
     context.order_id = id;
+    if (candidate.deferring != nullptr) return candidate.deferring(services_, context);
     return candidate.endpoint(services_, context);
   }
   if (!allowed.empty()) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "adapters/http/http_types.hpp"
 #include "commands/event_store.hpp"
@@ -45,17 +46,32 @@ struct Context {
   commands::EventMetadata metadata;
 };
 
+// An answer that waits for a stream's load: `finish` makes the response once the stream is
+// loaded, on whichever thread the load completes, so it may use nothing of the worker's.
+struct Deferred {
+  domain::OrderId stream = 0;
+  commands::StreamBound bound;
+  std::function<HttpResponse(const commands::LoadedStream&)> finish;
+};
+
+// What an endpoint answers: a response now, or a load to make it from.
+using Answer = std::variant<HttpResponse, Deferred>;
+
 class Api {
  public:
   Api(commands::EventStore& store, projections::OrderReadModel& read_model,
       projections::ProductSalesReport& sales_report, std::function<bool()> database_ready,
       ApiOptions options = {});
 
-  // Never throws: every failure is a problem response. Echoes X-Request-Id.
+  // Never throws: every failure is a problem response, handed to `respond` once, before this
+  // returns or, when the answer waits for a load the store gathers with others, on the thread
+  // that completes it. Echoes X-Request-Id.
+  void handle(const HttpRequest& request, Respond respond);
+  // The same, waiting for the answer.
   HttpResponse handle(const HttpRequest& request);
 
  private:
-  HttpResponse route(Context& context);
+  Answer route(Context& context);
   // A 401 when authentication is on and the request does not carry a valid token; otherwise
   // nothing, and the token's subject is the request's actor.
   std::optional<HttpResponse> authenticate(Context& context) const;
@@ -65,7 +81,7 @@ class Api {
 // Endpoint groups (orders_endpoints.cpp, audit_endpoints.cpp, health_endpoints.cpp,
 // report_endpoints.cpp, audit_page.cpp).
 HttpResponse place_order(Services& services, Context& context);
-HttpResponse get_order(Services& services, Context& context);
+Answer get_order(Services& services, Context& context);
 HttpResponse list_orders(Services& services, Context& context);
 HttpResponse pay_order(Services& services, Context& context);
 HttpResponse ship_order(Services& services, Context& context);

@@ -2,6 +2,7 @@
 // only server.cpp knows Pistache.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,5 +41,8 @@ struct HttpResponse {
     return *this;
   }
 };
+
+// Takes a request's answer: called exactly once, on the thread that has the answer ready.
+using Respond = std::function<void(HttpResponse)>;
 
 }  // namespace order::http

@@ -163,7 +163,7 @@ HttpResponse place_order(Services& services, Context& context) {
   return response;
 }
 
-HttpResponse get_order(Services& services, Context& context) {
+Answer get_order(Services& /*services*/, Context& context) {
   commands::StreamBound bound;
   const auto& query = context.request.query;
   if (const auto it = query.find("version"); it != query.end()) {
@@ -184,18 +184,22 @@ HttpResponse get_order(Services& services, Context& context) {
     }
   }
 
-  const commands::LoadedStream stream = services.store.load(context.order_id, bound);
-  if (stream.events.empty()) {
-    return problem(Problem::order_not_found,
-                   "order " + std::to_string(context.order_id) + " does not exist" +
-                       (bound.as_of ? " at " + query.at("as_of") : std::string()));
-  }
-  if (bound.max_version && stream.version() < *bound.max_version) {
-    return problem(Problem::order_not_found, "order " + std::to_string(context.order_id) +
-                                                 " has no version " +
-                                                 std::to_string(*bound.max_version));
-  }
-  return order_response(200, stream, commands::fold_stream(stream));
+  // Made on the thread that completes the load: it captures what it needs, not the request.
+  auto finish = [id = context.order_id, max_version = bound.max_version,
+                 as_of = bound.as_of ? query.at("as_of")
+                                     : std::string()](const commands::LoadedStream& stream) {
+    if (stream.events.empty()) {
+      return problem(Problem::order_not_found,
+                     "order " + std::to_string(id) + " does not exist" +
+                         (as_of.empty() ? std::string() : " at " + as_of));
+    }
+    if (max_version && stream.version() < *max_version) {
+      return problem(Problem::order_not_found, "order " + std::to_string(id) + " has no version " +
+                                                   std::to_string(*max_version));
+    }
+    return order_response(200, stream, commands::fold_stream(stream));
+  };
+  return Deferred{context.order_id, std::move(bound), std::move(finish)};
 }
 
 HttpResponse list_orders(Services& services, Context& context) {

@@ -49,7 +49,9 @@ class Transport;
 struct Job {
   HttpRequest request;
   std::weak_ptr<P::Tcp::Peer> peer;
-  Transport* transport = nullptr;
+  // Shared: an answer finished after the reactors stopped (a load outliving the shutdown's
+  // drain) still has an outbox to go to, though no reactor will send it.
+  std::shared_ptr<Transport> transport;
   std::uint64_t seq = 0;
   P::Http::Version version = P::Http::Version::Http11;
   bool keep_alive = true;
@@ -335,7 +337,7 @@ using Undelivered = std::shared_ptr<std::atomic<int>>;
 // It also replaces Pistache's endpoint transport for idle connections: a request whose line and
 // headers (or body) are not in after the header (or body) timeout gets a problem+json 408 and the
 // connection is closed; a keep-alive connection idle for the keep-alive timeout is closed.
-class Transport final : public P::Tcp::Transport {
+class Transport final : public P::Tcp::Transport, public std::enable_shared_from_this<Transport> {
  public:
   Transport(const std::shared_ptr<P::Tcp::Handler>& handler, Timeouts timeouts,
             Undelivered undelivered)
@@ -625,7 +627,9 @@ class PistacheHandler : public P::Http::Handler {
  private:
   static constexpr auto kLingerAfterRejection = std::chrono::seconds(2);
 
-  Transport* our_transport() { return static_cast<Transport*>(transport()); }
+  std::shared_ptr<Transport> our_transport() {
+    return static_cast<Transport*>(transport())->shared_from_this();
+  }
 
   // Where the request at the start of some input ends. Neither a size nor a refusal: it has not
   // all arrived.
@@ -863,14 +867,18 @@ struct Server::Impl {
     } catch (const std::exception& error) {
       log::error("http", "worker could not start", {{"error", error.what()}});
     }
-    while (auto job = queue->pop()) {
-      try {
-        write(*job, handler ? handler(job->request)
-                            : problem(Problem::internal_error, "the worker is not ready"));
-      } catch (...) {
-        // handler() itself never throws (Api::handle is the edge).
+    while (std::shared_ptr<Job> job = queue->pop()) {
+      // Runs once, here or on the thread that finishes a deferred answer; the job counts as
+      // running until then, so a shutdown's drain waits for it.
+      Respond respond = [job, queue = queue](HttpResponse response) {
+        write(*job, response);
+        queue->done();
+      };
+      if (!handler) {
+        respond(problem(Problem::internal_error, "the worker is not ready"));
+        continue;
       }
-      queue->done();
+      handler(job->request, std::move(respond));  // never throws: Api::handle is the edge
     }
   }
 };

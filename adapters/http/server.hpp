@@ -13,7 +13,9 @@
 
 namespace order::http {
 
-using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Hands the request's answer to `respond` exactly once: before it returns, or later from another
+// thread (an answer that waits for a load gathered with others), leaving the worker free.
+using RequestHandler = std::function<void(const HttpRequest&, Respond)>;
 // Called once per worker thread, on that thread: each worker owns its handler (and, through it,
 // its own database connection, since a pqxx connection is not thread-safe).
 using HandlerFactory = std::function<RequestHandler()>;

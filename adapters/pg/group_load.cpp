@@ -3,6 +3,7 @@
 #include "adapters/pg/group_load.hpp"
 
 #include <algorithm>
+#include <future>
 #include <utility>
 
 #include "adapters/metrics.hpp"
@@ -24,15 +25,33 @@ GroupLoad::~GroupLoad() {
 }
 
 commands::LoadedStream GroupLoad::load(LoadRequest request) {
-  auto pending = std::make_shared<Pending>(Pending{std::move(request), {}});
-  auto outcome = pending->result.get_future();
+  // Held by the callback too: the loader may still be returning from set_value() when this
+  // caller wakes up and leaves.
+  auto result = std::make_shared<std::promise<commands::LoadedStream>>();
+  auto outcome = result->get_future();
+  load_then(std::move(request), [result](commands::LoadedStream stream, std::exception_ptr error) {
+    if (error) {
+      result->set_exception(error);
+    } else {
+      result->set_value(std::move(stream));
+    }
+  });
+  return outcome.get();
+}
+
+void GroupLoad::load_then(LoadRequest request, commands::EventStore::LoadDone done) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) throw commands::StoreUnavailable("the service is shutting down");
-    queue_.push_back(std::move(pending));
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(request), std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done({}, std::make_exception_ptr(commands::StoreUnavailable("the service is shutting down")));
+    return;
   }
   ready_.notify_one();
-  return outcome.get();
 }
 
 GroupLoad::Alone GroupLoad::try_alone() {
@@ -54,7 +73,7 @@ GroupLoad::Stats GroupLoad::stats() const {
 }
 
 void GroupLoad::run() {
-  std::vector<std::shared_ptr<Pending>> batch;
+  std::vector<Pending> batch;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -76,11 +95,11 @@ void GroupLoad::run() {
   }
 }
 
-void GroupLoad::run_batch(const std::vector<std::shared_ptr<Pending>>& batch) {
+void GroupLoad::run_batch(std::vector<Pending>& batch) {
   metrics().load_batch_size.observe(static_cast<double>(batch.size()));
   std::vector<const LoadRequest*> requests;
   requests.reserve(batch.size());
-  for (const auto& pending : batch) requests.push_back(&pending->request);
+  for (const auto& pending : batch) requests.push_back(&pending.request);
   std::vector<LoadOutcome> loaded;
   try {
     if (!connection_) connection_ = connect(options_);
@@ -89,14 +108,14 @@ void GroupLoad::run_batch(const std::vector<std::shared_ptr<Pending>>& batch) {
     bool connection_lost = false;
     const auto error = translate_store_error(std::current_exception(), connection_lost);
     if (connection_lost) connection_.reset();
-    for (const auto& pending : batch) pending->result.set_exception(error);
+    for (auto& pending : batch) pending.done({}, error);
     return;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (loaded[i].error) {
-      batch[i]->result.set_exception(loaded[i].error);
+      batch[i].done({}, loaded[i].error);
     } else {
-      batch[i]->result.set_value(std::move(loaded[i].stream));
+      batch[i].done(std::move(loaded[i].stream), nullptr);
     }
   }
 }

@@ -5,7 +5,6 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <pqxx/connection>
@@ -35,6 +34,9 @@ class GroupLoad {
   // commands::StoreUnavailable when the database cannot be reached, and the driver's error when
   // the batch's statement fails otherwise.
   commands::LoadedStream load(LoadRequest request);
+  // The same answer handed to `done`, on the loader thread once the load's batch has run (or
+  // here at once, when the service is shutting down).
+  void load_then(LoadRequest request, commands::EventStore::LoadDone done);
 
   // Held by a caller that loads on its own connection because nothing else was loading; while
   // it is held, the loads that arrive go to the loader thread. Empty when the caller must call
@@ -65,23 +67,21 @@ class GroupLoad {
   Stats stats() const;
 
  private:
-  // Shared by the caller and the loader: the loader may still be returning from set_value()
-  // when the caller wakes up and leaves.
   struct Pending {
     LoadRequest request;
-    std::promise<commands::LoadedStream> result;
+    commands::EventStore::LoadDone done;
   };
 
   void end_alone();
   void run();
-  void run_batch(const std::vector<std::shared_ptr<Pending>>& batch);
+  void run_batch(std::vector<Pending>& batch);
 
   ConnectionOptions options_;
   std::size_t max_batch_;
   std::unique_ptr<pqxx::connection> connection_;  // the loader thread's only
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::vector<std::shared_ptr<Pending>> queue_;
+  std::vector<Pending> queue_;
   bool stopping_ = false;
   bool batch_running_ = false;
   int alone_ = 0;  // callers loading on their own connection now

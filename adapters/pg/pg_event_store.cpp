@@ -368,6 +368,29 @@ commands::LoadedStream PgEventStore::load(domain::OrderId stream,
   const GroupLoad::Alone alone =
       shared_.loads != nullptr ? shared_.loads->try_alone() : GroupLoad::Alone();
   if (shared_.loads != nullptr && !alone) return shared_.loads->load({stream, bound});
+  return load_here(stream, bound);
+}
+
+void PgEventStore::load_then(domain::OrderId stream, const commands::StreamBound& bound,
+                             LoadDone done) {
+  const GroupLoad::Alone alone =
+      shared_.loads != nullptr ? shared_.loads->try_alone() : GroupLoad::Alone();
+  if (shared_.loads != nullptr && !alone) {
+    shared_.loads->load_then({stream, bound}, std::move(done));
+    return;
+  }
+  commands::LoadedStream loaded;
+  try {
+    loaded = load_here(stream, bound);
+  } catch (...) {
+    done({}, std::current_exception());
+    return;
+  }
+  done(std::move(loaded), nullptr);
+}
+
+commands::LoadedStream PgEventStore::load_here(domain::OrderId stream,
+                                               const commands::StreamBound& bound) {
   return session_.run([&](pqxx::connection& connection) {
     pqxx::nontransaction tx(connection);
     const pqxx::result rows = tx.exec_prepared(

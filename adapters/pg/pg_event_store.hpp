@@ -117,6 +117,9 @@ class PgEventStore final : public commands::EventStore {
   domain::OrderId next_order_id() override;
   commands::LoadedStream load(domain::OrderId stream,
                               const commands::StreamBound& bound = {}) override;
+  // Through group load, when it is shared and busy, `done` runs on its loader thread.
+  void load_then(domain::OrderId stream, const commands::StreamBound& bound,
+                 LoadDone done) override;
   commands::AppendResult append(domain::OrderId stream, std::int64_t expected_version,
                                 std::span<const domain::Event> events,
                                 const commands::EventMetadata& metadata,
@@ -133,6 +136,9 @@ class PgEventStore final : public commands::EventStore {
   bool ping();
 
  private:
+  // One statement on the session's connection.
+  commands::LoadedStream load_here(domain::OrderId stream, const commands::StreamBound& bound);
+
   std::unique_ptr<Session> owned_;
   Session& session_;
   StoreSharing shared_;
