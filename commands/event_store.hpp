@@ -101,7 +101,9 @@ class EventStore {
   // What load() gives, or the error it throws, handed to `done` exactly once: here and now, or
   // later on another thread, where a store gathers loads. `done` must not throw.
   using LoadDone = std::function<void(LoadedStream, std::exception_ptr)>;
-  virtual void load_then(domain::OrderId stream, const StreamBound& bound, LoadDone done) {
+  // By value: a store that gathers loads keeps `done` until it has the answer.
+  virtual void load_then(domain::OrderId stream, const StreamBound& bound,
+                         LoadDone done) {  // NOLINT(performance-unnecessary-value-param)
     LoadedStream loaded;
     try {
       loaded = load(stream, bound);

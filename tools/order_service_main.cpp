@@ -133,24 +133,43 @@ int main(int argc, char** argv) {
   if (settings.group_load) group_load = std::make_unique<pg::GroupLoad>(database);
   pg::OrderIdBlocks order_ids;
   const pg::StoreSharing shared{group_commit.get(), group_load.get(), &order_ids};
-  http::Server server(server_options, [&, database, api_options]() -> http::RequestHandler {
-    // One connection per worker, shared by its event store and its read-model queries.
-    struct Worker {
-      explicit Worker(const pg::ConnectionOptions& options, pg::StoreSharing shared)
-          : session(options), store(session, shared), read_model(session), sales_report(session) {}
-      pg::Session session;
-      pg::PgEventStore store;
-      pg::PgOrderReadModel read_model;
-      pg::PgProductSalesReport sales_report;
-    };
-    auto worker = std::make_shared<Worker>(database, shared);
-    auto api = std::make_shared<http::Api>(
+  // One connection per worker, shared by its event store and its read-model queries.
+  struct Worker {
+    explicit Worker(const pg::ConnectionOptions& options, pg::StoreSharing shared)
+        : session(options), store(session, shared), read_model(session), sales_report(session) {}
+    pg::Session session;
+    pg::PgEventStore store;
+    pg::PgOrderReadModel read_model;
+    pg::PgProductSalesReport sales_report;
+  };
+  auto api_on = [database, api_options](const std::shared_ptr<Worker>& worker) {
+    return std::make_shared<http::Api>(
         worker->store, worker->read_model, worker->sales_report,
         [worker] { return worker->session.ping(); }, api_options);
+  };
+  auto workers = [&, database]() -> http::RequestHandler {
+    auto worker = std::make_shared<Worker>(database, shared);
+    auto api = api_on(worker);
     return [worker, api](const http::HttpRequest& request, http::Respond respond) {
       api->handle(request, std::move(respond));
     };
-  });
+  };
+  // With group load, a read of one order is answered from the reactor thread: its load goes to
+  // the loader thread, never to the reactor's own connection (which is never opened).
+  http::ReactorHandlerFactory reactors;
+  if (group_load) {
+    reactors = [&, database]() -> http::ReactorHandler {
+      pg::StoreSharing gathered = shared;
+      gathered.never_load_here = true;
+      auto worker = std::make_shared<Worker>(database, gathered);
+      auto api = api_on(worker);
+      return {&http::Api::defers,
+              [worker, api](const http::HttpRequest& request, http::Respond respond) {
+                api->handle(request, std::move(respond));
+              }};
+    };
+  }
+  http::Server server(server_options, workers, reactors);
   try {
     server.start();
   } catch (const std::exception& error) {

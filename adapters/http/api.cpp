@@ -233,21 +233,21 @@ void Api::handle(const HttpRequest& request, Respond respond) {
     respond(stamp(std::get<HttpResponse>(std::move(answer))));
     return;
   }
-  services_.store.load_then(
-      deferred->stream, deferred->bound,
-      [finish = std::move(deferred->finish), stamp = std::move(stamp),
-       respond = std::move(respond)](commands::LoadedStream stream, std::exception_ptr failure) {
-        HttpResponse response;
-        if (!failure) {
-          try {
-            response = finish(stream);
-          } catch (...) {
-            failure = std::current_exception();
-          }
-        }
-        if (failure) response = problem_of_failure(failure, stamp.request_id);
-        respond(stamp(std::move(response)));
-      });
+  services_.store.load_then(deferred->stream, deferred->bound,
+                            [finish = std::move(deferred->finish), stamp = std::move(stamp),
+                             respond = std::move(respond)](const commands::LoadedStream& stream,
+                                                           std::exception_ptr failure) {
+                              HttpResponse response;
+                              if (!failure) {
+                                try {
+                                  response = finish(stream);
+                                } catch (...) {
+                                  failure = std::current_exception();
+                                }
+                              }
+                              if (failure) response = problem_of_failure(failure, stamp.request_id);
+                              respond(stamp(std::move(response)));
+                            });
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {
@@ -285,6 +285,19 @@ std::optional<HttpResponse> Api::authenticate(Context& context) const {
   }
   context.metadata.actor = std::move(std::get<JwtClaims>(verified).subject);
   return std::nullopt;
+}
+
+bool Api::defers(const HttpRequest& request) {
+  std::string_view path = request.path;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  for (const Route& candidate : kRoutes) {
+    domain::OrderId id = 0;
+    if (candidate.deferring != nullptr && request.method == candidate.method &&
+        match(candidate.pattern, path, id) != Match::no) {
+      return true;
+    }
+  }
+  return false;
 }
 
 Answer Api::route(Context& context) {

@@ -69,6 +69,9 @@ class Api {
   void handle(const HttpRequest& request, Respond respond);
   // The same, waiting for the answer.
   HttpResponse handle(const HttpRequest& request);
+  // Whether `request` goes to an endpoint that may answer Deferred (a read of one order): with a
+  // store whose load_then never blocks, handle() then never blocks either.
+  static bool defers(const HttpRequest& request);
 
  private:
   Answer route(Context& context);

@@ -85,6 +85,15 @@ class WorkQueue {
     return job;
   }
 
+  // Counts a job answered elsewhere (on a reactor) as running, as pop() does; false once the
+  // queue is closed.
+  bool adopt() {
+    std::lock_guard lock(mutex_);
+    if (closed_) return false;
+    ++running_;
+    return true;
+  }
+
   void done() {
     std::lock_guard lock(mutex_);
     --running_;
@@ -554,11 +563,13 @@ class PistacheHandler : public P::Http::Handler {
   HTTP_PROTOTYPE(PistacheHandler)
 
   PistacheHandler(std::shared_ptr<WorkQueue> queue, std::shared_ptr<std::atomic<bool>> stopping,
-                  std::shared_ptr<ConnectionCount> connections, bool access_log)
+                  std::shared_ptr<ConnectionCount> connections, bool access_log,
+                  ReactorHandlerFactory on_reactor)
       : queue_(std::move(queue)),
         stopping_(std::move(stopping)),
         connections_(std::move(connections)),
-        access_log_(access_log) {}
+        access_log_(access_log),
+        on_reactor_factory_(std::move(on_reactor)) {}
 
   // Runs on the reactor thread that owns the new connection, before it is polled. Pistache's own
   // Http::Handler::onConnection is private, so what it does in 0.0.5 (give the peer its request
@@ -790,6 +801,14 @@ class PistacheHandler : public P::Http::Handler {
       write(*job, problem(Problem::overloaded, "the service is shutting down"));
       return;
     }
+    if (takes_here(job->request) && queue_->adopt()) {
+      std::shared_ptr<Job> here = std::move(job);
+      on_reactor_->handle(here->request, [here, queue = queue_](const HttpResponse& response) {
+        write(*here, response);
+        queue->done();
+      });
+      return;
+    }
     if (auto refused = queue_->push(std::move(job))) {
       write(*refused, problem(Problem::overloaded, "too many requests are waiting"));
     }
@@ -842,10 +861,28 @@ class PistacheHandler : public P::Http::Handler {
     connections_->note_refusal();
   }
 
+  // Whether this reactor answers `request` itself; its ReactorHandler is made on first use, on
+  // this reactor's thread (each reactor has its own copy of this handler).
+  bool takes_here(const HttpRequest& request) {
+    if (!on_reactor_factory_) return false;
+    if (!on_reactor_) {
+      try {
+        on_reactor_ = std::make_shared<ReactorHandler>(on_reactor_factory_());
+      } catch (const std::exception& error) {
+        log::error("http", "reactor handler could not start; workers answer every request",
+                   {{"error", error.what()}});
+        on_reactor_ = std::make_shared<ReactorHandler>();
+      }
+    }
+    return on_reactor_->takes && on_reactor_->takes(request);
+  }
+
   std::shared_ptr<WorkQueue> queue_;
   std::shared_ptr<std::atomic<bool>> stopping_;
   std::shared_ptr<ConnectionCount> connections_;
   bool access_log_ = true;
+  ReactorHandlerFactory on_reactor_factory_;
+  std::shared_ptr<ReactorHandler> on_reactor_;
 };
 
 }  // namespace
@@ -853,6 +890,7 @@ class PistacheHandler : public P::Http::Handler {
 struct Server::Impl {
   ServerOptions options;
   HandlerFactory factory;
+  ReactorHandlerFactory on_reactor;
   std::shared_ptr<WorkQueue> queue;
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
   Undelivered undelivered = std::make_shared<std::atomic<int>>(0);
@@ -870,7 +908,7 @@ struct Server::Impl {
     while (std::shared_ptr<Job> job = queue->pop()) {
       // Runs once, here or on the thread that finishes a deferred answer; the job counts as
       // running until then, so a shutdown's drain waits for it.
-      Respond respond = [job, queue = queue](HttpResponse response) {
+      Respond respond = [job, queue = queue](const HttpResponse& response) {
         write(*job, response);
         queue->done();
       };
@@ -883,9 +921,11 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, HandlerFactory factory) : impl_(std::make_unique<Impl>()) {
+Server::Server(ServerOptions options, HandlerFactory factory, ReactorHandlerFactory on_reactor)
+    : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->factory = std::move(factory);
+  impl_->on_reactor = std::move(on_reactor);
   impl_->queue = std::make_shared<WorkQueue>(impl_->options.queue_limit);
 }
 
@@ -898,7 +938,7 @@ void Server::start() {
                  P::Flags<P::Tcp::Options>(P::Tcp::Options::ReuseAddr));
   auto handler = std::make_shared<PistacheHandler>(
       impl_->queue, impl_->stopping, std::make_shared<ConnectionCount>(o.max_connections),
-      o.access_log);
+      o.access_log, impl_->on_reactor);
   handler->setMaxRequestSize(o.max_request_bytes);
   const Timeouts timeouts{std::chrono::milliseconds(o.header_timeout_ms),
                           std::chrono::milliseconds(o.body_timeout_ms),

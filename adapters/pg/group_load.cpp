@@ -29,13 +29,14 @@ commands::LoadedStream GroupLoad::load(LoadRequest request) {
   // caller wakes up and leaves.
   auto result = std::make_shared<std::promise<commands::LoadedStream>>();
   auto outcome = result->get_future();
-  load_then(std::move(request), [result](commands::LoadedStream stream, std::exception_ptr error) {
-    if (error) {
-      result->set_exception(error);
-    } else {
-      result->set_value(std::move(stream));
-    }
-  });
+  load_then(std::move(request),
+            [result](commands::LoadedStream stream, const std::exception_ptr& error) {
+              if (error) {
+                result->set_exception(error);
+              } else {
+                result->set_value(std::move(stream));
+              }
+            });
   return outcome.get();
 }
 

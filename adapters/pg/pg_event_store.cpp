@@ -373,8 +373,9 @@ commands::LoadedStream PgEventStore::load(domain::OrderId stream,
 
 void PgEventStore::load_then(domain::OrderId stream, const commands::StreamBound& bound,
                              LoadDone done) {
-  const GroupLoad::Alone alone =
-      shared_.loads != nullptr ? shared_.loads->try_alone() : GroupLoad::Alone();
+  const GroupLoad::Alone alone = shared_.loads != nullptr && !shared_.never_load_here
+                                     ? shared_.loads->try_alone()
+                                     : GroupLoad::Alone();
   if (shared_.loads != nullptr && !alone) {
     shared_.loads->load_then({stream, bound}, std::move(done));
     return;

@@ -105,6 +105,9 @@ struct StoreSharing {
   GroupCommit* commits = nullptr;
   GroupLoad* loads = nullptr;
   OrderIdBlocks* ids = nullptr;
+  // With `loads`: load_then never loads on this store's own connection, even when nothing else
+  // is loading, so it never blocks its caller (a reactor thread's store).
+  bool never_load_here = false;
 };
 
 class PgEventStore final : public commands::EventStore {
