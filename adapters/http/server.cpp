@@ -398,13 +398,18 @@ class Transport final : public P::Tcp::Transport, public std::enable_shared_from
     P::Tcp::Transport::onReady(fds);  // leaves the two descriptors above alone
   }
 
-  // Any thread: hands an answer to this reactor.
+  // Any thread: hands an answer to this reactor. Only the answer that finds the outbox empty
+  // signals the eventfd: the reactor reads the eventfd before it takes the outbox, so the answers
+  // behind it go with it, and a burst of answers (a group load's batch) wakes the reactor once.
   void post(Outgoing out) {
     undelivered_->fetch_add(1);
+    bool first = false;
     {
       std::lock_guard lock(mutex_);
+      first = outbox_.empty();
       outbox_.push_back(std::move(out));
     }
+    if (!first) return;
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto put = ::write(outbox_fd_, &one, sizeof one);
   }
