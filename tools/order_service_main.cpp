@@ -142,31 +142,25 @@ int main(int argc, char** argv) {
     pg::PgOrderReadModel read_model;
     pg::PgProductSalesReport sales_report;
   };
-  auto api_on = [database, api_options](const std::shared_ptr<Worker>& worker) {
-    return std::make_shared<http::Api>(
+  // A request handler over a worker of its own; the handler keeps the worker alive.
+  auto handler_with = [database, api_options](pg::StoreSharing sharing) -> http::RequestHandler {
+    auto worker = std::make_shared<Worker>(database, sharing);
+    auto api = std::make_shared<http::Api>(
         worker->store, worker->read_model, worker->sales_report,
         [worker] { return worker->session.ping(); }, api_options);
-  };
-  auto workers = [&, database]() -> http::RequestHandler {
-    auto worker = std::make_shared<Worker>(database, shared);
-    auto api = api_on(worker);
     return [worker, api](const http::HttpRequest& request, http::Respond respond) {
       api->handle(request, std::move(respond));
     };
   };
+  auto workers = [&] { return handler_with(shared); };
   // With group load, a read of one order is answered from the reactor thread: its load goes to
   // the loader thread, never to the reactor's own connection (which is never opened).
   http::ReactorHandlerFactory reactors;
   if (group_load) {
-    reactors = [&, database]() -> http::ReactorHandler {
+    reactors = [&]() -> http::ReactorHandler {
       pg::StoreSharing gathered = shared;
       gathered.never_load_here = true;
-      auto worker = std::make_shared<Worker>(database, gathered);
-      auto api = api_on(worker);
-      return {&http::Api::defers,
-              [worker, api](const http::HttpRequest& request, http::Respond respond) {
-                api->handle(request, std::move(respond));
-              }};
+      return {&http::Api::defers, handler_with(gathered)};
     };
   }
   http::Server server(server_options, workers, reactors);
