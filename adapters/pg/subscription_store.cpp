@@ -234,6 +234,16 @@ auto SubscriptionStore::guarded(Work&& work) -> decltype(work()) {
 }
 
 void SubscriptionStore::release() {
+  // Closing the connection frees the lock only once its server process has exited, which the
+  // close does not wait for: unlock first, so the next leader finds the shard free at once.
+  if (leader_ && connection_ && connection_->is_open()) {
+    try {
+      pqxx::nontransaction tx(*connection_);
+      tx.exec_params("SELECT pg_advisory_unlock($1)", subscription_lock_key(name_));
+    } catch (const std::exception&) {
+      // The connection is failing: its close frees the lock all the same.
+    }
+  }
   listener_.reset();
   connection_.reset();
   leader_ = false;

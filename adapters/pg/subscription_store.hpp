@@ -92,7 +92,7 @@ class SubscriptionStore final : public projections::LogSource,
   // LeaderLock: a session advisory lock, lost with the connection.
   bool try_acquire() override;
   bool held() const override { return leader_; }
-  void release() override;  // drops the connection, and with it the lock and the LISTEN
+  void release() override;  // unlocks, then drops the connection and with it the LISTEN
 
  private:
   pqxx::connection& connection();

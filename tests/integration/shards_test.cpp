@@ -250,7 +250,7 @@ TEST_CASE("members see each other by their heartbeats, and the locks held") {
   a.beat();
   CHECK(a.lock_held(pg::subscription_lock_key("kafka-publisher#2/6")));
   CHECK_FALSE(a.lock_held(pg::subscription_lock_key("kafka-publisher#3/6")));
-  shard.release();  // the connection goes, and with it the lock
+  shard.release();  // unlocked before the connection goes: free at once, not when PG notices
   a.beat();
   CHECK_FALSE(a.lock_held(pg::subscription_lock_key("kafka-publisher#2/6")));
   b.stop();  // leaves at once
