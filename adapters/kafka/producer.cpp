@@ -75,7 +75,10 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       {"bootstrap.servers", impl_->options.brokers},
       {"enable.idempotence", "true"},  // implies acks=all and ordered retries
       {"acks", "all"},
-      {"linger.ms", "1"},
+      // Sent at once: the publisher already hands over whole batches, and messages that arrive
+      // while a request is in flight go together in the next one. Waiting 1 ms more per request
+      // doubled record-to-Kafka's p50 under a light load and did not speed up a drain.
+      {"linger.ms", "0"},
       {"batch.num.messages", "10000"},
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},

@@ -1,0 +1,106 @@
+"""Two or more order-service binaries under the same ingest load, in interleaved runs: the quick
+before-and-after of a change to the write or publication path, on a machine that moves too much
+between runs for one run of each to say anything.
+
+Each run starts the binary on an empty database of its own (created, then dropped) and a fresh
+topic with LogAppendTime, places orders with wrk (ingest.lua, the bench's body) and reports:
+orders/s, the service's and PostgreSQL's CPU per order, PostgreSQL transactions per order, and
+record-to-Kafka (the broker's append time minus the event's recorded_at, every message), as
+bench.py computes it.
+
+Needs the dev stack: tools/stack/stack.sh up; eval "$(tools/stack/stack.sh env)".
+
+usage: python3 tools/bench/ab_ingest.py [--connections N] [--seconds S] [--runs R] BINARY...
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import bench
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_cpu_seconds():
+    """Every PostgreSQL process's CPU, the server's own and its backends'."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue  # gone meanwhile
+        if "(postgres)" in stat:
+            total += cpu_seconds(pid)
+    return total
+
+
+def one_run(binary, label, args):
+    server = os.environ["DB_URL"].rsplit("/", 1)[0]
+    name = f"ab_{label}_{int(time.time())}"
+    bench.psql(server + "/postgres", f"CREATE DATABASE {name}")
+    url = f"{server}/{name}"
+    topic = f"ab-{label}-{int(time.time())}"
+    bench.create_topic(topic, message_timestamp_type="LogAppendTime")
+    port = bench.free_port()
+    env = dict(os.environ, DB_URL=url, ORDER_TOPIC=topic, PORT=str(port), ACCESS_LOG="off")
+    with open(os.path.join("/tmp", f"ab-{label}.log"), "w") as log:
+        service = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not bench.listening(service, port, 30):
+            raise SystemExit(f"{binary} did not start (see /tmp/ab-{label}.log)")
+        time.sleep(2)  # the subscriptions lead and the producer connects
+
+        def transactions():
+            return int(bench.psql(url, "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                                       "WHERE datname = current_database()"))
+
+        before = cpu_seconds(service.pid), postgres_cpu_seconds(), transactions()
+        load = bench.wrk(f"http://127.0.0.1:{port}/orders", "ingest.lua", args.seconds)
+        after = cpu_seconds(service.pid), postgres_cpu_seconds(), transactions()
+        time.sleep(3)  # the last orders reach Kafka
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    record = bench.record_to_kafka(topic, 0)
+    bench.delete_topics({topic})
+    bench.psql(server + "/postgres", f"DROP DATABASE {name}")
+    orders = max(1, load["requests"])
+    return (f"{label}: {load['per_second']:7,.0f} orders/s ({load['errors']} errors); "
+            f"CPU per order: service {(after[0] - before[0]) / orders * 1e6:4.0f} µs, "
+            f"PostgreSQL {(after[1] - before[1]) / orders * 1e6:4.0f} µs; "
+            f"{(after[2] - before[2]) / orders:.2f} transactions per order; "
+            f"record-to-Kafka p50 / p99 / p99.9 {record['p50_us'] / 1000:.1f} / "
+            f"{record['p99_us'] / 1000:.1f} / {record['p999_us'] / 1000:.1f} ms "
+            f"({record['messages']:,} messages)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("binaries", nargs="+", metavar="BINARY")
+    parser.add_argument("--connections", type=int, default=bench.CONNECTIONS,
+                        help="wrk connections (at least 2: wrk runs two threads)")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=2, help="runs of each binary, interleaved")
+    args = parser.parse_args()
+    if args.connections < 2:
+        parser.error("--connections must be at least 2")
+    for variable in ("DB_URL", "KAFKA_BROKERS"):
+        if variable not in os.environ:
+            parser.error(f"{variable} is not set: eval \"$(tools/stack/stack.sh env)\"")
+    bench.CONNECTIONS = args.connections  # wrk's connection count in bench.wrk
+    for index, binary in enumerate(args.binaries):
+        print(f"b{index}: {binary}")
+    for run in range(1, args.runs + 1):
+        for index, binary in enumerate(args.binaries):
+            print(one_run(binary, f"b{index}r{run}", args), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
