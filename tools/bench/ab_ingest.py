@@ -23,8 +23,14 @@ import bench
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+def stat_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read()
+
+
+def cpu_seconds(stat):
+    """User and system CPU from a /proc/PID/stat line."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
@@ -33,11 +39,11 @@ def postgres_cpu_seconds():
     total = 0.0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = open(f"/proc/{pid}/stat").read()
+            stat = stat_of(pid)
         except OSError:
             continue  # gone meanwhile
         if "(postgres)" in stat:
-            total += cpu_seconds(pid)
+            total += cpu_seconds(stat)
     return total
 
 
@@ -61,9 +67,9 @@ def one_run(binary, label, args):
             return int(bench.psql(url, "SELECT xact_commit + xact_rollback FROM pg_stat_database "
                                        "WHERE datname = current_database()"))
 
-        before = cpu_seconds(service.pid), postgres_cpu_seconds(), transactions()
+        before = cpu_seconds(stat_of(service.pid)), postgres_cpu_seconds(), transactions()
         load = bench.wrk(f"http://127.0.0.1:{port}/orders", "ingest.lua", args.seconds)
-        after = cpu_seconds(service.pid), postgres_cpu_seconds(), transactions()
+        after = cpu_seconds(stat_of(service.pid)), postgres_cpu_seconds(), transactions()
         time.sleep(3)  # the last orders reach Kafka
     finally:
         service.terminate()
