@@ -14,8 +14,8 @@ usage: python3 tools/bench/ab_ingest.py [--connections N] [--seconds S] [--runs 
 """
 import argparse
 import os
-import subprocess
 import sys
+import tempfile
 import time
 
 import bench
@@ -53,30 +53,28 @@ def one_run(binary, label, args):
     bench.psql(server + "/postgres", f"CREATE DATABASE {name}")
     url = f"{server}/{name}"
     topic = f"ab-{label}-{int(time.time())}"
-    bench.create_topic(topic, message_timestamp_type="LogAppendTime")
-    port = bench.free_port()
-    env = dict(os.environ, DB_URL=url, ORDER_TOPIC=topic, PORT=str(port), ACCESS_LOG="off")
-    with open(os.path.join("/tmp", f"ab-{label}.log"), "w") as log:
-        service = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        if not bench.listening(service, port, 30):
-            raise SystemExit(f"{binary} did not start (see /tmp/ab-{label}.log)")
-        time.sleep(2)  # the subscriptions lead and the producer connects
+        bench.create_topic(topic, message_timestamp_type="LogAppendTime")
+        service = bench.Service(argparse.Namespace(service=binary, results=tempfile.gettempdir()),
+                                url, f"ab-{label}", topic=topic, ACCESS_LOG="off")
+        try:
+            time.sleep(2)  # the subscriptions lead and the producer connects
 
-        def transactions():
-            return int(bench.psql(url, "SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                                       "WHERE datname = current_database()"))
+            def transactions():
+                return int(bench.psql(url, "SELECT xact_commit + xact_rollback FROM "
+                                           "pg_stat_database WHERE datname = current_database()"))
 
-        before = cpu_seconds(stat_of(service.pid)), postgres_cpu_seconds(), transactions()
-        load = bench.wrk(f"http://127.0.0.1:{port}/orders", "ingest.lua", args.seconds)
-        after = cpu_seconds(stat_of(service.pid)), postgres_cpu_seconds(), transactions()
-        time.sleep(3)  # the last orders reach Kafka
+            pid = service.process.pid
+            before = cpu_seconds(stat_of(pid)), postgres_cpu_seconds(), transactions()
+            load = bench.wrk(service.url("/orders"), "ingest.lua", args.seconds)
+            after = cpu_seconds(stat_of(pid)), postgres_cpu_seconds(), transactions()
+            time.sleep(3)  # the last orders reach Kafka
+        finally:
+            service.stop()
+        record = bench.record_to_kafka(topic, 0)
     finally:
-        service.terminate()
-        service.wait(timeout=30)
-    record = bench.record_to_kafka(topic, 0)
-    bench.delete_topics({topic})
-    bench.psql(server + "/postgres", f"DROP DATABASE {name}")
+        bench.delete_topics({topic})
+        bench.psql(server + "/postgres", f"DROP DATABASE {name}")
     orders = max(1, load["requests"])
     return (f"{label}: {load['per_second']:7,.0f} orders/s ({load['errors']} errors); "
             f"CPU per order: service {(after[0] - before[0]) / orders * 1e6:4.0f} µs, "
