@@ -2,6 +2,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -11,6 +12,10 @@ int main(int argc, char** argv) {
                  "(tools/stack/stack.sh up) and eval its env\n";
     return 2;
   }
+  // Line by line, so that a failure's report lands among the logs of the moment it happened
+  // (stderr is unbuffered), not after every other test's lines, where a shortened copy of the
+  // output cuts it off.
+  std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
   doctest::Context context(argc, argv);
   return context.run();
 }
