@@ -12,6 +12,7 @@
 #include "adapters/pg/rebuild.hpp"
 #include "adapters/pg/session.hpp"
 #include "adapters/pg/subscription_store.hpp"
+#include "catch_up.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
 #include "tools/subscriptions.hpp"
@@ -45,11 +46,8 @@ int write_orders(pg::PgEventStore& store, int count) {
   return cancelled;
 }
 
-void project_all(runtime::RunningSubscription& projection) {
-  for (int i = 0; i < 1000; ++i) {
-    if (projection.step() == 0) return;
-  }
-  FAIL("the product-sales projection did not catch up");
+void project_all(runtime::RunningSubscription& projection, const FreshDatabase& db) {
+  order::testing::catch_up(projection, db, pg::kProductSalesProjector);
 }
 
 // Sums over all days, per product: "product units_ordered revenue units_cancelled revenue".
@@ -88,8 +86,7 @@ TEST_CASE("product sales count what was ordered and cancelled, and verify confir
   pg::PgEventStore store({db.url()});
   const int cancelled = write_orders(store, 30);
   auto projection = runtime::product_sales_projection({.database = {db.url()}, .batch_size = 7});
-  std::this_thread::sleep_for(50ms);
-  project_all(*projection);
+  project_all(*projection, db);
   CHECK(totals(db) == expected_totals(30, cancelled));
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM product_sales_orders") == 30);
 
@@ -114,8 +111,7 @@ TEST_CASE("replaying the log into product sales changes nothing") {
   pg::PgEventStore store({db.url()});
   write_orders(store, 20);
   auto projection = runtime::product_sales_projection({.database = {db.url()}});
-  std::this_thread::sleep_for(50ms);
-  project_all(*projection);
+  project_all(*projection, db);
   const auto before = table_text(db);
 
   // Apply the whole log again on top, as a crash between write and checkpoint would.
@@ -139,8 +135,7 @@ TEST_CASE("a product-sales projection that dies mid-way resumes from its checkpo
     // Destroyed without stopping: its connection and lock vanish as with a crash.
   }
   auto second = runtime::product_sales_projection({.database = {db.url()}, .batch_size = 10});
-  std::this_thread::sleep_for(50ms);
-  project_all(*second);
+  project_all(*second, db);
   CHECK(totals(db) == expected_totals(40, cancelled));
   const auto differences = pg::verify_read_model({db.url()}, kProductSales, {});
   CHECK_MESSAGE(differences.empty(), describe(differences));
@@ -151,8 +146,7 @@ TEST_CASE("verify finds a planted difference in product sales and a rebuild rest
   pg::PgEventStore store({db.url()});
   const int cancelled = write_orders(store, 12);
   auto projection = runtime::product_sales_projection({.database = {db.url()}});
-  std::this_thread::sleep_for(50ms);
-  project_all(*projection);
+  project_all(*projection, db);
   const auto live = table_text(db);
 
   {

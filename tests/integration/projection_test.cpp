@@ -10,6 +10,7 @@
 #include "adapters/pg/pg_order_read_model.hpp"
 #include "adapters/pg/rebuild.hpp"
 #include "adapters/pg/subscription_store.hpp"
+#include "catch_up.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
 #include "tools/subscriptions.hpp"
@@ -51,19 +52,13 @@ void write_orders(pg::PgEventStore& store, int count) {
   }
 }
 
-void project_all(runtime::RunningSubscription& projector) {
-  for (int i = 0; i < 1000; ++i) {
-    if (projector.step() == 0) return;
-  }
-  FAIL("the projector did not catch up");
+void project_all(runtime::RunningSubscription& projector, const FreshDatabase& db) {
+  order::testing::catch_up(projector, db, pg::kOrdersProjector);
 }
 
 // Events of the log the live projector has not yet passed.
 std::int64_t unprojected(const FreshDatabase& db) {
-  return db.scalar<std::int64_t>(
-      "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM subscriptions s WHERE "
-      "s.name = 'orders-projector' AND (e.transaction_id, e.global_position) <= "
-      "(s.transaction_id, s.global_position))");
+  return order::testing::unhandled(db, pg::kOrdersProjector);
 }
 
 // Verifies until the live projector has caught up with the log and no difference is left, or
@@ -94,7 +89,7 @@ TEST_CASE("the projector folds every event type into the read model, which verif
   pg::PgEventStore store({db.url()});
   write_orders(store, 50);
   auto projector = runtime::orders_projection({.database = {db.url()}, .batch_size = 7});
-  project_all(*projector);
+  project_all(*projector, db);
 
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders") == 50);
   CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT status) FROM orders") == 5);
@@ -120,7 +115,7 @@ TEST_CASE("replaying a batch into the read model changes nothing") {
   pg::PgEventStore store({db.url()});
   write_orders(store, 20);
   auto projector = runtime::orders_projection({.database = {db.url()}});
-  project_all(*projector);
+  project_all(*projector, db);
   const auto before =
       db.scalar<std::string>("SELECT string_agg(o::text, '|' ORDER BY order_id) FROM orders o");
 
@@ -148,8 +143,7 @@ TEST_CASE("a projector that dies mid-way resumes from its checkpoint with nothin
   CHECK(db.scalar<std::int64_t>(
             "SELECT global_position FROM subscriptions WHERE name = 'orders-projector'") > 0);
   auto second = runtime::orders_projection({.database = {db.url()}, .batch_size = 10});
-  std::this_thread::sleep_for(50ms);
-  project_all(*second);
+  project_all(*second, db);
   const auto differences = pg::verify_orders({db.url()}, {});
   CHECK_MESSAGE(differences.empty(), describe(differences));
 }
@@ -159,7 +153,7 @@ TEST_CASE("verify catches a corrupted read model and a rebuild restores it") {
   pg::PgEventStore store({db.url()});
   write_orders(store, 30);
   auto projector = runtime::orders_projection({.database = {db.url()}});
-  project_all(*projector);
+  project_all(*projector, db);
 
   pqxx::connection connection(db.url());
   pqxx::nontransaction tx(connection);
