@@ -20,32 +20,6 @@ import time
 
 import bench
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def stat_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read()
-
-
-def cpu_seconds(stat):
-    """User and system CPU from a /proc/PID/stat line."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def postgres_cpu_seconds():
-    """Every PostgreSQL process's CPU, the server's own and its backends'."""
-    total = 0.0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = stat_of(pid)
-        except OSError:
-            continue  # gone meanwhile
-        if "(postgres)" in stat:
-            total += cpu_seconds(stat)
-    return total
-
 
 def one_run(binary, label, args):
     server = os.environ["DB_URL"].rsplit("/", 1)[0]
@@ -64,10 +38,14 @@ def one_run(binary, label, args):
                 return int(bench.psql(url, "SELECT xact_commit + xact_rollback FROM "
                                            "pg_stat_database WHERE datname = current_database()"))
 
-            pid = service.process.pid
-            before = cpu_seconds(stat_of(pid)), postgres_cpu_seconds(), transactions()
+            def cpu():
+                """The service's CPU seconds, and PostgreSQL's by process (the stack's own)."""
+                return (sum(bench.cpu_seconds([service.process.pid]).values()),
+                        bench.cpu_seconds(bench.stack_pids(url)[0]))
+
+            before = *cpu(), transactions()
             load = bench.wrk(service.url("/orders"), "ingest.lua", args.seconds)
-            after = cpu_seconds(stat_of(pid)), postgres_cpu_seconds(), transactions()
+            after = *cpu(), transactions()
             time.sleep(3)  # the last orders reach Kafka
         finally:
             service.stop()
@@ -76,9 +54,11 @@ def one_run(binary, label, args):
         bench.delete_topics({topic})
         bench.psql(server + "/postgres", f"DROP DATABASE {name}")
     orders = max(1, load["requests"])
+    # A backend that started during the load counts from zero.
+    postgres_cpu = sum(v - before[1].get(pid, 0) for pid, v in after[1].items())
     return (f"{label}: {load['per_second']:7,.0f} orders/s ({load['errors']} errors); "
             f"CPU per order: service {(after[0] - before[0]) / orders * 1e6:4.0f} µs, "
-            f"PostgreSQL {(after[1] - before[1]) / orders * 1e6:4.0f} µs; "
+            f"PostgreSQL {postgres_cpu / orders * 1e6:4.0f} µs; "
             f"{(after[2] - before[2]) / orders:.2f} transactions per order; "
             f"record-to-Kafka p50 / p99 / p99.9 {record['p50_us'] / 1000:.1f} / "
             f"{record['p99_us'] / 1000:.1f} / {record['p999_us'] / 1000:.1f} ms "
