@@ -4,7 +4,7 @@ between runs for one run of each to say anything.
 
 Each run starts the binary on an empty database of its own (created, then dropped) and a fresh
 topic with LogAppendTime, places orders with wrk (ingest.lua, the bench's body) and reports:
-orders/s, the service's and PostgreSQL's CPU per order, PostgreSQL transactions per order, and
+orders/s with wrk's latency, the service's and PostgreSQL's CPU per order, PostgreSQL transactions per order, and
 record-to-Kafka (the broker's append time minus the event's recorded_at, every message), as
 bench.py computes it.
 
@@ -56,7 +56,8 @@ def one_run(binary, label, args):
     orders = max(1, load["requests"])
     # A backend that started during the load counts from zero.
     postgres_cpu = sum(v - before[1].get(pid, 0) for pid, v in after[1].items())
-    return (f"{label}: {load['per_second']:7,.0f} orders/s ({load['errors']} errors); "
+    return (f"{label}: {load['per_second']:7,.0f} orders/s ({load['errors']} errors), "
+            f"p50 / p99 {load['p50_us'] / 1000:.1f} / {load['p99_us'] / 1000:.1f} ms; "
             f"CPU per order: service {(after[0] - before[0]) / orders * 1e6:4.0f} µs, "
             f"PostgreSQL {postgres_cpu / orders * 1e6:4.0f} µs; "
             f"{(after[2] - before[2]) / orders:.2f} transactions per order; "
