@@ -26,6 +26,7 @@ constexpr const char* kRfc3339 =
 // constraint stands behind this as a second line, and the key's primary key behind the key check
 // (a key recorded meanwhile by another transaction fails the statement: nothing is written).
 // Rows: the recorded events, then one row without a position per append whose key was taken.
+// The events' data is not read back: the caller holds the events it encoded.
 const std::string kAppend = std::string(R"(
 WITH request AS (
   SELECT (r.value->>'stream')::bigint AS stream_id,
@@ -60,15 +61,13 @@ WITH request AS (
   SELECT h.stream_id, h.expected + e.ordinality, e.value->>'type', e.value->'data', h.metadata
   FROM head h, jsonb_array_elements(h.events) WITH ORDINALITY AS e
   ORDER BY h.slot, e.ordinality
-  RETURNING stream_id, global_position, stream_version, event_id::text AS event_id, event_type,
-            data::text AS data, )") +
+  RETURNING stream_id, global_position, stream_version, event_id::text AS event_id, )") +
                             kRfc3339 + R"( AS recorded_at
 )
-SELECT a.global_position, a.stream_version, a.event_id, a.event_type, a.data, a.recorded_at,
-       h.slot
+SELECT a.global_position, a.stream_version, a.event_id, a.recorded_at, h.slot
 FROM appended a JOIN head h ON h.stream_id = a.stream_id
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, q.slot FROM request q
+SELECT NULL, NULL, NULL, NULL, q.slot FROM request q
 WHERE NOT EXISTS (SELECT 1 FROM unclaimed u WHERE u.slot = q.slot))";
 
 const std::string kLoad = std::string(R"(
@@ -201,7 +200,11 @@ EncodedAppend encode_append(domain::OrderId stream, std::int64_t expected_versio
     w.key("ttl").integer(claim->ttl_seconds);
   }
   w.end_object();
-  return EncodedAppend{stream, claim != nullptr ? claim->key : std::string(), w.take()};
+  return EncodedAppend{stream,
+                       claim != nullptr ? claim->key : std::string(),
+                       w.take(),
+                       expected_version,
+                       {events.begin(), events.end()}};
 }
 
 void prepare_append(pqxx::connection& connection) { connection.prepare("append", kAppend); }
@@ -241,13 +244,20 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
     }
   }
   for (const auto& row : rows) {
-    auto& result = results.at(row[6].as<std::size_t>() - 1);
+    const auto slot = row[4].as<std::size_t>() - 1;
+    auto& result = results.at(slot);
     if (row[0].is_null()) {
       result.status = commands::Status::key_taken("the idempotency key is recorded");
-    } else {
-      result.status = {};
-      result.recorded.push_back(recorded_from(row));
+      continue;
     }
+    // The appended events are the append's own, in order, from the version after `expected`.
+    const EncodedAppend& append = *batch[slot];
+    const auto version = row[1].as<std::int64_t>();
+    const auto index = static_cast<std::size_t>(version - append.expected - 1);
+    result.status = {};
+    result.recorded.push_back(
+        commands::RecordedEvent{row[0].as<std::int64_t>(), version, row[2].as<std::string>(),
+                                row[3].as<std::string>(), append.events.at(index)});
   }
   for (auto& result : results) {
     std::sort(result.recorded.begin(), result.recorded.end(),

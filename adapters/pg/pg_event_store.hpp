@@ -41,6 +41,10 @@ struct EncodedAppend {
   domain::OrderId stream = 0;
   std::string key;   // the idempotency key claimed, "" for none
   std::string json;  // {"stream":…,"expected":…,"events":[…],"metadata":{…},"key":…,…}
+  // What `json` encodes, for the recorded events of the answer: the statement returns their
+  // positions, ids and times, not the data the caller already holds.
+  std::int64_t expected = 0;
+  std::vector<domain::Event> events;
 };
 
 EncodedAppend encode_append(domain::OrderId stream, std::int64_t expected_version,

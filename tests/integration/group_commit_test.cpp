@@ -73,6 +73,7 @@ TEST_CASE("one batch statement: each append gets its own outcome and only the ac
   CHECK_FALSE(results[1].conflict());
   REQUIRE(results[1].recorded.size() == 1);
   CHECK(results[1].recorded[0].stream_version == 2);
+  CHECK(results[1].recorded[0].event == paid(2));
   CHECK(results[2].conflict());
   CHECK(results[2].recorded.empty());
   CHECK(results[3].key_taken());
@@ -95,6 +96,30 @@ TEST_CASE("one batch statement: each append gets its own outcome and only the ac
   CHECK(db.scalar<std::int64_t>(
             "SELECT count(DISTINCT transaction_id) FROM events "
             "WHERE stream_id IN (1, 6) OR (stream_id = 2 AND stream_version = 2)") == 1);
+}
+
+TEST_CASE("an append's answer is what the log holds, event by event, in version order") {
+  FreshDatabase db;
+  auto connection = pg::connect({db.url()});
+  const std::vector<domain::Event> events{placed(9), paid(9)};
+  const auto both = pg::encode_append(9, 0, events, {}, nullptr);
+  const pg::EncodedAppend* batch[] = {&both};
+  const auto results = pg::append_batch(*connection, batch);
+
+  REQUIRE(results.size() == 1);
+  const auto& recorded = results[0].recorded;
+  REQUIRE(recorded.size() == 2);
+  pg::PgEventStore store({db.url()});
+  const auto loaded = store.load(9);
+  REQUIRE(loaded.events.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(recorded[i].stream_version == static_cast<std::int64_t>(i) + 1);
+    CHECK(recorded[i].event == events[i]);
+    CHECK(recorded[i].event == loaded.events[i].event);
+    CHECK(recorded[i].event_id == loaded.events[i].event_id);
+    CHECK(recorded[i].global_position == loaded.events[i].global_position);
+    CHECK(recorded[i].recorded_at == loaded.events[i].recorded_at);
+  }
 }
 
 TEST_CASE("a batch the database refuses as a whole writes nothing at all") {
