@@ -121,8 +121,8 @@ void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,
       "INSERT INTO " + target +
           " (order_id, user_id, status, total_cents, items, version, created_at, updated_at,"
           "  payment_reference, carrier, tracking_number, cancel_reason) "
-          "SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id bigint, user_id bigint,"
-          "  status text, total_cents bigint, items jsonb, version bigint,"
+          "SELECT * FROM json_to_recordset($1::json) AS r(order_id bigint, user_id bigint,"
+          "  status text, total_cents bigint, items json, version bigint,"
           "  created_at timestamptz, updated_at timestamptz, payment_reference text,"
           "  carrier text, tracking_number text, cancel_reason text) "
           "ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id,"

@@ -360,7 +360,7 @@ SELECT coalesce(f.order_id, m.order_id),
               CASE WHEN f.user_id <> m.user_id THEN 'user_id ' || f.user_id || ' in the log, ' || m.user_id || ' in the read model' END,
               CASE WHEN f.status <> m.status THEN 'status ' || f.status || ' in the log, ' || m.status || ' in the read model' END,
               CASE WHEN f.total_cents <> m.total_cents THEN 'total_cents ' || f.total_cents || ' in the log, ' || m.total_cents || ' in the read model' END,
-              CASE WHEN f.items <> m.items THEN 'items' END,
+              CASE WHEN f.items::jsonb <> m.items::jsonb THEN 'items' END,
               CASE WHEN f.version <> m.version THEN 'version ' || f.version || ' in the log, ' || m.version || ' in the read model' END,
               CASE WHEN f.created_at <> m.created_at OR f.updated_at <> m.updated_at THEN 'times' END,
               CASE WHEN (f.payment_reference, f.carrier, f.tracking_number, f.cancel_reason)
@@ -368,10 +368,10 @@ SELECT coalesce(f.order_id, m.order_id),
        END
 FROM orders_verify f FULL OUTER JOIN orders m ON f.order_id = m.order_id
 WHERE f.order_id IS NULL OR m.order_id IS NULL
-   OR (f.user_id, f.status, f.total_cents, f.items, f.version, f.created_at, f.updated_at,
+   OR (f.user_id, f.status, f.total_cents, f.items::jsonb, f.version, f.created_at, f.updated_at,
        f.payment_reference, f.carrier, f.tracking_number, f.cancel_reason)
       IS DISTINCT FROM
-      (m.user_id, m.status, m.total_cents, m.items, m.version, m.created_at, m.updated_at,
+      (m.user_id, m.status, m.total_cents, m.items::jsonb, m.version, m.created_at, m.updated_at,
        m.payment_reference, m.carrier, m.tracking_number, m.cancel_reason)
 ORDER BY 1)");
   for (const auto& row : rows) {
