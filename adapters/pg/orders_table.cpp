@@ -89,8 +89,11 @@ void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,
   std::map<domain::OrderId, std::optional<projections::OrderRow>> rows;
   for (const auto& event : events) {
     if (!rows.emplace(event.stream_id, std::nullopt).second) continue;
-    // In a private table an order first seen here at version 1 cannot have a row yet.
-    if (kind == TableKind::private_ && event.stream_version == 1) continue;
+    // An order first seen here at version 1 is folded from its start, whatever row it has: in a
+    // private table it has none yet, and in the shared one a row left by an earlier run of this
+    // batch is kept or replaced by the upsert's version guard alone. (Nearly every order of a
+    // batch under load is new, and none is looked up.)
+    if (event.stream_version == 1) continue;
     ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
   }
   ids += "}";

@@ -42,8 +42,8 @@ class OrdersTable final : public TableProjection {
     return {{"orders", "(order_id)", kOrderIndexes}};
   }
   // Loads the rows the events touch, applies the pure fold, upserts what changed; a row's
-  // version guard makes a replayed batch change nothing. In a private table an order first seen
-  // at version 1 has no row yet and none is locked.
+  // version guard makes a replayed batch change nothing. An order first seen at version 1 is
+  // folded from its start: its row is neither read nor locked.
   void apply(pqxx::transaction_base& tx, const std::string& suffix,
              const std::vector<projections::LogEvent>& events, TableKind kind) const override;
 };
