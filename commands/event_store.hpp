@@ -86,6 +86,14 @@ struct AppendResult {
   bool key_taken() const { return status.is(Code::key_taken); }
 };
 
+// A new stream's first append: the id the store took, what the caller decided with it, and, when
+// that decision is ok, the append of its events.
+struct CreateOutcome {
+  domain::OrderId id = 0;
+  domain::Decision decision = std::vector<domain::Event>{};
+  AppendResult appended;
+};
+
 // Thrown by a store that could not be reached or failed, whatever the call: nothing is known to
 // be written. OrderCommands turns it into Code::unavailable; a query's caller answers the same.
 class StoreUnavailable : public std::runtime_error {
@@ -121,6 +129,31 @@ class EventStore {
   virtual AppendResult append(domain::OrderId stream, std::int64_t expected_version,
                               std::span<const domain::Event> events, const EventMetadata& metadata,
                               const IdempotencyClaim* claim = nullptr) = 0;
+  // A new stream: takes an id as next_order_id() does, decides its first events with it, and
+  // appends them as append() does with expected version 0 (nothing when the decision refuses).
+  // The outcome, or the error, goes to `done` exactly once: here and now, or later on the thread
+  // that commits, where a store gathers appends; such a store never blocks the caller here.
+  // `decide` must be pure (it may run on that thread); `done` must not throw.
+  using DecideNew = std::function<domain::Decision(domain::OrderId)>;
+  using CreateDone = std::function<void(CreateOutcome, std::exception_ptr)>;
+  // By value: a store that gathers appends keeps them until the commit.
+  virtual void create_then(DecideNew decide,  // NOLINT(performance-unnecessary-value-param)
+                           const EventMetadata& metadata, std::optional<IdempotencyClaim> claim,
+                           CreateDone done) {  // NOLINT(performance-unnecessary-value-param)
+    CreateOutcome outcome;
+    try {
+      outcome.id = next_order_id();
+      outcome.decision = decide(outcome.id);
+      if (outcome.decision.ok()) {
+        outcome.appended =
+            append(outcome.id, 0, outcome.decision.events(), metadata, claim ? &*claim : nullptr);
+      }
+    } catch (...) {
+      done({}, std::current_exception());
+      return;
+    }
+    done(std::move(outcome), nullptr);
+  }
   // Up to `limit` events of a stream after `after_version`, in version order.
   virtual std::vector<HistoryEntry> history(domain::OrderId stream, std::int64_t after_version,
                                             int limit) = 0;

@@ -1,6 +1,9 @@
 // load → decide → append, with bounded optimistic retries and idempotent replays.
 #include "commands/order_commands.hpp"
 
+#include <future>
+#include <memory>
+
 namespace order::commands {
 namespace {
 
@@ -26,10 +29,43 @@ Result accept(LoadedStream stream, AppendResult appended) {
 Result refused(Status status) { return Result{std::move(status), {}}; }
 
 std::optional<IdempotencyClaim> claim_of(const std::optional<Idempotency>& idempotency,
-                                         const domain::Command& command) {
+                                         std::string_view command) {
   if (!idempotency) return std::nullopt;
-  return IdempotencyClaim{idempotency->key, idempotency->fingerprint, std::string(name_of(command)),
+  return IdempotencyClaim{idempotency->key, idempotency->fingerprint, std::string(command),
                           idempotency->ttl_seconds};
+}
+
+// What a new order's create_then came to, as place() answers it: a key taken is not resolved
+// here (only place() has a key to recall).
+Result placed(CreateOutcome outcome) {
+  if (!outcome.decision.ok()) return refused(Status::refused(outcome.decision.error()));
+  if (outcome.appended.conflict()) {
+    // A fresh id from the sequence cannot already have a stream; if it does, the log holds
+    // streams the sequence did not hand out, and that is a broken invariant, not a retry.
+    throw std::logic_error("order id " + std::to_string(outcome.id) +
+                           " from the sequence already exists");
+  }
+  return accept(LoadedStream{}, std::move(outcome.appended));
+}
+
+// The decision of a new order once its id is known: pure, so the store may run it anywhere.
+EventStore::DecideNew place_decision(domain::UserId user_id, std::vector<domain::LineItem> items) {
+  return [user_id, items = std::move(items)](domain::OrderId id) {
+    return domain::decide(domain::PlaceOrder{id, user_id, items}, domain::initial_state());
+  };
+}
+
+std::optional<std::vector<domain::FieldError>> broken_rules(
+    domain::UserId user_id, const std::vector<domain::LineItem>& items) {
+  auto errors = domain::validate_new_order(user_id, items);
+  if (errors.empty()) return std::nullopt;
+  return errors;
+}
+
+Result refused_order(std::vector<domain::FieldError> errors) {
+  return refused(Status::refused(domain::DomainError{domain::ErrorCode::validation_failed,
+                                                     "the order breaks the order's rules",
+                                                     std::move(errors)}));
 }
 
 }  // namespace
@@ -63,6 +99,29 @@ Result OrderCommands::place(domain::UserId user_id, std::vector<domain::LineItem
   }
 }
 
+void OrderCommands::place_then(domain::UserId user_id, std::vector<domain::LineItem> items,
+                               const EventMetadata& metadata, PlaceDone done) {
+  if (auto errors = broken_rules(user_id, items)) {
+    done(refused_order(std::move(*errors)), nullptr);
+    return;
+  }
+  store_.create_then(
+      place_decision(user_id, std::move(items)), metadata, std::nullopt,
+      [done = std::move(done)](CreateOutcome outcome, const std::exception_ptr& error) {
+        Result result;
+        try {
+          if (error) std::rethrow_exception(error);
+          result = placed(std::move(outcome));
+        } catch (const StoreUnavailable&) {
+          result = refused(Status::unavailable(kUnavailable));
+        } catch (...) {
+          done({}, std::current_exception());
+          return;
+        }
+        done(std::move(result), nullptr);
+      });
+}
+
 Result OrderCommands::execute(const domain::Command& command,
                               std::optional<std::int64_t> expected_version,
                               const EventMetadata& metadata,
@@ -80,29 +139,26 @@ Result OrderCommands::try_place(domain::UserId user_id, std::vector<domain::Line
   if (idempotency) {
     if (auto earlier = recall(*idempotency)) return std::move(*earlier);
   }
-  if (auto errors = domain::validate_new_order(user_id, items); !errors.empty()) {
-    return refused(Status::refused(domain::DomainError{domain::ErrorCode::validation_failed,
-                                                       "the order breaks the order's rules",
-                                                       std::move(errors)}));
-  }
-  const domain::OrderId id = store_.next_order_id();
-  const domain::Command command = domain::PlaceOrder{id, user_id, std::move(items)};
-  const domain::Decision decision = domain::decide(command, domain::initial_state());
-  if (!decision.ok()) return refused(Status::refused(decision.error()));
-  const auto claim = claim_of(idempotency, command);
-  AppendResult appended =
-      store_.append(id, 0, decision.events(), metadata, claim ? &*claim : nullptr);
-  if (appended.key_taken()) {
+  if (auto errors = broken_rules(user_id, items)) return refused_order(std::move(*errors));
+  auto claim = claim_of(idempotency, name_of(domain::PlaceOrder{}));
+  // Waits for the store's answer, wherever it is made.
+  auto answer = std::make_shared<std::promise<CreateOutcome>>();
+  auto outcome = answer->get_future();
+  store_.create_then(place_decision(user_id, std::move(items)), metadata, std::move(claim),
+                     [answer](CreateOutcome done, const std::exception_ptr& error) {
+                       if (error) {
+                         answer->set_exception(error);
+                       } else {
+                         answer->set_value(std::move(done));
+                       }
+                     });
+  CreateOutcome created = outcome.get();
+  if (created.decision.ok() && created.appended.key_taken()) {
     // A concurrent request with the same key won the race; answer as it was answered.
     if (auto earlier = recall(*idempotency)) return std::move(*earlier);
     return refused(Status::unavailable(kUnavailable));  // the key expired in between
   }
-  if (appended.conflict()) {
-    // A fresh id from the sequence cannot already have a stream; if it does, the log holds
-    // streams the sequence did not hand out, and that is a broken invariant, not a retry.
-    throw std::logic_error("order id " + std::to_string(id) + " from the sequence already exists");
-  }
-  return accept(LoadedStream{}, std::move(appended));
+  return placed(std::move(created));
 }
 
 Result OrderCommands::try_execute(const domain::Command& command,
@@ -112,7 +168,7 @@ Result OrderCommands::try_execute(const domain::Command& command,
   if (idempotency) {
     if (auto earlier = recall(*idempotency)) return std::move(*earlier);
   }
-  const auto claim = claim_of(idempotency, command);
+  const auto claim = claim_of(idempotency, name_of(command));
   const domain::OrderId id = target_of(command);
   for (int attempt = 1;; ++attempt) {
     LoadedStream stream = store_.load(id);

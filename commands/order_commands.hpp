@@ -1,6 +1,8 @@
 // Command handling: load the stream, decide, append; retry on a concurrent writer's conflict.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <optional>
 
 #include "commands/event_store.hpp"
@@ -38,6 +40,13 @@ class OrderCommands {
   // Creates a new order: the rules are checked before an id is allocated.
   Result place(domain::UserId user_id, std::vector<domain::LineItem> items,
                const EventMetadata& metadata, const std::optional<Idempotency>& idempotency = {});
+  // The same without an Idempotency-Key, answered through `done` exactly once: here and now, or
+  // on the thread that commits the order where the store gathers appends (EventStore::
+  // create_then), so that this never blocks on such a store. `done` gets the Result place()
+  // would return, or the error place() would throw. It must not throw.
+  using PlaceDone = std::function<void(Result, std::exception_ptr)>;
+  void place_then(domain::UserId user_id, std::vector<domain::LineItem> items,
+                  const EventMetadata& metadata, PlaceDone done);
 
   // A lifecycle command on an existing order. With `expected_version`, the command applies only
   // to that version; without, a concurrent writer's conflict is retried by reloading and

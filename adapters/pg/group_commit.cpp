@@ -3,6 +3,7 @@
 #include "adapters/pg/group_commit.hpp"
 
 #include <algorithm>
+#include <future>
 #include <pqxx/pqxx>
 #include <unordered_set>
 
@@ -25,15 +26,40 @@ GroupCommit::~GroupCommit() {
 }
 
 commands::AppendResult GroupCommit::append(EncodedAppend append) {
-  auto pending = std::make_shared<Pending>(Pending{std::move(append), {}});
-  auto outcome = pending->result.get_future();
+  // Held by the callback too: the committer may still be returning from set_value() when this
+  // wakes up and leaves.
+  auto result = std::make_shared<std::promise<commands::AppendResult>>();
+  auto outcome = result->get_future();
+  enqueue(std::make_shared<Pending>(Pending{
+      std::move(append), [result](commands::AppendResult done, const std::exception_ptr& error) {
+        if (error) {
+          result->set_exception(error);
+        } else {
+          result->set_value(std::move(done));
+        }
+      }}));
+  return outcome.get();
+}
+
+void GroupCommit::create_then(OrderIdBlocks& ids, std::string key, MakeAppend make, Done done) {
+  EncodedAppend placeholder;
+  placeholder.key = std::move(key);
+  enqueue(std::make_shared<Pending>(
+      Pending{std::move(placeholder), std::move(done), std::move(make), &ids}));
+}
+
+void GroupCommit::enqueue(std::shared_ptr<Pending> pending) {
   {
-    std::lock_guard lock(mutex_);
-    if (stopping_) throw commands::StoreUnavailable("the service is shutting down");
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      lock.unlock();
+      pending->done(
+          {}, std::make_exception_ptr(commands::StoreUnavailable("the service is shutting down")));
+      return;
+    }
     queue_.push_back(std::move(pending));
   }
   ready_.notify_one();
-  return outcome.get();
 }
 
 GroupCommit::Stats GroupCommit::stats() const {
@@ -45,9 +71,10 @@ GroupCommit::Stats GroupCommit::stats() const {
 
 void GroupCommit::run() {
   for (;;) {
-    const std::vector<std::shared_ptr<Pending>> batch = take_batch();
+    std::vector<std::shared_ptr<Pending>> batch = take_batch();
     if (batch.empty()) return;
-    commit(batch);
+    batch = make_new_streams(std::move(batch));
+    if (!batch.empty()) commit(batch);
   }
 }
 
@@ -62,11 +89,14 @@ std::vector<std::shared_ptr<GroupCommit::Pending>> GroupCommit::take_batch() {
   for (auto it = queue_.begin(); it != queue_.end() && batch.size() < max_batch_;) {
     const std::shared_ptr<Pending>& pending = *it;
     const auto& key = pending->append.key;
-    if (streams.contains(pending->append.stream) || (!key.empty() && keys.contains(key))) {
+    // A new stream's id is not taken yet, and it is nobody else's.
+    const bool new_stream = static_cast<bool>(pending->make);
+    if ((!new_stream && streams.contains(pending->append.stream)) ||
+        (!key.empty() && keys.contains(key))) {
       ++it;
       continue;
     }
-    streams.insert(pending->append.stream);
+    if (!new_stream) streams.insert(pending->append.stream);
     if (!key.empty()) keys.insert(key);
     batch.push_back(pending);
     it = queue_.erase(it);
@@ -108,6 +138,46 @@ bool worth_retrying_alone(const std::exception_ptr& error) {
 
 }  // namespace
 
+std::vector<std::shared_ptr<GroupCommit::Pending>> GroupCommit::make_new_streams(
+    std::vector<std::shared_ptr<Pending>> batch) {
+  std::vector<std::shared_ptr<Pending>> ready;
+  ready.reserve(batch.size());
+  // Once an id cannot be had (the database is unreachable), no new stream of this batch tries.
+  std::exception_ptr no_ids;
+  for (auto& pending : batch) {
+    if (!pending->make) {
+      ready.push_back(std::move(pending));
+      continue;
+    }
+    std::optional<EncodedAppend> made;
+    std::exception_ptr failure = no_ids;
+    if (!failure) {
+      try {
+        const domain::OrderId id = pending->ids->next(connection());
+        made = pending->make(id);
+      } catch (...) {
+        failure = std::current_exception();
+        bool connection_lost = false;
+        failure = translate_store_error(failure, connection_lost);
+        if (connection_lost) {
+          connection_.reset();
+          no_ids = failure;
+        }
+      }
+    }
+    if (failure) {
+      pending->done({}, failure);
+    } else if (!made) {
+      pending->done({}, nullptr);  // refused by the caller's decision: nothing to append
+    } else {
+      made->key = pending->append.key;
+      pending->append = std::move(*made);
+      ready.push_back(std::move(pending));
+    }
+  }
+  return ready;
+}
+
 void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
   const ScopedTimer timer(metrics().append_seconds);
   metrics().append_batch_size.observe(static_cast<double>(batch.size()));
@@ -137,15 +207,14 @@ void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
   if (!error) {
     metrics().append_commits += 1;
     metrics().appends_committed += static_cast<std::int64_t>(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i)
-      batch[i]->result.set_value(std::move(results[i]));
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->done(std::move(results[i]), nullptr);
     return;
   }
   if (batch.size() == 1 || !worth_retrying_alone(error)) {
     // Unreachable, or the commit's outcome unknown: every append shares that answer (retrying a
     // commit that may have happened could apply it twice).
     const auto translated = answer(error);
-    for (const auto& pending : batch) pending->result.set_exception(translated);
+    for (const auto& pending : batch) pending->done({}, translated);
     return;
   }
   {
@@ -156,9 +225,9 @@ void GroupCommit::commit(const std::vector<std::shared_ptr<Pending>>& batch) {
     const EncodedAppend* one[] = {appends[i]};
     std::vector<commands::AppendResult> alone;
     if (const auto failure = attempt(one, alone)) {
-      batch[i]->result.set_exception(answer(failure));
+      batch[i]->done({}, answer(failure));
     } else {
-      batch[i]->result.set_value(std::move(alone.front()));
+      batch[i]->done(std::move(alone.front()), nullptr);
     }
   }
 }

@@ -7,9 +7,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <future>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/connection>
 #include <span>
 #include <string>
@@ -39,6 +41,17 @@ class GroupCommit {
   // outcome is unknown.
   commands::AppendResult append(EncodedAppend append);
 
+  // What append() answers or throws, handed over on the committer thread. Must not throw.
+  using Done = std::function<void(commands::AppendResult, std::exception_ptr)>;
+  // Makes a new stream's append once the committer has taken its id; nothing, when the caller's
+  // decision refuses (then `done` gets an empty result).
+  using MakeAppend = std::function<std::optional<EncodedAppend>(domain::OrderId)>;
+  // A new stream's first append, without blocking: the committer takes its id from `ids` on its
+  // own connection, calls `make` with it, appends the result with the next batch and calls
+  // `done` with the outcome (or the error: the id or the commit failed), all on its thread.
+  // `key` is the idempotency key `make` claims, "" for none.
+  void create_then(OrderIdBlocks& ids, std::string key, MakeAppend make, Done done);
+
   struct Stats {
     std::uint64_t batches = 0;
     std::uint64_t appends = 0;
@@ -49,14 +62,21 @@ class GroupCommit {
   Stats stats() const;
 
  private:
-  // Shared by the caller and the committer: the committer may still be returning from
-  // set_value() when the caller wakes up and leaves.
+  // An append waiting for its batch. With `make`, a new stream's, made on the committer thread
+  // once it has an id from `ids`; until then `append` holds only its key.
   struct Pending {
     EncodedAppend append;
-    std::promise<commands::AppendResult> result;
+    Done done;
+    MakeAppend make;
+    OrderIdBlocks* ids = nullptr;
   };
 
+  void enqueue(std::shared_ptr<Pending> pending);
   void run();
+  // Gives each new stream of `batch` its id and its append; drops those refused or failed (their
+  // callers are answered) and returns the rest.
+  std::vector<std::shared_ptr<Pending>> make_new_streams(
+      std::vector<std::shared_ptr<Pending>> batch);
   std::vector<std::shared_ptr<Pending>> take_batch();
   void commit(const std::vector<std::shared_ptr<Pending>>& batch);
   pqxx::connection& connection();

@@ -425,6 +425,36 @@ commands::AppendResult PgEventStore::append(domain::OrderId stream, std::int64_t
   });
 }
 
+void PgEventStore::create_then(DecideNew decide, const commands::EventMetadata& metadata,
+                               std::optional<commands::IdempotencyClaim> claim, CreateDone done) {
+  if (shared_.commits == nullptr || shared_.ids == nullptr) {
+    EventStore::create_then(std::move(decide), metadata, std::move(claim), std::move(done));
+    return;
+  }
+  // Filled on the committer thread: by `make`, then by the commit's answer.
+  auto outcome = std::make_shared<commands::CreateOutcome>();
+  std::string key = claim ? claim->key : std::string();
+  shared_.commits->create_then(
+      *shared_.ids, std::move(key),
+      [outcome, decide = std::move(decide), metadata,
+       claim = std::move(claim)](domain::OrderId id) -> std::optional<EncodedAppend> {
+        outcome->id = id;
+        outcome->decision = decide(id);
+        if (!outcome->decision.ok()) return std::nullopt;
+        return encode_append(id, 0, outcome->decision.events(), metadata,
+                             claim ? &*claim : nullptr);
+      },
+      [outcome, done = std::move(done)](commands::AppendResult appended,
+                                        const std::exception_ptr& error) {
+        if (error) {
+          done({}, error);
+          return;
+        }
+        outcome->appended = std::move(appended);
+        done(std::move(*outcome), nullptr);
+      });
+}
+
 std::vector<commands::HistoryEntry> PgEventStore::history(domain::OrderId stream,
                                                           std::int64_t after_version, int limit) {
   return session_.run([&](pqxx::connection& connection) {

@@ -131,6 +131,11 @@ class PgEventStore final : public commands::EventStore {
                                 std::span<const domain::Event> events,
                                 const commands::EventMetadata& metadata,
                                 const commands::IdempotencyClaim* claim = nullptr) override;
+  // With a shared group commit and shared ids, handed to the committer: it takes the id, runs
+  // `decide`, commits with the next batch and calls `done`, all on its thread, so this never
+  // blocks. Otherwise here and now, on this store's connection.
+  void create_then(DecideNew decide, const commands::EventMetadata& metadata,
+                   std::optional<commands::IdempotencyClaim> claim, CreateDone done) override;
   std::optional<commands::IdempotencyRecord> find_idempotency_key(const std::string& key) override;
 
   std::vector<commands::HistoryEntry> history(domain::OrderId stream, std::int64_t after_version,

@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 
 #include "adapters/pg/pg_event_store.hpp"
@@ -210,4 +213,105 @@ TEST_CASE("group commit: an append the database refuses fails alone, its batch s
   CHECK(count(db, "stream_id BETWEEN 10 AND 19") == 10);
   CHECK(count(db, "stream_id = 20") == 0);
   CHECK(group.stats().batches_retried_alone == 1);
+}
+
+namespace {
+
+// What a create_then's `done` was handed, and on which thread.
+struct Created {
+  commands::CreateOutcome outcome;
+  std::exception_ptr error;
+  std::thread::id thread;
+};
+
+// Collects the answers of create_then calls as they arrive from the committer.
+class Answers {
+ public:
+  commands::EventStore::CreateDone done() {
+    return [this](commands::CreateOutcome outcome, std::exception_ptr error) {
+      std::lock_guard lock(mutex_);
+      answers_.push_back({std::move(outcome), std::move(error), std::this_thread::get_id()});
+      arrived_.notify_all();
+    };
+  }
+  std::vector<Created> wait_for(std::size_t count) {
+    std::unique_lock lock(mutex_);
+    REQUIRE(arrived_.wait_for(lock, std::chrono::seconds(10),
+                              [&] { return answers_.size() >= count; }));
+    return answers_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::vector<Created> answers_;
+};
+
+}  // namespace
+
+TEST_CASE("group commit: a new order gets its id, its append and its answer from the committer") {
+  FreshDatabase db;
+  pg::GroupCommit group({db.url()});
+  pg::OrderIdBlocks ids(8);
+  pg::PgEventStore store({db.url()}, {.commits = &group, .ids = &ids});
+  constexpr int kOrders = 50;
+  Answers answers;
+  for (int i = 0; i < kOrders; ++i) {
+    // Every tenth decision refuses: nothing of it may reach the log.
+    store.create_then(
+        [refuse = i % 10 == 0](domain::OrderId id) -> domain::Decision {
+          if (refuse) return domain::DomainError{domain::ErrorCode::validation_failed, "no", {}};
+          return std::vector<domain::Event>{placed(id)};
+        },
+        {.request_id = "r" + std::to_string(i)}, std::nullopt, answers.done());
+  }
+  const auto created = answers.wait_for(kOrders);
+
+  REQUIRE(created.size() == kOrders);
+  std::set<domain::OrderId> distinct;
+  int refused = 0;
+  for (const auto& one : created) {
+    REQUIRE_FALSE(one.error);
+    CHECK(one.thread != std::this_thread::get_id());  // answered by the committer
+    CHECK(one.outcome.id > 0);
+    distinct.insert(one.outcome.id);
+    if (!one.outcome.decision.ok()) {
+      ++refused;
+      CHECK(one.outcome.appended.recorded.empty());
+      CHECK(count(db, "stream_id = " + std::to_string(one.outcome.id)) == 0);
+      continue;
+    }
+    REQUIRE(one.outcome.appended.recorded.size() == 1);
+    CHECK(one.outcome.appended.recorded[0].event == placed(one.outcome.id));
+    CHECK(one.outcome.appended.recorded[0].stream_version == 1);
+    CHECK(count(db, "stream_id = " + std::to_string(one.outcome.id)) == 1);
+  }
+  CHECK(distinct.size() == kOrders);
+  CHECK(refused == kOrders / 10);
+  CHECK(count(db, "true") == kOrders - refused);
+  // The metadata went with each order's own events.
+  CHECK(db.scalar<std::int64_t>("SELECT count(DISTINCT metadata->>'request_id') FROM events") ==
+        kOrders - refused);
+}
+
+TEST_CASE("group commit: with the database unreachable, a new order's answer is StoreUnavailable") {
+  pg::GroupCommit group({"postgresql://postgres@127.0.0.1:1/none"});
+  pg::OrderIdBlocks ids;
+  Answers answers;
+  for (int i = 0; i < 3; ++i) {
+    group.create_then(
+        ids, "",
+        [](domain::OrderId) -> std::optional<pg::EncodedAppend> {
+          FAIL("no id can be had, so nothing is made");
+          return std::nullopt;
+        },
+        [done = answers.done()](commands::AppendResult appended, std::exception_ptr error) {
+          done({.id = 0, .decision = std::vector<domain::Event>{}, .appended = std::move(appended)},
+               std::move(error));
+        });
+  }
+  for (const auto& one : answers.wait_for(3)) {
+    REQUIRE(one.error);
+    CHECK_THROWS_AS(std::rethrow_exception(one.error), commands::StoreUnavailable);
+  }
 }
