@@ -153,14 +153,21 @@ int main(int argc, char** argv) {
     };
   };
   auto workers = [&] { return handler_with(shared); };
-  // With group load, a read of one order is answered from the reactor thread: its load goes to
-  // the loader thread, never to the reactor's own connection (which is never opened).
+  // A reactor thread answers what needs no blocking call of its own: with group load a read of
+  // one order, whose load goes to the loader thread; with group commit a new order without an
+  // Idempotency-Key, committed and answered by the committer thread. The reactor's own
+  // connection is never opened.
   http::ReactorHandlerFactory reactors;
-  if (group_load) {
+  const http::NonBlocking non_blocking{.loads = group_load != nullptr,
+                                       .creates = group_commit != nullptr};
+  if (non_blocking.loads || non_blocking.creates) {
     reactors = [&]() -> http::ReactorHandler {
       pg::StoreSharing gathered = shared;
       gathered.never_load_here = true;
-      return {&http::Api::defers, handler_with(gathered)};
+      return {[non_blocking](const http::HttpRequest& request) {
+                return http::Api::defers(request, non_blocking);
+              },
+              handler_with(gathered)};
     };
   }
   http::Server server(server_options, workers, reactors);

@@ -2,6 +2,7 @@
 #include "adapters/http/api.hpp"
 
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <future>
@@ -21,19 +22,23 @@ namespace {
 using Endpoint = HttpResponse (*)(Services&, Context&);
 using DeferringEndpoint = Answer (*)(Services&, Context&);
 
+// What a deferring endpoint's Deferred answers wait for.
+enum class Waits { load, create };
+
 struct Route {
   const char* method;
   const char* pattern;  // "{id}" matches one path segment holding an order id
   Endpoint endpoint;
-  DeferringEndpoint deferring = nullptr;  // instead of `endpoint`: may answer after a load
+  DeferringEndpoint deferring = nullptr;  // instead of `endpoint`: may answer Deferred
+  Waits waits = Waits::load;
 };
 
 // Ours, and the Go service's /api/v1 paths that its clients already call.
 constexpr std::array kRoutes{
-    Route{"POST", "/orders", place_order},
+    Route{"POST", "/orders", nullptr, place_order, Waits::create},
     Route{"GET", "/orders", list_orders},
     Route{"GET", "/api/v1/orders", list_orders},
-    Route{"POST", "/api/v1/order", place_order},
+    Route{"POST", "/api/v1/order", nullptr, place_order, Waits::create},
     Route{"GET", "/orders/{id}", nullptr, get_order},
     Route{"GET", "/api/v1/orders/{id}", nullptr, get_order},
     Route{"GET", "/orders/{id}/events", order_events},
@@ -233,21 +238,19 @@ void Api::handle(const HttpRequest& request, Respond respond) {
     respond(stamp(std::get<HttpResponse>(std::move(answer))));
     return;
   }
-  services_.store.load_then(deferred->stream, deferred->bound,
-                            [finish = std::move(deferred->finish), stamp = std::move(stamp),
-                             respond = std::move(respond)](const commands::LoadedStream& stream,
-                                                           std::exception_ptr failure) {
-                              HttpResponse response;
-                              if (!failure) {
-                                try {
-                                  response = finish(stream);
-                                } catch (...) {
-                                  failure = std::current_exception();
-                                }
-                              }
-                              if (failure) response = problem_of_failure(failure, stamp.request_id);
-                              respond(stamp(std::move(response)));
-                            });
+  // Answers once, whoever calls first: the work, or this thread if starting it throws.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Finish finish = [answered, stamp = std::move(stamp), respond = std::move(respond)](
+                      HttpResponse response, const std::exception_ptr& failure) {
+    if (answered->exchange(true)) return;
+    if (failure) response = problem_of_failure(failure, stamp.request_id);
+    respond(stamp(std::move(response)));
+  };
+  try {
+    deferred->start(finish);
+  } catch (...) {
+    finish({}, std::current_exception());
+  }
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {
@@ -287,14 +290,20 @@ std::optional<HttpResponse> Api::authenticate(Context& context) const {
   return std::nullopt;
 }
 
-bool Api::defers(const HttpRequest& request) {
+bool Api::defers(const HttpRequest& request, NonBlocking store) {
   std::string_view path = request.path;
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   for (const Route& candidate : kRoutes) {
     domain::OrderId id = 0;
-    if (candidate.deferring != nullptr && request.method == candidate.method &&
-        match(candidate.pattern, path, id) != Match::no) {
-      return true;
+    if (candidate.deferring == nullptr || request.method != candidate.method ||
+        match(candidate.pattern, path, id) == Match::no) {
+      continue;
+    }
+    switch (candidate.waits) {
+      case Waits::load:
+        return store.loads;
+      case Waits::create:
+        return store.creates && !request.header("idempotency-key");
     }
   }
   return false;

@@ -2,6 +2,7 @@
 // where every exception becomes a problem response. One Api per worker thread.
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,16 +47,26 @@ struct Context {
   commands::EventMetadata metadata;
 };
 
-// An answer that waits for a stream's load: `finish` makes the response once the stream is
-// loaded, on whichever thread the load completes, so it may use nothing of the worker's.
+// Where a deferred answer goes: the response, or the failure that stands in for it.
+using Finish = std::function<void(HttpResponse, std::exception_ptr)>;
+
+// An answer that waits for the store: `start` runs at once, on the thread that routed the
+// request, and begins the work (a load, a new order's commit) with that thread's services; the
+// work hands its response to `finish` once, here or on whichever thread completes it, so what
+// comes after `start` may use nothing of the routing thread's.
 struct Deferred {
-  domain::OrderId stream = 0;
-  commands::StreamBound bound;
-  std::function<HttpResponse(const commands::LoadedStream&)> finish;
+  std::function<void(Finish)> start;
 };
 
-// What an endpoint answers: a response now, or a load to make it from.
+// What an endpoint answers: a response now, or work to make it from.
 using Answer = std::variant<HttpResponse, Deferred>;
+
+// What the process's stores do without blocking their caller: a load through group load, a new
+// order through group commit. A reactor thread takes the requests whose answer needs no more.
+struct NonBlocking {
+  bool loads = false;
+  bool creates = false;
+};
 
 class Api {
  public:
@@ -69,9 +80,10 @@ class Api {
   void handle(const HttpRequest& request, Respond respond);
   // The same, waiting for the answer.
   HttpResponse handle(const HttpRequest& request);
-  // Whether `request` goes to an endpoint that may answer Deferred (a read of one order): with a
-  // store whose load_then never blocks, handle() then never blocks either.
-  static bool defers(const HttpRequest& request);
+  // Whether `request` goes to an endpoint that answers it Deferred through what `store` does
+  // without blocking (a read of one order; a new order without an Idempotency-Key, whose
+  // recall would need a load first): then handle() never blocks either.
+  static bool defers(const HttpRequest& request, NonBlocking store);
 
  private:
   Answer route(Context& context);
@@ -83,7 +95,7 @@ class Api {
 
 // Endpoint groups (orders_endpoints.cpp, audit_endpoints.cpp, health_endpoints.cpp,
 // report_endpoints.cpp, audit_page.cpp).
-HttpResponse place_order(Services& services, Context& context);
+Answer place_order(Services& services, Context& context);
 Answer get_order(Services& services, Context& context);
 HttpResponse list_orders(Services& services, Context& context);
 HttpResponse pay_order(Services& services, Context& context);

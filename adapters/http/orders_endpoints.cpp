@@ -61,10 +61,10 @@ HttpResponse order_response(int status, const commands::LoadedStream& stream,
 
 // A command's result: the order with its ETag, or the problem its Status maps to.
 HttpResponse result_response(const commands::Result& result, int success_status,
-                             const Context& context) {
+                             const std::string& request_id) {
   if (!result.ok()) {
     if (result.status.is(commands::Code::unavailable)) {
-      log::warn("http", "database unavailable", {{"request_id", context.metadata.request_id}});
+      log::warn("http", "database unavailable", {{"request_id", request_id}});
     }
     return problem_of(result.status);
   }
@@ -136,12 +136,24 @@ HttpResponse lifecycle(Services& services, Context& context, Decoder decode) {
       services.commands.execute(as_command, std::get<std::optional<std::int64_t>>(expected),
                                 context.metadata,
                                 std::get<std::optional<commands::Idempotency>>(idempotency)),
-      200, context);
+      200, context.metadata.request_id);
+}
+
+// A new order's answer: 201 with its Location, or the problem, its fields named as the client
+// named them (`args` or `items`).
+HttpResponse placed_response(commands::Result result, std::string_view items_field,
+                             const std::string& request_id) {
+  json::rename_items_field(result.status.fields, items_field);
+  HttpResponse response = result_response(result, 201, request_id);
+  if (result.ok()) {
+    response.with_header("Location", "/orders/" + std::to_string(result.accepted.order.id));
+  }
+  return response;
 }
 
 }  // namespace
 
-HttpResponse place_order(Services& services, Context& context) {
+Answer place_order(Services& services, Context& context) {
   auto body = json_body(context, false);
   if (auto* response = std::get_if<HttpResponse>(&body)) return std::move(*response);
   auto idempotency = idempotency_of(services, context);
@@ -151,19 +163,39 @@ HttpResponse place_order(Services& services, Context& context) {
     return problem(Problem::validation_failed, "the order has invalid fields", *errors);
   }
   auto& request = std::get<json::PlaceOrderBody>(decoded);
-  commands::Result result =
-      services.commands.place(request.user_id, std::move(request.items), context.metadata,
-                              std::get<std::optional<commands::Idempotency>>(idempotency));
-  // The fields are named as the client named them: `args` or `items`.
-  json::rename_items_field(result.status.fields, request.items_field);
-  HttpResponse response = result_response(result, 201, context);
-  if (result.ok()) {
-    response.with_header("Location", "/orders/" + std::to_string(result.accepted.order.id));
+  auto& key = std::get<std::optional<commands::Idempotency>>(idempotency);
+  if (key) {
+    // A key seen before is answered from what it recorded: a load first, here.
+    return placed_response(
+        services.commands.place(request.user_id, std::move(request.items), context.metadata, key),
+        request.items_field, context.metadata.request_id);
   }
-  return response;
+  // The order is answered by whichever thread commits it; the closure takes what it needs.
+  return Deferred{[&services, user_id = request.user_id, items = std::move(request.items),
+                   items_field = request.items_field,
+                   metadata = context.metadata](Finish finish) mutable {
+    const std::string request_id = metadata.request_id;
+    services.commands.place_then(user_id, std::move(items), metadata,
+                                 [items_field, request_id, finish = std::move(finish)](
+                                     commands::Result result, const std::exception_ptr& failure) {
+                                   if (failure) {
+                                     finish({}, failure);
+                                     return;
+                                   }
+                                   HttpResponse response;
+                                   try {
+                                     response = placed_response(std::move(result), items_field,
+                                                                request_id);
+                                   } catch (...) {
+                                     finish({}, std::current_exception());
+                                     return;
+                                   }
+                                   finish(std::move(response), nullptr);
+                                 });
+  }};
 }
 
-Answer get_order(Services& /*services*/, Context& context) {
+Answer get_order(Services& services, Context& context) {
   commands::StreamBound bound;
   const auto& query = context.request.query;
   if (const auto it = query.find("version"); it != query.end()) {
@@ -199,7 +231,25 @@ Answer get_order(Services& /*services*/, Context& context) {
     }
     return order_response(200, stream, commands::fold_stream(stream));
   };
-  return Deferred{context.order_id, std::move(bound), std::move(finish)};
+  return Deferred{[&store = services.store, id = context.order_id, bound = std::move(bound),
+                   finish = std::move(finish)](Finish done) {
+    store.load_then(id, bound,
+                    [finish, done = std::move(done)](const commands::LoadedStream& stream,
+                                                     const std::exception_ptr& failure) {
+                      if (failure) {
+                        done({}, failure);
+                        return;
+                      }
+                      HttpResponse response;
+                      try {
+                        response = finish(stream);
+                      } catch (...) {
+                        done({}, std::current_exception());
+                        return;
+                      }
+                      done(std::move(response), nullptr);
+                    });
+  }};
 }
 
 HttpResponse list_orders(Services& services, Context& context) {

@@ -1,6 +1,7 @@
 // The API's deferred answers: a read whose load the store completes later, on another thread,
-// gets the same answer, headers and labels as one answered at once, and its failures the same
-// problems.
+// or a new order whose commit it completes later, gets the same answer, headers and labels as
+// one answered at once, and its failures the same problems; and which requests a reactor thread
+// may take.
 #include "adapters/http/api.hpp"
 
 #include <doctest/doctest.h>
@@ -18,10 +19,40 @@ namespace {
 
 using namespace order;
 
-// The in-memory store, but a load_then waits in a list until the test completes it, the way a
-// store that gathers loads answers from its loader thread.
+// The in-memory store, but a load_then, and a create_then without a claim, wait in a list until
+// the test completes them, the way a store that gathers loads answers from its loader thread and
+// one that gathers appends from its committer. (With a claim, place() waits for the answer on the
+// calling thread: a committer thread would complete it, here it is completed at once.)
 class DeferringStore final : public commands::EventStore {
  public:
+  void create_then(DecideNew decide, const commands::EventMetadata& metadata,
+                   std::optional<commands::IdempotencyClaim> claim, CreateDone done) override {
+    if (claim) {
+      EventStore::create_then(std::move(decide), metadata, std::move(claim), std::move(done));
+      return;
+    }
+    creating.push_back({std::move(decide), metadata, std::move(done)});
+  }
+
+  // Completes the oldest waiting create: through the in-memory store, or with `failure`.
+  void complete_create(std::exception_ptr failure = nullptr) {
+    REQUIRE_FALSE(creating.empty());
+    Creating next = std::move(creating.front());
+    creating.erase(creating.begin());
+    if (failure) {
+      next.done({}, failure);
+    } else {
+      inner.create_then(std::move(next.decide), next.metadata, std::nullopt, std::move(next.done));
+    }
+  }
+
+  struct Creating {
+    DecideNew decide;
+    commands::EventMetadata metadata;
+    CreateDone done;
+  };
+  std::vector<Creating> creating;
+
   domain::OrderId next_order_id() override { return inner.next_order_id(); }
   commands::LoadedStream load(domain::OrderId stream, const commands::StreamBound& bound) override {
     return inner.load(stream, bound);
@@ -119,11 +150,14 @@ TEST_CASE("a read answered after its load completes carries what one answered at
       {},
       {{"content-type", "application/json"}},
       R"({"user_id": 7, "items": [{"product_id": 1, "quantity": 2, "price": 1.5}]})"};
-  const http::HttpResponse placed = f.api.handle(place);  // appends only: answered at once
-  REQUIRE(placed.status == 201);
-  const auto id = boost::json::parse(placed.body).at("order_id").as_int64();
-
   std::optional<http::HttpResponse> later;
+  REQUIRE_FALSE(f.handle(place, later).has_value());
+  f.store.complete_create();
+  REQUIRE(later.has_value());
+  REQUIRE(later->status == 201);
+  const auto id = boost::json::parse(later->body).at("order_id").as_int64();
+
+  later.reset();
   const auto now = f.handle(f.get("/orders/" + std::to_string(id), "read-1"), later);
   CHECK_FALSE(now.has_value());  // the worker is free while the load waits
   CHECK_FALSE(later.has_value());
@@ -175,4 +209,125 @@ TEST_CASE("a read refused before its load answers at once and loads nothing") {
   REQUIRE(now.has_value());
   CHECK(now->status == 400);
   CHECK(f.store.waiting.empty());
+}
+
+namespace {
+
+http::HttpRequest post_order(const std::string& path, const std::string& body,
+                             std::vector<std::pair<std::string, std::string>> headers = {}) {
+  headers.emplace_back("content-type", "application/json");
+  http::HttpRequest request{"POST", path, {}, {}, body};
+  for (auto& [name, value] : headers) request.headers[name] = value;
+  return request;
+}
+
+constexpr const char* kOrderBody =
+    R"({"user_id": 7, "items": [{"product_id": 1, "quantity": 2, "price": 1.5}]})";
+
+}  // namespace
+
+TEST_CASE("a new order answered after its commit carries what one answered at once does") {
+  Fixture f;
+  std::optional<http::HttpResponse> later;
+  const auto now =
+      f.handle(post_order("/orders", kOrderBody, {{"x-request-id", "place-1"}}), later);
+  CHECK_FALSE(now.has_value());  // the thread is free while the commit waits
+  REQUIRE(f.store.creating.size() == 1);
+  CHECK(f.store.creating.front().metadata.request_id == "place-1");
+  f.store.complete_create();
+  REQUIRE(later.has_value());
+  CHECK(later->status == 201);
+  const auto id = boost::json::parse(later->body).at("order_id").as_int64();
+  CHECK(header(*later, "Location") == "/orders/" + std::to_string(id));
+  CHECK(header(*later, "ETag") == "\"1\"");
+  CHECK(header(*later, "X-Request-Id") == "place-1");
+  CHECK(later->route == "/orders");
+  CHECK(later->route_method == "POST");
+  CHECK(f.store.inner.load(id).version() == 1);
+
+  // The Go service's path and body answer the same way.
+  later.reset();
+  CHECK_FALSE(f.handle(post_order("/api/v1/order",
+                                  R"({"userid": 8, "args": [{"product_id": 2, "quantity": 1,)"
+                                  R"( "price": 3.25}]})"),
+                       later)
+                  .has_value());
+  f.store.complete_create();
+  REQUIRE(later.has_value());
+  CHECK(later->status == 201);
+  CHECK(later->route == "/api/v1/order");
+}
+
+TEST_CASE("a new order refused before its commit answers at once; a lost database is a 503") {
+  Fixture f;
+  std::optional<http::HttpResponse> later;
+  // Against the order's rules: refused without an id or a commit.
+  const auto refused = f.handle(
+      post_order("/api/v1/order", R"({"userid": 8, "args": [{"product_id": 2, "quantity": 0,)"
+                                  R"( "price": 3.25}]})"),
+      later);
+  REQUIRE(refused.has_value());
+  CHECK(refused->status == 422);
+  CHECK(refused->body.find("args[0].quantity") != std::string::npos);  // the client's name
+  CHECK(f.store.creating.empty());
+
+  CHECK_FALSE(
+      f.handle(post_order("/orders", kOrderBody, {{"x-request-id", "r2"}}), later).has_value());
+  f.store.complete_create(
+      std::make_exception_ptr(commands::StoreUnavailable("database connection lost")));
+  REQUIRE(later.has_value());
+  CHECK(later->status == 503);
+  CHECK(later->content_type == "application/problem+json");
+  CHECK(header(*later, "X-Request-Id") == "r2");
+
+  later.reset();
+  CHECK_FALSE(f.handle(post_order("/orders", kOrderBody), later).has_value());
+  f.store.complete_create(std::make_exception_ptr(std::runtime_error("the log is broken")));
+  REQUIRE(later.has_value());
+  CHECK(later->status == 500);
+  CHECK(later->body.find("the log is broken") == std::string::npos);  // internals stay in the log
+}
+
+TEST_CASE("a new order with an Idempotency-Key is answered on the thread that handles it") {
+  Fixture f;
+  std::optional<http::HttpResponse> later;
+  const auto first =
+      f.handle(post_order("/orders", kOrderBody, {{"idempotency-key", "k-1"}}), later);
+  REQUIRE(first.has_value());
+  CHECK(first->status == 201);
+  const auto again =
+      f.handle(post_order("/orders", kOrderBody, {{"idempotency-key", "k-1"}}), later);
+  REQUIRE(again.has_value());
+  CHECK(again->status == 201);
+  CHECK(header(*again, "Idempotent-Replayed") == "true");
+  CHECK(again->body == first->body);
+  CHECK(f.store.creating.empty());
+  CHECK_FALSE(later.has_value());
+}
+
+TEST_CASE("a reactor thread takes only what the stores answer without blocking it") {
+  const http::NonBlocking both{.loads = true, .creates = true};
+  const http::NonBlocking loads{.loads = true, .creates = false};
+  const http::NonBlocking creates{.loads = false, .creates = true};
+  const auto read = http::HttpRequest{"GET", "/orders/5", {}, {}, {}};
+  const auto read_v1 = http::HttpRequest{"GET", "/api/v1/orders/5/", {}, {}, {}};
+  const auto place = post_order("/orders", kOrderBody);
+  const auto place_v1 = post_order("/api/v1/order", kOrderBody);
+  const auto keyed = post_order("/orders", kOrderBody, {{"idempotency-key", "k"}});
+
+  CHECK(http::Api::defers(read, both));
+  CHECK(http::Api::defers(read_v1, loads));
+  CHECK_FALSE(http::Api::defers(read, creates));
+  CHECK(http::Api::defers(place, both));
+  CHECK(http::Api::defers(place_v1, creates));
+  CHECK_FALSE(http::Api::defers(place, loads));
+  CHECK_FALSE(http::Api::defers(keyed, both));  // its recall is a load on the thread's own store
+  // Everything else goes to the workers.
+  for (const auto& other : {http::HttpRequest{"GET", "/orders", {}, {}, {}},
+                            http::HttpRequest{"GET", "/orders/5/events", {}, {}, {}},
+                            http::HttpRequest{"POST", "/orders/5/pay", {}, {}, "{}"},
+                            http::HttpRequest{"DELETE", "/orders/5", {}, {}, {}},
+                            http::HttpRequest{"GET", "/healthz", {}, {}, {}}}) {
+    CHECK_FALSE(http::Api::defers(other, both));
+  }
 }
