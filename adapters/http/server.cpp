@@ -63,11 +63,13 @@ class WorkQueue {
  public:
   explicit WorkQueue(std::size_t limit) : limit_(limit) {}
 
-  // Returns the job back when it cannot be queued (full or closed).
+  // Returns the job back when it cannot be queued: closed, or `limit` requests already waiting
+  // or in progress (a job whose answer another thread finishes stays in progress until then, so
+  // requests answered later, from a worker or a reactor, count against the same bound).
   std::unique_ptr<Job> push(std::unique_ptr<Job> job) {
     {
       std::lock_guard lock(mutex_);
-      if (closed_ || jobs_.size() >= limit_) return job;
+      if (closed_ || full()) return job;
       jobs_.push_back(std::move(job));
     }
     ready_.notify_one();
@@ -86,10 +88,10 @@ class WorkQueue {
   }
 
   // Counts a job answered elsewhere (on a reactor) as running, as pop() does; false once the
-  // queue is closed.
+  // queue is closed or full.
   bool adopt() {
     std::lock_guard lock(mutex_);
-    if (closed_) return false;
+    if (closed_ || full()) return false;
     ++running_;
     return true;
   }
@@ -114,6 +116,8 @@ class WorkQueue {
   }
 
  private:
+  bool full() const { return jobs_.size() + running_ >= limit_; }
+
   std::mutex mutex_;
   std::condition_variable ready_;
   std::condition_variable idle_;

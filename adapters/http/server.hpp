@@ -37,7 +37,7 @@ struct ServerOptions {
   std::uint16_t port = 8080;
   int reactor_threads = 1;
   int workers = 16;
-  std::size_t queue_limit = 4096;           // requests waiting for a worker; beyond it: 503
+  std::size_t queue_limit = 4096;  // requests waiting for a worker or in progress; beyond: 503
   std::size_t max_request_bytes = 1 << 20;  // Pistache's own limit (headers and body)
   int header_timeout_ms = 10'000;
   int body_timeout_ms = 30'000;

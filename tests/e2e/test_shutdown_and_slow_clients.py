@@ -2,10 +2,13 @@
 accepting, finishes what is in flight, and exits 0 in bounded time, with every acknowledged
 order in the log), slowloris clients (they neither starve the others nor stay forever), and more
 connections than MAX_CONNECTIONS (the extra ones are refused at once, the open ones keep working,
-and a closed connection gives its slot back)."""
+and a closed connection gives its slot back), and more requests in flight than the service holds
+while the database stalls (the extra ones are refused at once)."""
 import json
+import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -203,6 +206,53 @@ class ShutdownAndSlowClients(unittest.TestCase):
             for s in extra:
                 s.close()
             service.stop()
+
+    def test_requests_past_the_in_flight_bound_are_refused_while_the_database_stalls(self):
+        """Pipelined new orders, answered later by the committer, count against the same bound
+        as requests waiting for a worker (4,096): while the database holds every commit, the ones
+        past it get a 503 at once instead of piling up, and the rest land once it lets go."""
+        service = harness.Service(self.db.url)
+        sent, bound = 4300, 4096
+        body = json.dumps(harness.SEED_BODY).encode()
+        request = (b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        holder = subprocess.Popen(
+            ["psql", self.db.url, "-XAtq", "-c",
+             "BEGIN; LOCK TABLE streams IN EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;"],
+            stdout=subprocess.DEVNULL)
+        s = socket.create_connection(("127.0.0.1", service.port))
+        try:
+            deadline = time.monotonic() + 10
+            while harness.psql(self.db.url, "SELECT count(*) FROM pg_locks WHERE relation = "
+                               "'streams'::regclass AND mode = 'ExclusiveLock' AND granted")[0][0] != "1":
+                self.assertLess(time.monotonic(), deadline, "the lock was not taken")
+                time.sleep(0.05)
+            received = bytearray()
+
+            def read_all():
+                s.settimeout(60)
+                while received.count(b"HTTP/1.1 ") < sent and (chunk := s.recv(65536)):
+                    received.extend(chunk)
+
+            reader = threading.Thread(target=read_all)
+            reader.start()
+            s.sendall(request * sent)
+            reader.join(timeout=90)
+            self.assertFalse(reader.is_alive(), "not every request was answered")
+        finally:
+            s.close()
+            holder.wait(timeout=30)
+        # A body ends without a line break, right before the next status line.
+        statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", bytes(received))]
+        created, refused = statuses.count(201), statuses.count(503)
+        print(f"  {sent} pipelined orders with commits held: {created} created, {refused} refused")
+        self.assertEqual(sent, len(statuses))
+        self.assertEqual(sent, created + refused, sorted(set(statuses)))
+        self.assertGreaterEqual(refused, sent - bound)
+        self.assertIn(b'"code":"overloaded"', received)
+        self.assertEqual(str(created), self.db.scalar("SELECT count(*) FROM events"))
+        self.assertTrue(service.alive())
+        service.stop()
 
 
 if __name__ == "__main__":
