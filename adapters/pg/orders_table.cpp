@@ -94,7 +94,8 @@ void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,
     // batch is kept or replaced by the upsert's version guard alone. (Nearly every order of a
     // batch under load is new, and none is looked up.)
     if (event.stream_version == 1) continue;
-    ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
+    if (ids.size() > 1) ids += ',';
+    ids += std::to_string(event.stream_id);
   }
   ids += "}";
   if (ids.size() > 2) {

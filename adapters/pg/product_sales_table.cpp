@@ -25,7 +25,8 @@ void ProductSalesTable::apply(pqxx::transaction_base& tx, const std::string& suf
   std::string ids = "{";
   for (const auto& event : events) {
     if (!lines.emplace(event.stream_id, projections::OrderLines{}).second) continue;
-    ids += (ids.size() > 1 ? "," : "") + std::to_string(event.stream_id);
+    if (ids.size() > 1) ids += ',';
+    ids += std::to_string(event.stream_id);
   }
   ids += "}";
   const std::string lock = kind == TableKind::shared ? " FOR UPDATE" : "";
