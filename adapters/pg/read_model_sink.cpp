@@ -25,6 +25,8 @@ void ReadModelSink::finish(const projections::Batch& batch) {
     // flush: under an ingest load that wait, twice per append for two read models, competed
     // with the appends' own commits for the same disk.
     pqxx::nontransaction(*connection_).exec("SET synchronous_commit = off");
+    // Readers of the log do not wait for this session's transactions (kAppendHorizon).
+    connection_->set_variable("application_name", connection_->quote(kReadModelSession));
   }
   try {
     pqxx::work tx(*connection_);

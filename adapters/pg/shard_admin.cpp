@@ -18,13 +18,24 @@ WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
   AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
 
-// The events of one shard after its checkpoint and below the horizon, and the age of the oldest.
-constexpr const char* kShardLag = R"(
+// The events of one shard after its checkpoint and up to `upper` (a condition on `e`), and the
+// age of the oldest.
+std::string shard_lag_sql(const std::string& upper) {
+  return R"(
 SELECT count(*), coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0)::float8
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-  AND ($3::int = 1 OR mod(e.stream_id, $3::int) = $4::int))";
+  AND ($3::int = 1 OR mod(e.stream_id, $3::int) = $4::int)
+  AND )" +
+         upper;
+}
+
+// Up to the readers' horizon: what a shard's leader would read next.
+const std::string kShardLag = shard_lag_sql(std::string("e.transaction_id < ") + kAppendHorizon);
+
+// Up to a position ($5, $6) that is below the horizon.
+const std::string kShardLagUpTo =
+    shard_lag_sql("(e.transaction_id, e.global_position) <= ($5::xid8, $6::bigint)");
 
 struct Row {
   std::string name;
@@ -122,7 +133,24 @@ ReshardResult reshard(const ConnectionOptions& database, const std::string& subs
         why = std::to_string(old.size()) + " of the " + std::to_string(from) +
               " shards have a checkpoint; the others have not started yet";
       }
-      // Every old shard caught up with the horizon: all events below it handled.
+      // The one position of the new layout: the last event below the horizon, or the furthest
+      // checkpoint if one is past it (a leader read with a later horizon). Every event at or
+      // before it is visible now or never will be: a transaction that may still append either
+      // took its id after that read or was in flight during it, and so held the horizon of the
+      // read below its id.
+      projections::LogPosition position;
+      if (why.empty()) {
+        const auto last =
+            tx.exec(std::string("SELECT transaction_id::text, global_position "
+                                "FROM events e WHERE e.transaction_id < ") +
+                    kAppendHorizon + " ORDER BY transaction_id DESC, global_position DESC LIMIT 1");
+        for (const auto& row : old) position = std::max(position, row.position);
+        if (!last.empty()) {
+          position = std::max(position, projections::LogPosition{last[0][0].as<std::uint64_t>(),
+                                                                 last[0][1].as<std::int64_t>()});
+        }
+      }
+      // Every old shard has handled all its events up to that position.
       for (const auto& row : old) {
         if (!why.empty()) break;
         const std::string leader = holder(tx, row.name);
@@ -130,26 +158,15 @@ ReshardResult reshard(const ConnectionOptions& database, const std::string& subs
           why = "shard " + row.name + " is led by " + leader + ": stop every instance";
           break;
         }
-        const auto lag = tx.exec_params(kShardLag, std::to_string(row.position.transaction_id),
-                                        row.position.global_position, row.parsed.shard.count,
-                                        row.parsed.shard.index)[0];
+        const auto lag = tx.exec_params(
+            kShardLagUpTo, std::to_string(row.position.transaction_id),
+            row.position.global_position, row.parsed.shard.count, row.parsed.shard.index,
+            std::to_string(position.transaction_id), position.global_position)[0];
         if (const auto behind = lag[0].as<std::int64_t>(); behind > 0) {
           why = "shard " + row.name + " has " + std::to_string(behind) + " events to handle";
         }
       }
       if (why.empty()) {
-        // The one position: the last event below the horizon (each checkpoint is at or before
-        // it, and every shard has handled everything up to it).
-        const auto last = tx.exec(
-            "SELECT transaction_id::text, global_position FROM events "
-            "WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
-            "ORDER BY transaction_id DESC, global_position DESC LIMIT 1");
-        projections::LogPosition position;
-        for (const auto& row : old) position = std::max(position, row.position);
-        if (!last.empty()) {
-          position = std::max(position, projections::LogPosition{last[0][0].as<std::uint64_t>(),
-                                                                 last[0][1].as<std::int64_t>()});
-        }
         tx.exec_params(std::string("DELETE FROM subscriptions") + where, subscription);
         for (int index = 0; index < count; ++index) {
           tx.exec_params(

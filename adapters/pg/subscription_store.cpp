@@ -32,8 +32,8 @@ std::string read_after_sql(const projections::Shard& shard) {
   return std::string("SELECT ") + kLogEventColumns + R"(
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()))" +
-         filter + R"(
+  AND e.transaction_id < )" +
+         kAppendHorizon + filter + R"(
 ORDER BY e.transaction_id, e.global_position
 LIMIT $3)";
 }
@@ -94,6 +94,20 @@ projections::SubscriptionLag lag_row(const pqxx::row& row) {
 }
 
 }  // namespace
+
+const char* const kReadModelSession = "order-service read model";
+
+// A transaction in flight has one id and one backend, and pg_stat_activity, read after the
+// snapshot was taken, names the session that holds it (or no longer shows it, when it ended
+// since: then it is waited for, needlessly but safely).
+const char* const kAppendHorizon = R"((
+    SELECT coalesce(
+      (SELECT min(x) FROM pg_snapshot_xip(s) x
+       WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                         WHERE a.backend_xid = xid(x)
+                           AND a.application_name = 'order-service read model')),
+      pg_snapshot_xmax(s))
+    FROM pg_current_snapshot() s))";
 
 const char* const kLogEventColumns = R"(
        e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,

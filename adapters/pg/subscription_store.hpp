@@ -16,6 +16,18 @@
 
 namespace order::pg {
 
+// The application_name of a read model's writing session (ReadModelSink). Readers of the log
+// do not wait for its transactions, which append nothing: migration 009 refuses an append from a
+// session so named.
+extern const char* const kReadModelSession;
+
+// The horizon of a gap-safe read, a scalar subquery: the oldest transaction of the statement's
+// snapshot still in flight that may append events, or the snapshot's xmax when none is. Every
+// event of a transaction below it that will ever be visible is visible now, so a reader that
+// reads only below it, in (transaction id, global position) order, skips nothing (guarantee 3).
+// pg_snapshot_xmin would be the same horizon, but for waiting on read models' sessions too.
+extern const char* const kAppendHorizon;
+
 // The select list of a log event (`events e`), in the order log_event_from() reads it.
 extern const char* const kLogEventColumns;
 projections::LogEvent log_event_from(const pqxx::row& row);
@@ -74,9 +86,11 @@ class SubscriptionStore final : public projections::LogSource,
   const std::string& name() const { return name_; }
 
   // LogSource. Proof that read_after skips nothing: an event not yet visible belongs to a
-  // transaction still in flight, whose id is at least the snapshot's xmin, so it sorts after
-  // every event returned here; the next read starts from the last event returned, which is below
-  // that xmin, and finds it once it commits.
+  // transaction still in flight at the snapshot (or begun after it) that may append, whose id is
+  // at least the horizon (kAppendHorizon), so it sorts after every event returned here; the next
+  // read starts from the last event returned, which is below the horizon, and finds it once it
+  // commits. The transactions the horizon passes over are read models' writes, which the
+  // database keeps from appending.
   std::vector<projections::LogEvent> read_after(const projections::LogPosition& after,
                                                 int limit) override;
   bool wait_for_appends(std::chrono::milliseconds timeout) override;

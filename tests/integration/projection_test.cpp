@@ -110,6 +110,18 @@ TEST_CASE("the projector folds every event type into the read model, which verif
   CHECK(page.lag.events == 0);
 }
 
+TEST_CASE(
+    "the projector writes as a read model's session, which readers of the log do not wait for") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  write_orders(store, 3);
+  auto projector = runtime::orders_projection({.database = {db.url()}, .batch_size = 10});
+  CHECK(projector->step() > 0);
+  CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND application_name = '" +
+                                std::string(pg::kReadModelSession) + "'") == 1);
+}
+
 TEST_CASE("replaying a batch into the read model changes nothing") {
   FreshDatabase db;
   pg::PgEventStore store({db.url()});

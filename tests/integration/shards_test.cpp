@@ -218,6 +218,42 @@ TEST_CASE("reshard waits for a shard behind or led, and gives up without changin
   CHECK(pg::reshard({db.url()}, pg::kOrdersProjector, 2, 5s).to == 2);
 }
 
+TEST_CASE("reshard waits for every shard to reach a checkpoint that is past the horizon") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  place_orders(store, 10);
+  ShardedOrders(db, 2).catch_up();
+  {
+    // A writer in flight holds the horizon below the orders placed next, all committed.
+    pqxx::connection writing(db.url());
+    pqxx::work in_flight(writing);
+    in_flight.exec("SELECT pg_current_xact_id()");
+    place_orders(store, 4);
+    // Shard 0's leader read past them (with a later horizon), shard 1's has not yet.
+    pqxx::connection connection(db.url());
+    pqxx::work tx(connection);
+    tx.exec(
+        "UPDATE subscriptions SET (transaction_id, global_position) = (SELECT transaction_id, "
+        "global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1) "
+        "WHERE name = 'orders-projector#0/2'");
+    tx.commit();
+    std::vector<std::string> reasons;
+    // One position past shard 1's unhandled events would lose them.
+    CHECK_THROWS(pg::reshard({db.url()}, pg::kOrdersProjector, 1, 1s,
+                             [&](const std::string& why) { reasons.push_back(why); }));
+    REQUIRE_FALSE(reasons.empty());
+    CHECK(reasons.front().find("orders-projector#1/2 has") != std::string::npos);
+  }
+  ShardedOrders(db, 2).catch_up();
+  CHECK(pg::reshard({db.url()}, pg::kOrdersProjector, 1, 5s).to == 1);
+  // Every order of shard 1 was folded before the handover (shard 0's checkpoint was moved by
+  // hand past its own, which are not the point here).
+  CHECK(count_of(db,
+                 "SELECT count(*) FROM streams s WHERE mod(s.stream_id, 2) = 1 AND NOT EXISTS "
+                 "(SELECT 1 FROM orders o WHERE o.order_id = s.stream_id "
+                 "AND o.version = s.version)") == 0);
+}
+
 TEST_CASE("a rebuild hands every shard the position it reached") {
   FreshDatabase db;
   pg::PgEventStore store({db.url()});

@@ -53,3 +53,64 @@ TEST_CASE("the reader follows transaction ids as numbers, across powers of ten, 
       {9, 4}, {10, 3}, {50, 7}, {50, 8}, {50, 9}, {99, 6}, {100, 5}, {999, 2}, {1000, 1}};
   CHECK(read == expected);
 }
+
+namespace {
+
+// One committed append of an order's first event, by its own transaction.
+void append_now(const FreshDatabase& db, std::int64_t order_id) {
+  pqxx::connection connection(db.url());
+  pqxx::work tx(connection);
+  tx.exec_params(
+      "INSERT INTO events (stream_id, stream_version, event_type, data) "
+      "VALUES ($1, 1, 'order.created', '{}')",
+      order_id);
+  tx.commit();
+}
+
+std::vector<std::int64_t> orders_read(order::pg::SubscriptionStore& reader) {
+  std::vector<std::int64_t> read;
+  for (const auto& event : reader.read_after({}, 100)) read.push_back(event.stream_id);
+  return read;
+}
+
+// A session named `name` in a transaction that holds an id, as a writer between two statements.
+struct OpenTransaction {
+  OpenTransaction(const FreshDatabase& db, const std::string& name) : connection(db.url()) {
+    connection.set_variable("application_name", connection.quote(name));
+    tx = std::make_unique<pqxx::work>(connection);
+    tx->exec("SELECT pg_current_xact_id()");
+  }
+  pqxx::connection connection;
+  std::unique_ptr<pqxx::work> tx;
+};
+
+}  // namespace
+
+TEST_CASE("readers wait for any transaction in flight but a read model's, which cannot append") {
+  FreshDatabase db;
+  order::pg::SubscriptionStore reader({db.url()}, "order-test");
+  append_now(db, 1);
+
+  SUBCASE("a read model's transaction in flight holds no reader back") {
+    OpenTransaction read_model(db, order::pg::kReadModelSession);
+    append_now(db, 2);  // a later transaction id, committed
+    CHECK(orders_read(reader) == std::vector<std::int64_t>{1, 2});
+    // And it cannot append: an append of its own would sort below what was just read.
+    CHECK_THROWS_WITH_AS(
+        read_model.tx->exec("INSERT INTO events (stream_id, stream_version, event_type, data) "
+                            "VALUES (3, 1, 'order.created', '{}')"),
+        doctest::Contains("read model's session cannot append"), pqxx::sql_error);
+  }
+
+  SUBCASE("any other session's transaction in flight holds every reader back until it ends") {
+    OpenTransaction writer(db, "order-service");
+    append_now(db, 2);
+    CHECK(orders_read(reader) == std::vector<std::int64_t>{1});
+    writer.tx->exec(
+        "INSERT INTO events (stream_id, stream_version, event_type, data) "
+        "VALUES (3, 1, 'order.created', '{}')");
+    writer.tx->commit();
+    // The late commit sorts first, by its transaction id: nothing is skipped.
+    CHECK(orders_read(reader) == std::vector<std::int64_t>{1, 3, 2});
+  }
+}
