@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -93,6 +95,20 @@ struct CreateOutcome {
   domain::Decision decision = std::vector<domain::Event>{};
   AppendResult appended;
 };
+
+// The callback for an answer that comes later (create_then, a group commit) when the caller waits
+// for it after all: it fulfils `promise` with the value or the error it is handed. The promise is
+// shared: the answering thread may still be returning from it when the waiter leaves.
+template <class T>
+std::function<void(T, std::exception_ptr)> fulfilling(std::shared_ptr<std::promise<T>> promise) {
+  return [promise = std::move(promise)](T value, const std::exception_ptr& error) {
+    if (error) {
+      promise->set_exception(error);
+    } else {
+      promise->set_value(std::move(value));
+    }
+  };
+}
 
 // Thrown by a store that could not be reached or failed, whatever the call: nothing is known to
 // be written. OrderCommands turns it into Code::unavailable; a query's caller answers the same.

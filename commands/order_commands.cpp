@@ -145,13 +145,7 @@ Result OrderCommands::try_place(domain::UserId user_id, std::vector<domain::Line
   auto answer = std::make_shared<std::promise<CreateOutcome>>();
   auto outcome = answer->get_future();
   store_.create_then(place_decision(user_id, std::move(items)), metadata, std::move(claim),
-                     [answer](CreateOutcome done, const std::exception_ptr& error) {
-                       if (error) {
-                         answer->set_exception(error);
-                       } else {
-                         answer->set_value(std::move(done));
-                       }
-                     });
+                     fulfilling(std::move(answer)));
   CreateOutcome created = outcome.get();
   if (created.decision.ok() && created.appended.key_taken()) {
     // A concurrent request with the same key won the race; answer as it was answered.

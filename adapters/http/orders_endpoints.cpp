@@ -2,6 +2,8 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <cstdio>
+#include <exception>
+#include <utility>
 
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
@@ -139,6 +141,24 @@ HttpResponse lifecycle(Services& services, Context& context, Decoder decode) {
       200, context.metadata.request_id);
 }
 
+// Hands `finish` the response `make` builds, or the failure instead: `failure` when there is one,
+// or what `make` threw.
+template <class Make>
+void finish_with(const Finish& finish, const std::exception_ptr& failure, Make&& make) {
+  if (failure) {
+    finish({}, failure);
+    return;
+  }
+  HttpResponse response;
+  try {
+    response = std::forward<Make>(make)();
+  } catch (...) {
+    finish({}, std::current_exception());
+    return;
+  }
+  finish(std::move(response), nullptr);
+}
+
 // A new order's answer: 201 with its Location, or the problem, its fields named as the client
 // named them (`args` or `items`).
 HttpResponse placed_response(commands::Result result, std::string_view items_field,
@@ -175,23 +195,13 @@ Answer place_order(Services& services, Context& context) {
                    items_field = request.items_field,
                    metadata = context.metadata](Finish finish) mutable {
     const std::string request_id = metadata.request_id;
-    services.commands.place_then(user_id, std::move(items), metadata,
-                                 [items_field, request_id, finish = std::move(finish)](
-                                     commands::Result result, const std::exception_ptr& failure) {
-                                   if (failure) {
-                                     finish({}, failure);
-                                     return;
-                                   }
-                                   HttpResponse response;
-                                   try {
-                                     response = placed_response(std::move(result), items_field,
-                                                                request_id);
-                                   } catch (...) {
-                                     finish({}, std::current_exception());
-                                     return;
-                                   }
-                                   finish(std::move(response), nullptr);
-                                 });
+    services.commands.place_then(
+        user_id, std::move(items), metadata,
+        [items_field, request_id, finish = std::move(finish)](commands::Result result,
+                                                              const std::exception_ptr& failure) {
+          finish_with(finish, failure,
+                      [&] { return placed_response(std::move(result), items_field, request_id); });
+        });
   }};
 }
 
@@ -236,18 +246,7 @@ Answer get_order(Services& services, Context& context) {
     store.load_then(id, bound,
                     [finish, done = std::move(done)](const commands::LoadedStream& stream,
                                                      const std::exception_ptr& failure) {
-                      if (failure) {
-                        done({}, failure);
-                        return;
-                      }
-                      HttpResponse response;
-                      try {
-                        response = finish(stream);
-                      } catch (...) {
-                        done({}, std::current_exception());
-                        return;
-                      }
-                      done(std::move(response), nullptr);
+                      finish_with(done, failure, [&] { return finish(stream); });
                     });
   }};
 }

@@ -26,18 +26,10 @@ GroupCommit::~GroupCommit() {
 }
 
 commands::AppendResult GroupCommit::append(EncodedAppend append) {
-  // Held by the callback too: the committer may still be returning from set_value() when this
-  // wakes up and leaves.
   auto result = std::make_shared<std::promise<commands::AppendResult>>();
   auto outcome = result->get_future();
-  enqueue(std::make_shared<Pending>(Pending{
-      std::move(append), [result](commands::AppendResult done, const std::exception_ptr& error) {
-        if (error) {
-          result->set_exception(error);
-        } else {
-          result->set_value(std::move(done));
-        }
-      }}));
+  enqueue(std::make_shared<Pending>(
+      Pending{std::move(append), commands::fulfilling(std::move(result))}));
   return outcome.get();
 }
 
