@@ -7,14 +7,14 @@
 
 #include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
+#include "adapters/pg/timestamps.hpp"
 #include "projections/order_projection.hpp"
 
 namespace order::pg {
 
 const char* const kOrderRowColumns =
     "order_id, user_id, status, total_cents, items::text, version, "
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "created_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC', "
     "payment_reference, carrier, tracking_number, cancel_reason";
 
 projections::OrderRow order_row_from(const pqxx::row& r) {
@@ -31,8 +31,8 @@ projections::OrderRow order_row_from(const pqxx::row& r) {
   if (!items) throw std::runtime_error("read model row " + std::to_string(o.id) + " has bad items");
   o.items = std::move(*items);
   o.version = r[5].as<std::int64_t>();
-  row.created_at = r[6].as<std::string>();
-  row.updated_at = r[7].as<std::string>();
+  row.created_at = utc_rfc3339(r[6].c_str());
+  row.updated_at = utc_rfc3339(r[7].c_str());
   o.payment_reference = r[8].as<std::string>();
   o.carrier = r[9].as<std::string>();
   o.tracking_number = r[10].as<std::string>();

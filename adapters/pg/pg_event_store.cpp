@@ -9,12 +9,13 @@
 #include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/group_load.hpp"
 #include "adapters/pg/session.hpp"
+#include "adapters/pg/timestamps.hpp"
 
 namespace order::pg {
 namespace {
 
-constexpr const char* kRfc3339 =
-    R"(to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
+// recorded_at as utc_rfc3339 takes it.
+constexpr const char* kRecordedAt = "recorded_at AT TIME ZONE 'UTC'";
 
 // One statement appends a batch: each element is one append, {"stream", "expected", "events":
 // [{"type", "data"}…], "metadata", "key", "fingerprint", "command", "ttl"}. An append whose key
@@ -62,7 +63,7 @@ WITH request AS (
   FROM head h, jsonb_array_elements(h.events) WITH ORDINALITY AS e
   ORDER BY h.slot, e.ordinality
   RETURNING stream_id, global_position, stream_version, event_id::text AS event_id, )") +
-                            kRfc3339 + R"( AS recorded_at
+                            kRecordedAt + R"( AS recorded_at
 )
 SELECT a.global_position, a.stream_version, a.event_id, a.recorded_at, h.slot
 FROM appended a JOIN head h ON h.stream_id = a.stream_id
@@ -72,7 +73,7 @@ WHERE NOT EXISTS (SELECT 1 FROM unclaimed u WHERE u.slot = q.slot))";
 
 const std::string kLoad = std::string(R"(
 SELECT global_position, stream_version, event_id::text, event_type, data::text, )") +
-                          kRfc3339 + R"(
+                          kRecordedAt + R"(
 FROM events
 WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
 ORDER BY stream_version)";
@@ -80,7 +81,7 @@ ORDER BY stream_version)";
 // The loads of a batch, each its stream's prefix: `slot` numbers the answers.
 const std::string kLoadBatch = std::string(R"(
 SELECT e.global_position, e.stream_version, e.event_id::text, e.event_type, e.data::text, )") +
-                               kRfc3339 + R"(, r.slot
+                               kRecordedAt + R"(, r.slot
 FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[])
      WITH ORDINALITY AS r(stream_id, max_version, as_of, slot)
 JOIN events e ON e.stream_id = r.stream_id AND e.stream_version <= r.max_version
@@ -92,7 +93,7 @@ const std::string kNextOrderIds = "SELECT nextval('order_ids') FROM generate_ser
 
 const std::string kHistoryColumns = std::string(R"(
 SELECT global_position, stream_id, stream_version, event_id::text, event_type, schema_version, )") +
-                                    kRfc3339 + ", data::text, metadata::text FROM events ";
+                                    kRecordedAt + ", data::text, metadata::text FROM events ";
 const std::string kHistory = kHistoryColumns +
                              "WHERE stream_id = $1 AND stream_version > $2 "
                              "ORDER BY stream_version LIMIT $3";
@@ -106,7 +107,7 @@ std::vector<commands::HistoryEntry> history_from(const pqxx::result& rows) {
   for (const auto& row : rows) {
     entries.push_back({row[0].as<std::int64_t>(), row[1].as<domain::OrderId>(),
                        row[2].as<std::int64_t>(), row[3].as<std::string>(),
-                       row[4].as<std::string>(), row[5].as<int>(), row[6].as<std::string>(),
+                       row[4].as<std::string>(), row[5].as<int>(), utc_rfc3339(row[6].c_str()),
                        row[7].as<std::string>(), row[8].as<std::string>()});
   }
   return entries;
@@ -136,7 +137,7 @@ commands::RecordedEvent recorded_from(const pqxx::row& row) {
                              " does not decode: the log holds data this build cannot read");
   }
   return commands::RecordedEvent{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
-                                 row[2].as<std::string>(), row[5].as<std::string>(),
+                                 row[2].as<std::string>(), utc_rfc3339(row[5].c_str()),
                                  std::move(*event)};
 }
 
@@ -148,6 +149,8 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     // set_variable, unlike a plain SET, is replayed by libpqxx 6.4 when it silently reconnects.
     connection->set_variable("statement_timeout", std::to_string(options.statement_timeout_ms));
     connection->set_variable("application_name", "'order-service'");
+    // Timestamps are read as ISO text and formatted by utc_rfc3339, whatever the server's default.
+    connection->set_variable("DateStyle", "ISO");
     prepare_append(*connection);
     connection->prepare("load", kLoad);
     connection->prepare("load_batch", kLoadBatch);
@@ -257,7 +260,7 @@ std::vector<commands::AppendResult> append_batch(pqxx::connection& connection,
     result.status = {};
     result.recorded.push_back(
         commands::RecordedEvent{row[0].as<std::int64_t>(), version, row[2].as<std::string>(),
-                                row[3].as<std::string>(), append.events.at(index)});
+                                utc_rfc3339(row[3].c_str()), append.events.at(index)});
   }
   for (auto& result : results) {
     std::sort(result.recorded.begin(), result.recorded.end(),

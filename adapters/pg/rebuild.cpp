@@ -15,6 +15,7 @@
 
 #include "adapters/pg/orders_table.hpp"
 #include "adapters/pg/subscription_store.hpp"
+#include "adapters/pg/timestamps.hpp"
 #include "projections/order_projection.hpp"
 
 namespace order::pg {
@@ -168,7 +169,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
   scan.exec(
       "DECLARE rebuild_scan NO SCROLL CURSOR FOR "
       "SELECT stream_id, stream_version, event_id::text, event_type, "
-      "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), data::text "
+      "recorded_at AT TIME ZONE 'UTC', data::text "
       "FROM events WHERE " +
       bound + " ORDER BY stream_id, stream_version");
 
@@ -241,7 +242,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
       }
       fold_order_event(row, stream_id, r[1].as<std::int64_t>(),
                        std::string_view(r[3].c_str(), r[3].size()),
-                       std::string_view(r[5].c_str(), r[5].size()), r[4].as<std::string>(),
+                       std::string_view(r[5].c_str(), r[5].size()), utc_rfc3339(r[4].c_str()),
                        std::string_view(r[2].c_str(), r[2].size()));
     }
     events += static_cast<std::int64_t>(page->size());

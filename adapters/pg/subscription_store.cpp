@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "adapters/metrics.hpp"
+#include "adapters/pg/timestamps.hpp"
 
 namespace order::pg {
 
@@ -112,7 +113,7 @@ const char* const kAppendHorizon = R"((
 const char* const kLogEventColumns = R"(
        e.transaction_id::text AS transaction_id_text, e.global_position, e.stream_id,
        e.stream_version, e.event_id::text, e.event_type, e.schema_version,
-       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+       e.recorded_at AT TIME ZONE 'UTC',
        e.data::text, coalesce(e.metadata->>'correlation_id', ''),
        coalesce(e.metadata->>'traceparent', ''), coalesce(e.metadata->>'tracestate', ''))";
 
@@ -123,7 +124,7 @@ projections::LogEvent log_event_from(const pqxx::row& row) {
           row[4].as<std::string>(),
           row[5].as<std::string>(),
           row[6].as<int>(),
-          row[7].as<std::string>(),
+          utc_rfc3339(row[7].c_str()),
           row[8].as<std::string>(),
           row[9].as<std::string>(),
           row[10].as<std::string>(),

@@ -11,6 +11,7 @@
 
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
+#include "adapters/pg/timestamps.hpp"
 #include "commands/order_commands.hpp"
 #include "fresh_database.hpp"
 #include "sample_events.hpp"
@@ -162,6 +163,42 @@ TEST_CASE("a stream loads as it was at a version or at a time") {
   CHECK(store.load(id, {.as_of = "2000-01-01T00:00:00Z"}).events.empty());
   CHECK(store.load(id, {}).version() == 2);
   CHECK(store.load(id + 1000, {}).events.empty());
+}
+
+TEST_CASE("timestamps read out are to_char's RFC 3339 text, whatever the server's date style") {
+  FreshDatabase db;
+  {
+    pqxx::connection connection(db.url());
+    pqxx::nontransaction tx(connection);
+    tx.exec(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET DateStyle = ''SQL, DMY''', "
+        "current_database()); EXECUTE format('ALTER DATABASE %I SET TimeZone = "
+        "''Asia/Kolkata''', current_database()); END $$");
+  }
+  // What every read of the log formats on its side: the fraction's trailing zeros, a whole
+  // second, and a time of day that is a different date in the session's zone.
+  auto connection = pg::connect({db.url()});
+  pqxx::nontransaction tx(*connection);
+  const pqxx::result rows = tx.exec(R"(
+SELECT t AT TIME ZONE 'UTC', to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM unnest(ARRAY['2026-01-02 03:04:05+00', '2026-01-02 03:04:05.1+00',
+                  '2026-01-02 03:04:05.120000+00', '2026-12-31 23:59:59.999999+00',
+                  '2026-03-04 20:00:00.000001+00']::timestamptz[]) AS t)");
+  REQUIRE(rows.size() == 5);
+  for (const auto& row : rows) CHECK(pg::utc_rfc3339(row[0].c_str()) == row[1].as<std::string>());
+
+  // And what the store hands out, through its own connections.
+  pg::PgEventStore store({db.url()});
+  const domain::OrderId id = store.next_order_id();
+  const std::vector<domain::Event> create{placed(id)};
+  const auto appended = store.append(id, 0, create, {});
+  REQUIRE(appended.recorded.size() == 1);
+  const auto expected = db.scalar<std::string>(
+      R"(SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') )"
+      "FROM events WHERE stream_id = " +
+      std::to_string(id));
+  CHECK(appended.recorded[0].recorded_at == expected);
+  CHECK(store.load(id, {}).events.at(0).recorded_at == expected);
 }
 
 TEST_CASE("migrations applied a second time apply nothing and change nothing") {
