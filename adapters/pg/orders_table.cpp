@@ -73,12 +73,21 @@ const std::vector<std::pair<std::string, std::string>> kOrderIndexes = {
     {"by_user_status", "(user_id, status, order_id)"},
 };
 
-void write_copy_row(pqxx::stream_to& out, const projections::OrderRow& row) {
+void write_copy_row(CopyWriter& out, const projections::OrderRow& row) {
   const domain::Order& o = row.order;
-  out << std::make_tuple(std::int64_t{o.id}, std::int64_t{o.user_id},
-                         std::string(domain::to_string(o.status)), o.total.cents,
-                         json::encode_items(o.items), o.version, row.created_at, row.updated_at,
-                         o.payment_reference, o.carrier, o.tracking_number, o.cancel_reason);
+  out.field(std::int64_t{o.id})
+      .field(std::int64_t{o.user_id})
+      .field(domain::to_string(o.status))
+      .field(o.total.cents)
+      .field(json::encode_items(o.items))
+      .field(o.version)
+      .field(row.created_at)
+      .field(row.updated_at)
+      .field(o.payment_reference)
+      .field(o.carrier)
+      .field(o.tracking_number)
+      .field(o.cancel_reason)
+      .end_row();
 }
 
 void OrdersTable::apply(pqxx::transaction_base& tx, const std::string& suffix,

@@ -4,12 +4,12 @@
 
 #include <optional>
 #include <pqxx/row>
-#include <pqxx/stream_to>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "adapters/pg/copy_writer.hpp"
 #include "adapters/pg/read_model_sink.hpp"
 #include "projections/order_projection.hpp"
 
@@ -26,7 +26,7 @@ projections::OrderRow order_row_from(const pqxx::row& row);
 // (name suffix, columns) as schema/005 creates them.
 extern const std::vector<std::string> kOrderCopyColumns;
 extern const std::vector<std::pair<std::string, std::string>> kOrderIndexes;
-void write_copy_row(pqxx::stream_to& out, const projections::OrderRow& row);
+void write_copy_row(CopyWriter& out, const projections::OrderRow& row);
 
 // Decodes one stored event and folds it into `row` through the shared pure projection. Returns
 // whether the row changed; throws when the data does not decode or the order skips a version.

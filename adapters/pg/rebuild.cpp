@@ -228,7 +228,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
     return page;
   };
 
-  pqxx::stream_to out(write, table, kOrderCopyColumns);
+  CopyWriter out(write, table, kOrderCopyColumns);
   std::optional<projections::OrderRow> row;
   domain::OrderId current = 0;
   auto last_report = Clock::now();
