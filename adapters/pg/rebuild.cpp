@@ -2,9 +2,11 @@
 // and compare. One mechanism for every read model; orders adds a stream-ordered COPY phase.
 #include "adapters/pg/rebuild.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -34,18 +36,11 @@ std::int64_t log_size(pqxx::connection& connection) {
 
 enum class Durability { temporary, logged };
 
-void add_primary_key(pqxx::transaction_base& tx, const TableShape& shape,
-                     const std::string& suffix) {
-  const std::string table = shape.name + suffix;
-  tx.exec("ALTER TABLE " + tx.quote_name(table) + " ADD CONSTRAINT " +
-          tx.quote_name(table + "_pkey") + " PRIMARY KEY " + shape.primary_key);
-}
-
 enum class Key { now, after_load };
 
 // A fresh, empty copy of a read model's table, named with `suffix`, with its primary key unless
 // a bulk load comes first (a key built by sorting the loaded rows is faster than one kept up row
-// by row); the secondary indexes come after the load (create_indexes), for the same reason.
+// by row); the secondary indexes come after the load (build_indexes), for the same reason.
 void create_table(pqxx::transaction_base& tx, const TableShape& shape, const std::string& suffix,
                   Durability durability, Key key = Key::now) {
   const std::string table = shape.name + suffix;
@@ -53,16 +48,72 @@ void create_table(pqxx::transaction_base& tx, const TableShape& shape, const std
   tx.exec("CREATE " + std::string(durability == Durability::temporary ? "TEMPORARY " : "") +
           "TABLE " + tx.quote_name(table) + " (LIKE " + tx.quote_name(shape.name) +
           " INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
-  if (key == Key::now) add_primary_key(tx, shape, suffix);
+  if (key == Key::now) {
+    tx.exec("ALTER TABLE " + tx.quote_name(table) + " ADD CONSTRAINT " +
+            tx.quote_name(table + "_pkey") + " PRIMARY KEY " + shape.primary_key);
+  }
 }
 
-void create_indexes(pqxx::transaction_base& tx, const TableShape& shape,
-                    const std::string& suffix) {
-  const std::string table = shape.name + suffix;
-  for (const auto& [index, columns] : shape.indexes) {
-    tx.exec("CREATE INDEX " + tx.quote_name(table + "_" + index) + " ON " + tx.quote_name(table) +
-            " " + columns);
+// Builds the indexes of the tables named with `suffix` (and their primary keys, with
+// Key::after_load) on two connections at once, widest first: each build is a sort of the whole
+// table, and one build alone leaves a core idle for much of it. A primary key is built as a
+// unique index and then made the key, which takes no time.
+void build_indexes(const ConnectionOptions& database, const std::vector<TableShape>& shapes,
+                   const std::string& suffix, Key key) {
+  struct Build {
+    std::string table;
+    std::string index;
+    std::string columns;
+    bool unique;
+  };
+  std::vector<Build> builds;
+  for (const auto& shape : shapes) {
+    const std::string table = shape.name + suffix;
+    if (key == Key::after_load) builds.push_back({table, table + "_pkey", shape.primary_key, true});
+    for (const auto& [index, columns] : shape.indexes) {
+      builds.push_back({table, table + "_" + index, columns, false});
+    }
   }
+  std::stable_sort(builds.begin(), builds.end(), [](const Build& a, const Build& b) {
+    return std::count(a.columns.begin(), a.columns.end(), ',') >
+           std::count(b.columns.begin(), b.columns.end(), ',');
+  });
+  std::mutex mutex;
+  std::size_t next = 0;
+  std::exception_ptr failure;
+  auto lane = [&] {
+    try {
+      auto connection = connect(database);
+      pqxx::nontransaction tx(*connection);
+      for (;;) {
+        const Build* build = nullptr;
+        {
+          std::lock_guard lock(mutex);
+          if (failure || next == builds.size()) return;
+          build = &builds[next++];
+        }
+        tx.exec(std::string(build->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") +
+                tx.quote_name(build->index) + " ON " + tx.quote_name(build->table) + " " +
+                build->columns);
+      }
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  std::thread other(lane);
+  lane();
+  other.join();
+  if (failure) std::rethrow_exception(failure);
+  if (key == Key::now) return;
+  auto connection = connect(database);
+  pqxx::work tx(*connection);
+  for (const auto& shape : shapes) {
+    const std::string key_name = tx.quote_name(shape.name + suffix + "_pkey");
+    tx.exec("ALTER TABLE " + tx.quote_name(shape.name + suffix) + " ADD CONSTRAINT " + key_name +
+            " PRIMARY KEY USING INDEX " + key_name);
+  }
+  tx.commit();
 }
 
 std::string rebuild_subscription(const TableProjection& projection) {
@@ -92,16 +143,11 @@ void replay(SubscriptionStore& reader, pqxx::connection& connection,
   }
 }
 
-// Indexes the fresh tables, then swaps them in. Lock order: the tables, then the live
-// checkpoint; the live projector takes the tables first too, so the two cannot deadlock.
+// Swaps the fresh, indexed tables in. Lock order: the tables, then the live checkpoint; the live
+// projector takes the tables first too, so the two cannot deadlock.
 void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
              const TableProjection& projection, projections::LogPosition position, int batch_size,
              RebuildResult& result) {
-  {
-    pqxx::work tx(connection);
-    for (const auto& shape : projection.tables()) create_indexes(tx, shape, "_rebuild");
-    tx.commit();
-  }
   pqxx::work tx(connection);
   const std::string live = projection.subscription();
   for (const auto& shape : projection.tables()) {
@@ -283,10 +329,10 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
     pqxx::work write(*connection);
     horizon = scan_into(database, write, "orders_rebuild", std::nullopt, result.events, log_events,
                         start, progress);
-    // Phase 2 upserts by it. The scan wrote each stream once, so the key holds by construction.
-    for (const auto& shape : kOrders.tables()) add_primary_key(write, shape, "_rebuild");
     write.commit();
   }
+  // Phase 2 upserts by the key. The scan wrote each stream once, so it holds by construction.
+  build_indexes(database, kOrders.tables(), "_rebuild", Key::after_load);
 
   // Phase 2: events of transactions at or past the horizon, in log order, as the live projector
   // reads them; the rebuild's checkpoint starts just below the horizon.
@@ -328,6 +374,7 @@ RebuildResult rebuild_read_model(const ConnectionOptions& database,
   projections::LogPosition position = reader.load();
   replay(reader, *connection, projection, position, batch_size, result, log_events, start,
          progress);
+  build_indexes(database, projection.tables(), "_rebuild", Key::now);
   swap_in(reader, *connection, projection, position, batch_size, result);
   result.seconds = seconds_since(start);
   if (progress) progress({result.events, std::max(log_events, result.events), result.seconds});
