@@ -6,6 +6,19 @@ mkdir -p "$STACK_DIR"
 
 say() { echo "[$(basename "$0" .sh)] $*" >&2; }
 
+# Stops at once, naming what is missing, when a command the stack runs is not installed (rather
+# than waiting out a readiness check that cannot pass).
+require() {
+  local missing=()
+  for command in "$@"; do
+    command -v "$command" >/dev/null 2>&1 || missing+=("$command")
+  done
+  if ((${#missing[@]} > 0)); then
+    say "not installed: ${missing[*]}; tools/install-deps.sh run installs what the stack needs"
+    exit 1
+  fi
+}
+
 # PostgreSQL refuses to run as root: as root, run its commands as the `postgres` system user.
 as_owner() {
   if [[ $(id -u) -eq 0 ]]; then

@@ -70,6 +70,7 @@ PROPS
 answers() { kcat -b "$bootstrap" -L -m 3 >/dev/null 2>&1; }
 
 start() {
+  require java mvn kcat
   fetch_jars
   configure
   if running; then

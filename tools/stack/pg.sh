@@ -22,6 +22,7 @@ USAGE
 running() { [[ -f "$data/postmaster.pid" ]] && as_owner "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; }
 
 start() {
+  require psql "$PG_BIN/initdb" "$PG_BIN/pg_ctl"
   mkdir -p "$STACK_DIR/pg"
   [[ $(id -u) -eq 0 ]] && chown postgres "$STACK_DIR/pg"
   if [[ ! -f "$data/PG_VERSION" ]]; then
