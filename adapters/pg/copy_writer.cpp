@@ -14,7 +14,7 @@ struct CopyLines {
 };
 
 // Rows go out once this much is buffered: a few tens of rows per send.
-constexpr std::size_t kFlushBytes = 64 * 1024;
+constexpr std::size_t kFlushBytes = std::size_t{64} * 1024;
 
 // The letter after the backslash for each byte COPY's text format gives a meaning, 0 for the rest.
 constexpr std::array<char, 256> kEscapes = [] {
