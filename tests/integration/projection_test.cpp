@@ -177,21 +177,28 @@ TEST_CASE("verify catches a corrupted read model and a rebuild restores it") {
 
   pqxx::connection connection(db.url());
   pqxx::nontransaction tx(connection);
-  const auto victims = tx.exec("SELECT order_id FROM orders ORDER BY order_id LIMIT 3");
+  const auto victims = tx.exec("SELECT order_id FROM orders ORDER BY order_id LIMIT 5");
   tx.exec("DELETE FROM orders WHERE order_id = " + victims[0][0].as<std::string>());
   tx.exec("UPDATE orders SET status = 'delivered' WHERE order_id = " +
           victims[1][0].as<std::string>());
   tx.exec("UPDATE orders SET total_cents = 1 WHERE order_id = " + victims[2][0].as<std::string>());
+  tx.exec("UPDATE orders SET items = '[]' WHERE order_id = " + victims[3][0].as<std::string>());
+  // The same items written as other text (jsonb's spacing) are the same items, not a difference.
+  const std::string respaced = "order_id = " + victims[4][0].as<std::string>();
+  REQUIRE(
+      db.scalar<bool>("SELECT items::text <> items::jsonb::text FROM orders WHERE " + respaced));
+  tx.exec("UPDATE orders SET items = items::jsonb::text::json WHERE " + respaced);
   tx.exec(
       "INSERT INTO orders (order_id, user_id, status, total_cents, items, version, created_at, "
       "updated_at) VALUES (999999, 1, 'paid', 100, '[]', 2, now(), now())");
 
   const auto found = pg::verify_orders({db.url()}, {});
-  REQUIRE(found.size() == 4);
+  REQUIRE(found.size() == 5);
   CHECK(found[0].description == "missing from the read model");
   CHECK(found[1].description.find("status") != std::string::npos);
   CHECK(found[2].description.find("total_cents") != std::string::npos);
-  CHECK(found[3].order_id == 999999);
+  CHECK(found[3].description == "differs: items");
+  CHECK(found[4].order_id == 999999);
 
   const auto rebuilt = pg::rebuild_orders({db.url()}, 7, {});
   CHECK(rebuilt.rows == 30);
