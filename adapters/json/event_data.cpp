@@ -102,6 +102,7 @@ std::optional<domain::Event> decode_event(std::string_view type, std::string_vie
     const auto* items = fields.required("items");
     if (items == nullptr || !items->is_array()) return std::nullopt;
     domain::OrderPlaced placed{*order_id, *user_id, {}, *total};
+    placed.items.reserve(items->get_array().size());
     for (const auto& value : items->get_array()) {
       auto item = decode_item(value, "items", errors);
       if (!item) return std::nullopt;

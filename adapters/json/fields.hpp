@@ -2,6 +2,7 @@
 // recorded, an order line in and out. Internal to adapters/json.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
 #include <optional>
 #include <string>
@@ -115,7 +116,9 @@ class Fields {
   const bj::object& object_;
   std::string prefix_;
   FieldErrors& errors_;
-  std::vector<char> used_;  // by member index: read by find()
+  // By member index: read by find(). Inline for the objects the contracts know (at most eleven
+  // members), so decoding a log event's data allocates nothing for it.
+  boost::container::small_vector<char, 16> used_;
 };
 
 // The body as an object, or an error (a null body is an empty object where `null_is_empty`).
