@@ -116,8 +116,8 @@ class Fields {
   const bj::object& object_;
   std::string prefix_;
   FieldErrors& errors_;
-  // By member index: read by find(). Inline for the objects the contracts know (at most eleven
-  // members), so decoding a log event's data allocates nothing for it.
+  // By member index: read by find(). Inline for up to 16 members (an event's data has at most
+  // eight), so decoding the log's data allocates nothing for it.
   boost::container::small_vector<char, 16> used_;
 };
 
