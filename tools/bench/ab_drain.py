@@ -66,22 +66,26 @@ def one_run(binary, label, server, last, events, args):
     service = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        published = f"""SELECT extract(epoch FROM updated_at) FROM subscriptions
-                        WHERE name = 'kafka-publisher' AND {at_or_after(last)}"""
-        while not (done := bench.psql(url, published)):
-            if service.poll() is not None:
-                raise SystemExit(f"{binary} exited during the drain")
-            time.sleep(0.5)
+        def wait_for(query, what):
+            """The first non-empty answer to `query`, polled twice a second."""
+            while not (answer := bench.psql(url, query)):
+                if service.poll() is not None:
+                    raise SystemExit(f"{binary} exited before {what}")
+                time.sleep(0.5)
+            return answer
+
+        done = wait_for(f"""SELECT extract(epoch FROM updated_at) FROM subscriptions
+                            WHERE name = 'kafka-publisher' AND {at_or_after(last)}""",
+                        "the publisher reached the end of the log")
         seconds = float(done) - start
         idle_after, total_after = machine_ticks()
         cpu = sum(bench.cpu_seconds([service.pid]).values())
         read_models = ""
         if args.read_models:
-            projected = f"""SELECT max(extract(epoch FROM updated_at)) FROM subscriptions
-                            WHERE name IN {READ_MODELS} HAVING count(*) = {len(READ_MODELS)}
-                              AND bool_and({at_or_after(last)})"""
-            while not (done := bench.psql(url, projected)):
-                time.sleep(0.5)
+            done = wait_for(f"""SELECT max(extract(epoch FROM updated_at)) FROM subscriptions
+                                WHERE name IN {READ_MODELS} HAVING count(*) = {len(READ_MODELS)}
+                                  AND bool_and({at_or_after(last)})""",
+                            "the read models reached the end of the log")
             read_models = f"; read models at the end {float(done) - start:.1f} s after the start"
     finally:
         service.terminate()
