@@ -38,9 +38,7 @@ enum class Durability { temporary, logged };
 
 enum class Key { now, after_load };
 
-// A fresh, empty copy of a read model's table, named with `suffix`, with its primary key unless
-// a bulk load comes first (a key built by sorting the loaded rows is faster than one kept up row
-// by row); the secondary indexes come after the load (build_indexes), for the same reason.
+// The primary key of the copy of a read model's table named with `suffix`.
 void add_primary_key(pqxx::transaction_base& tx, const TableShape& shape,
                      const std::string& suffix) {
   const std::string table = shape.name + suffix;
@@ -48,6 +46,9 @@ void add_primary_key(pqxx::transaction_base& tx, const TableShape& shape,
           tx.quote_name(table + "_pkey") + " PRIMARY KEY " + shape.primary_key);
 }
 
+// A fresh, empty copy of a read model's table, named with `suffix`, with its primary key unless
+// a bulk load comes first (a key built by sorting the loaded rows is faster than one kept up row
+// by row); the secondary indexes come after the load (build_indexes), for the same reason.
 void create_table(pqxx::transaction_base& tx, const TableShape& shape, const std::string& suffix,
                   Durability durability, Key key = Key::now) {
   const std::string table = shape.name + suffix;
