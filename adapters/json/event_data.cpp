@@ -1,7 +1,6 @@
-// Event data and order lines: written in the contract's field order, read back exactly.
+// Event data and order lines: written in the contract's field order, order lines read back
+// exactly (the event data is read by event_reader.cpp).
 #include "adapters/json/event_data.hpp"
-
-#include <boost/json/monotonic_resource.hpp>
 
 #include "adapters/json/fields.hpp"
 #include "domain/overloaded.hpp"
@@ -81,55 +80,6 @@ void write_event_data(JsonWriter& w, const domain::Event& event) {
              },
              event);
   w.end_object();
-}
-
-std::optional<domain::Event> decode_event(std::string_view type, std::string_view data_json) {
-  // Every subscriber decodes every event: the document lives in a buffer on this stack, and only
-  // the event decoded from it goes to the heap.
-  unsigned char buffer[4096];
-  bj::monotonic_resource resource(buffer, sizeof buffer);
-  const auto parsed = parse_exact(data_json, &resource);
-  const auto* document = std::get_if<bj::value>(&parsed);
-  if (document == nullptr || !document->is_object()) return std::nullopt;
-  FieldErrors errors;
-  Fields fields(document->get_object(), "", errors);
-  const auto order_id = fields.integer("orderid", fields.required("orderid"));
-  const auto user_id = fields.integer("userid", fields.required("userid"));
-  const auto total = fields.money("totalamount", fields.required("totalamount"));
-  if (!errors.empty()) return std::nullopt;
-
-  if (type == "order.created") {
-    const auto* items = fields.required("items");
-    if (items == nullptr || !items->is_array()) return std::nullopt;
-    domain::OrderPlaced placed{*order_id, *user_id, {}, *total};
-    placed.items.reserve(items->get_array().size());
-    for (const auto& value : items->get_array()) {
-      auto item = decode_item(value, "items", errors);
-      if (!item) return std::nullopt;
-      placed.items.push_back(*item);
-    }
-    return placed;
-  }
-
-  const auto old_status_text = fields.text("oldstatus", fields.required("oldstatus"));
-  const auto old_status = old_status_text ? domain::parse_status(*old_status_text) : std::nullopt;
-  if (!old_status) return std::nullopt;
-  const domain::OrderRef ref{*order_id, *user_id, *total, *old_status};
-
-  auto text_of = [&](std::string_view key) {
-    return fields.text(key, fields.required(key)).value_or("");
-  };
-  if (type == "order.paid") {
-    const auto amount = fields.money("amount", fields.required("amount"));
-    if (!amount) return std::nullopt;
-    return domain::OrderPaid{ref, text_of("payment_reference"), *amount};
-  }
-  if (type == "order.shipped") {
-    return domain::OrderShipped{ref, text_of("carrier"), text_of("tracking_number")};
-  }
-  if (type == "order.delivered") return domain::OrderDelivered{ref};
-  if (type == "order.cancelled") return domain::OrderCancelled{ref, text_of("reason")};
-  return std::nullopt;
 }
 
 }  // namespace order::json

@@ -17,6 +17,22 @@ namespace bj = boost::json;
 constexpr double kLargestMoney = 1e13;
 constexpr std::int64_t kLargestCents = 1'000'000'000'000'000;  // kLargestMoney in cents
 
+// A number below kLargestMoney whose text has a non-zero digit below the cent (4.999), or is no
+// plain decimal (1e2): money must be written as it is, never rounded.
+bool is_sub_cent(double d, std::string_view text) {
+  return std::fabs(d) < kLargestMoney && !domain::parse_money(text);
+}
+
+// A number with a fraction, known not to be sub-cent.
+std::variant<domain::Money, MoneyProblem> money_of_real(double real) {
+  if (!(std::fabs(real) < kLargestMoney)) return MoneyProblem::out_of_range;
+  // |real| < 1e13 with at most two decimals: doubles there are at most 2^-9 apart, so real is
+  // within 0.001 of the text's value, and real × 100 (below 2^50, rounded by at most 0.07) is
+  // within 0.2 of the exact cents; llround recovers them. (At 9e13 doubles are 2^-6 apart, and
+  // 89999999999999.99 came out a cent short.)
+  return domain::Money{std::llround(real * 100.0)};
+}
+
 struct ExactHandler {
   static constexpr std::size_t max_object_size = bj::object::max_size();
   static constexpr std::size_t max_array_size = bj::array::max_size();
@@ -74,9 +90,9 @@ struct ExactHandler {
   }
   bool on_double(double d, bj::string_view s, bj::error_code&) {
     number_text.append(s.data(), s.size());
-    const bool is_sub_cent = std::fabs(d) < kLargestMoney && !domain::parse_money(number_text);
+    const bool sub_cent = is_sub_cent(d, number_text);
     number_text.clear();
-    stack.push_double(is_sub_cent ? std::numeric_limits<double>::quiet_NaN() : d);
+    stack.push_double(sub_cent ? std::numeric_limits<double>::quiet_NaN() : d);
     return true;
   }
   bool on_bool(bool b, bj::error_code&) {
@@ -109,40 +125,45 @@ std::variant<boost::json::value, ParseError> parse_exact(std::string_view text,
   return parser.handler().stack.release();
 }
 
-std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& value) {
-  if (const auto* text = value.if_string()) {
-    // A decimal string ("4.99") is accepted as the Go service's clients sent it; it is judged
-    // as the number it spells, so "4.999" is a precision error here too. The common case, plain
-    // digits with at most two decimals, needs no parser: it is what the log's data holds.
-    const std::string_view digits(text->data(), text->size());
-    if (digits.find_first_of("eE") == std::string_view::npos) {
-      if (const auto money = domain::parse_money(digits)) {
-        const bool decimal = digits.find('.') != std::string_view::npos;
-        // As a number: an integer is exact at any size; a decimal only below kLargestMoney.
-        if (!decimal || (money->cents < kLargestCents && money->cents > -kLargestCents)) {
-          return *money;
-        }
+std::variant<domain::Money, MoneyProblem> money_of_text(std::string_view digits) {
+  // A decimal string ("4.99") is accepted as the Go service's clients sent it; it is judged as the
+  // number it spells, so "4.999" is a precision error here too. The common case, plain digits with
+  // at most two decimals, needs no parser: it is what the log's data holds.
+  if (digits.find_first_of("eE") == std::string_view::npos) {
+    if (const auto money = domain::parse_money(digits)) {
+      const bool decimal = digits.find('.') != std::string_view::npos;
+      // As a number: an integer is exact at any size; a decimal only below kLargestMoney.
+      if (!decimal || (money->cents < kLargestCents && money->cents > -kLargestCents)) {
+        return *money;
       }
     }
-    const auto parsed = parse_exact(digits);
-    const auto* number = std::get_if<boost::json::value>(&parsed);
-    if (number == nullptr || !(number->is_number())) return MoneyProblem::not_a_number;
-    return money_of(*number);
   }
-  if (const auto* integer = value.if_int64()) {
-    domain::Money money;
-    if (__builtin_mul_overflow(*integer, 100, &money.cents)) return MoneyProblem::out_of_range;
-    return money;
+  const auto parsed = parse_exact(digits);
+  const auto* number = std::get_if<boost::json::value>(&parsed);
+  if (number == nullptr || !(number->is_number())) return MoneyProblem::not_a_number;
+  return money_of(*number);
+}
+
+std::variant<domain::Money, MoneyProblem> money_of_integer(std::int64_t integer) {
+  domain::Money money;
+  if (__builtin_mul_overflow(integer, 100, &money.cents)) return MoneyProblem::out_of_range;
+  return money;
+}
+
+std::variant<domain::Money, MoneyProblem> money_of_double(double real, std::string_view text) {
+  if (is_sub_cent(real, text)) return MoneyProblem::too_many_decimals;
+  return money_of_real(real);
+}
+
+std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& value) {
+  if (const auto* text = value.if_string()) {
+    return money_of_text(std::string_view(text->data(), text->size()));
   }
+  if (const auto* integer = value.if_int64()) return money_of_integer(*integer);
   if (value.is_uint64()) return MoneyProblem::out_of_range;  // above 2^63: no price
   if (const auto* real = value.if_double()) {
     if (std::isnan(*real)) return MoneyProblem::too_many_decimals;
-    if (!(std::fabs(*real) < kLargestMoney)) return MoneyProblem::out_of_range;
-    // |real| < 1e13 with at most two decimals: doubles there are at most 2^-9 apart, so real is
-    // within 0.001 of the text's value, and real × 100 (below 2^50, rounded by at most 0.07) is
-    // within 0.2 of the exact cents; llround recovers them. (At 9e13 doubles are 2^-6 apart, and
-    // 89999999999999.99 came out a cent short.)
-    return domain::Money{std::llround(*real * 100.0)};
+    return money_of_real(*real);
   }
   return MoneyProblem::not_a_number;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,5 +29,11 @@ enum class MoneyProblem { not_a_number, too_many_decimals, out_of_range };
 
 // The exact amount of a JSON number produced by parse_exact, or of a decimal string ("4.99").
 std::variant<domain::Money, MoneyProblem> money_of(const boost::json::value& value);
+
+// The same judgement for a reader that sees the document's values one by one (a SAX handler):
+// a decimal string's text, an integer, and a number with a fraction with the text it was read from.
+std::variant<domain::Money, MoneyProblem> money_of_text(std::string_view digits);
+std::variant<domain::Money, MoneyProblem> money_of_integer(std::int64_t integer);
+std::variant<domain::Money, MoneyProblem> money_of_double(double real, std::string_view text);
 
 }  // namespace order::json

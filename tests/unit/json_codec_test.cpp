@@ -245,6 +245,73 @@ TEST_CASE("every event type decodes back to itself, also from PostgreSQL's jsonb
   CHECK_FALSE(json::decode_event("order.teleported", json::encode_event_data(events[0])));
 }
 
+TEST_CASE("the log's data is read as a JSON object is: the last duplicate wins, escapes count") {
+  const auto created = json::decode_event(
+      "order.created",
+      R"({"orderid": "x", "orderid": 17, "userid": 101, "totalamount": 9.98, "other": {"a": [1,)"
+      R"( {"items": 5}]}, "items": [3], "items": [{"price": "4.99", "quantity": 2,)"
+      R"( "product_id": 1001, "product_name": "pen", "order_id": {"any": null}}]})");
+  REQUIRE(created.has_value());
+  CHECK(*created == domain::Event{domain::OrderPlaced{
+                        17, 101, {{1001, 2, domain::Money{499}}}, domain::Money{998}}});
+
+  // An escaped key is the key it spells; a long escaped text survives whole.
+  const std::string reason(5000, 'r');
+  const auto cancelled = json::decode_event(
+      "order.cancelled", R"({"order\u0069d": 17, "userid": 101, "totalamount": "13.48",)"
+                         R"( "oldstatus": "p\u0061id", "reason": "\n)" +
+                             reason + R"("})");
+  REQUIRE(cancelled.has_value());
+  CHECK(*cancelled ==
+        domain::Event{domain::OrderCancelled{
+            {17, 101, domain::Money{1348}, domain::OrderStatus::paid}, "\n" + reason}});
+}
+
+TEST_CASE("log data that does not fit its event does not decode") {
+  const std::string paid_tail = R"("oldstatus": "pending", "amount": "1.00"})";
+  auto paid = [&](std::string_view head) {
+    return json::decode_event("order.paid", std::string(head) + paid_tail);
+  };
+  CHECK(paid(R"({"orderid": 1, "userid": 2, "totalamount": "1.00", )"));
+  CHECK_FALSE(paid(R"({"orderid": 1.0, "userid": 2, "totalamount": "1.00", )"));
+  CHECK_FALSE(paid(R"({"orderid": 9223372036854775808, "userid": 2, "totalamount": "1.00", )"));
+  CHECK_FALSE(paid(R"({"orderid": null, "userid": 2, "totalamount": "1.00", )"));
+  CHECK_FALSE(paid(R"({"orderid": [1], "userid": 2, "totalamount": "1.00", )"));
+  CHECK_FALSE(paid(R"({"userid": 2, "totalamount": "1.00", )"));
+  CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": 1.001, )"));
+  CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": "1.001", )"));
+  CHECK(paid(R"({"orderid": 1, "userid": 2, "totalamount": 1e2, )"));
+  CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": 92233720368547759, )"));
+  CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": true, )"));
+  CHECK_FALSE(json::decode_event("order.paid", R"({"orderid": 1, "userid": 2, "totalamount": 1,)"
+                                               R"( "oldstatus": "lost", "amount": 1})"));
+  CHECK_FALSE(json::decode_event("order.paid", R"({"orderid": 1, "userid": 2, "totalamount": 1,)"
+                                               R"( "oldstatus": "pending"})"));
+  // Not JSON, or not an object: nothing decodes.
+  CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": "1.00", /* c */ )"));
+  CHECK_FALSE(json::decode_event("order.paid", "[1]"));
+  CHECK_FALSE(json::decode_event("order.paid", ""));
+  CHECK_FALSE(json::decode_event("order.paid", paid_tail));
+
+  auto created = [](std::string_view items) {
+    return json::decode_event("order.created", R"({"orderid": 1, "userid": 2, "totalamount": 1,)"
+                                               R"( "items": )" +
+                                                   std::string(items) + "}");
+  };
+  CHECK(created(R"([{"product_id": 3, "quantity": 1, "price": 1}])"));
+  CHECK(created("[]"));
+  CHECK_FALSE(created("null"));
+  CHECK_FALSE(created(R"({"product_id": 3, "quantity": 1, "price": 1})"));
+  CHECK_FALSE(created(R"([{"product_id": 3, "quantity": 1, "price": 1}, 4])"));
+  CHECK_FALSE(created(R"([[{"product_id": 3, "quantity": 1, "price": 1}]])"));
+  CHECK_FALSE(created(R"([{"product_id": 3, "quantity": 1}])"));
+  CHECK_FALSE(created(R"([{"product_id": 3, "quantity": 1, "price": 1, "colour": "red"}])"));
+  CHECK_FALSE(created(R"([{"product_id": 3, "quantity": 1, "price": 1, "product_name": 7}])"));
+  CHECK_FALSE(created(R"([{"product_id": 3, "quantity": "1", "price": 1}])"));
+  CHECK_FALSE(json::decode_event("order.created", R"({"orderid": 1, "userid": 2,)"
+                                                  R"( "totalamount": 1})"));
+}
+
 TEST_CASE("the writer escapes what JSON requires and nothing else") {
   json::JsonWriter w;
   w.begin_object().key("k").string("a\"b\\c\n\x01é").key("n").integer(-5).end_object();
