@@ -9,7 +9,7 @@ set -euo pipefail
 run_packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   libpistache-dev libpqxx-dev libpq-dev librdkafka-dev
-  libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev libssl-dev
+  libboost-json1.81-dev libboost1.81-dev libfmt-dev doctest-dev libssl-dev libjemalloc-dev
   postgresql-15 postgresql-client-15
   kcat maven default-jre-headless python3 time
 )
