@@ -17,8 +17,8 @@ namespace bj = boost::json;
 constexpr double kLargestMoney = 1e13;
 constexpr std::int64_t kLargestCents = 1'000'000'000'000'000;  // kLargestMoney in cents
 
-// A number below kLargestMoney whose text has a non-zero digit below the cent (4.999), or is no
-// plain decimal (1e2): money must be written as it is, never rounded.
+// A number below kLargestMoney whose text has a non-zero digit below the cent (4.999): it is
+// refused as money, never rounded.
 bool is_sub_cent(double d, std::string_view text) {
   return std::fabs(d) < kLargestMoney && !domain::parse_money(text);
 }
