@@ -73,11 +73,29 @@ std::string format_rfc3339(Microseconds time) {
   const auto day = floor<days>(time);
   const year_month_day date{day};
   const hh_mm_ss clock{time - day};
-  char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", int(date.year()),
-                unsigned(date.month()), unsigned(date.day()), int(clock.hours().count()),
-                int(clock.minutes().count()), int(clock.seconds().count()),
-                static_cast<long long>(clock.subseconds().count()));
+  const int y = int(date.year());
+  if (y < 0 || y > 9999) {
+    char text[40];
+    std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", y,
+                  unsigned(date.month()), unsigned(date.day()), int(clock.hours().count()),
+                  int(clock.minutes().count()), int(clock.seconds().count()),
+                  static_cast<long long>(clock.subseconds().count()));
+    return text;
+  }
+  // Digit by digit, as this runs for every event a publisher, projector or rebuild hands on.
+  std::string text = "0000-00-00T00:00:00.000000Z";
+  const auto put = [&text](std::size_t end, long long value, int width) {
+    for (int i = 1; i <= width; ++i, value /= 10) {
+      text[end - static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(4, y, 4);
+  put(7, unsigned(date.month()), 2);
+  put(10, unsigned(date.day()), 2);
+  put(13, clock.hours().count(), 2);
+  put(16, clock.minutes().count(), 2);
+  put(19, clock.seconds().count(), 2);
+  put(26, clock.subseconds().count(), 6);
   return text;
 }
 

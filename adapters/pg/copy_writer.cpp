@@ -1,98 +1,100 @@
 #include "adapters/pg/copy_writer.hpp"
 
-#include <array>
-#include <charconv>
-#include <tuple>
+#include <libpq-fe.h>
+
+#include <pqxx/except>
+
+#include "adapters/pg/libpq_handle.hpp"
+#include "adapters/pg/timestamps.hpp"
 
 namespace order::pg {
 namespace {
 
-// Complete lines of COPY text, already escaped, joined by '\n' without the last one (libpqxx
-// adds it).
-struct CopyLines {
-  std::string_view text;
-};
-
-// Rows go out once this much is buffered: a few tens of rows per send.
+// Rows go out once this much is buffered: a few hundred rows per send.
 constexpr std::size_t kFlushBytes = std::size_t{64} * 1024;
 
-// The letter after the backslash for each byte COPY's text format gives a meaning, 0 for the rest.
-constexpr std::array<char, 256> kEscapes = [] {
-  std::array<char, 256> escapes{};
-  escapes['\\'] = '\\';
-  escapes['\n'] = 'n';
-  escapes['\r'] = 'r';
-  escapes['\t'] = 't';
-  return escapes;
-}();
+// The binary format's header: its signature, no flags, no header extension.
+constexpr std::string_view kHeader("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
 
 }  // namespace
-}  // namespace order::pg
 
-// stream_to hands each field of a tuple to this escaper and sends the result as one line; for
-// CopyLines the "field" is many lines, escaped already, so they go out as they are. (libpqxx
-// specialises the same member for nullptr_t.)
-template <>
-std::string pqxx::internal::TypedCopyEscaper::operator()<order::pg::CopyLines>(
-    const order::pg::CopyLines* lines) const {
-  return std::string(lines->text);
-}
-
-namespace order::pg {
-
-void append_copy_escaped(std::string& out, std::string_view text) {
-  std::size_t plain = 0;  // start of the bytes not yet appended
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char escaped = kEscapes[static_cast<unsigned char>(text[i])];
-    if (escaped == 0) continue;
-    out.append(text.substr(plain, i - plain));
-    out.push_back('\\');
-    out.push_back(escaped);
-    plain = i + 1;
-  }
-  out.append(text.substr(plain));
-}
-
-CopyWriter::CopyWriter(pqxx::transaction_base& tx, const std::string& table,
+CopyWriter::CopyWriter(pqxx::dbtransaction& tx, const std::string& table,
                        const std::vector<std::string>& columns)
-    : out_(tx, table, columns) {
-  lines_.reserve(kFlushBytes + kFlushBytes / 4);
+    : connection_(libpq_handle(tx)) {
+  query_ = "COPY " + tx.quote_name(table) + " (";
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) query_ += ", ";
+    query_ += tx.quote_name(columns[i]);
+  }
+  query_ += ") FROM STDIN (FORMAT binary)";
+  PGresult* started = PQexec(connection_, query_.c_str());
+  if (started == nullptr || PQresultStatus(started) != PGRES_COPY_IN) {
+    throw_libpq_error(connection_, started, query_);
+  }
+  PQclear(started);
+  open_ = true;
+  buffer_.reserve(kFlushBytes + kFlushBytes / 4);
+  buffer_.append(kHeader);
+  row_start_ = buffer_.size();
+}
+
+CopyWriter::~CopyWriter() {
+  if (!open_) return;
+  if (PQputCopyEnd(connection_, "the client abandoned the COPY") == 1) {
+    while (PGresult* result = PQgetResult(connection_)) PQclear(result);
+  }
+}
+
+void CopyWriter::put_uint(std::uint64_t value, int bytes) {
+  for (int shift = (bytes - 1) * 8; shift >= 0; shift -= 8) {
+    buffer_.push_back(static_cast<char>((value >> shift) & 0xff));
+  }
 }
 
 CopyWriter& CopyWriter::field(std::string_view text) {
-  if (!first_field_) lines_.push_back('\t');
-  first_field_ = false;
-  append_copy_escaped(lines_, text);
+  if (fields_++ == 0) put_uint(0, 2);  // the row's field count, set by end_row()
+  put_uint(static_cast<std::uint32_t>(text.size()), 4);
+  buffer_.append(text);
   return *this;
 }
 
 CopyWriter& CopyWriter::field(std::int64_t value) {
-  if (!first_field_) lines_.push_back('\t');
-  first_field_ = false;
-  char digits[24];
-  lines_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  if (fields_++ == 0) put_uint(0, 2);
+  put_uint(8, 4);
+  put_uint(static_cast<std::uint64_t>(value), 8);
   return *this;
 }
 
+CopyWriter& CopyWriter::field(commands::Microseconds time) {
+  return field(timestamptz_of(time));
+}
+
 void CopyWriter::end_row() {
-  lines_.push_back('\n');
-  row_start_ = lines_.size();
-  first_field_ = true;
-  if (lines_.size() >= kFlushBytes) flush();
+  if (fields_ == 0) put_uint(0, 2);  // a row of no fields
+  buffer_[row_start_] = static_cast<char>(fields_ >> 8);
+  buffer_[row_start_ + 1] = static_cast<char>(fields_ & 0xff);
+  fields_ = 0;
+  if (buffer_.size() >= kFlushBytes) flush();
+  row_start_ = buffer_.size();
 }
 
 void CopyWriter::flush() {
-  if (row_start_ == 0) return;
-  // Every buffered row but the current one, without the last newline.
-  const CopyLines lines{std::string_view(lines_).substr(0, row_start_ - 1)};
-  out_ << std::make_tuple(lines);
-  lines_.erase(0, row_start_);
-  row_start_ = 0;
+  if (buffer_.empty()) return;
+  if (PQputCopyData(connection_, buffer_.data(), static_cast<int>(buffer_.size())) != 1) {
+    throw pqxx::broken_connection(PQerrorMessage(connection_));
+  }
+  buffer_.clear();
 }
 
 void CopyWriter::complete() {
+  buffer_.resize(row_start_);  // a row begun and not ended is not sent
+  put_uint(0xffff, 2);         // the trailer: a field count of -1
   flush();
-  out_.complete();
+  open_ = false;
+  if (PQputCopyEnd(connection_, nullptr) != 1) {
+    throw pqxx::broken_connection(PQerrorMessage(connection_));
+  }
+  finish_libpq_command(connection_, query_);
 }
 
 }  // namespace order::pg

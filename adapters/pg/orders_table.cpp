@@ -8,6 +8,7 @@
 #include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
 #include "adapters/pg/timestamps.hpp"
+#include "commands/rfc3339.hpp"
 #include "projections/order_projection.hpp"
 
 namespace order::pg {
@@ -73,6 +74,16 @@ const std::vector<std::pair<std::string, std::string>> kOrderIndexes = {
     {"by_user_status", "(user_id, status, order_id)"},
 };
 
+namespace {
+
+commands::Microseconds stored_time(const std::string& rfc3339) {
+  const auto time = commands::parse_rfc3339(rfc3339);
+  if (!time) throw std::runtime_error("read model row with a bad time " + rfc3339);
+  return *time;
+}
+
+}  // namespace
+
 void write_copy_row(CopyWriter& out, const projections::OrderRow& row) {
   const domain::Order& o = row.order;
   out.field(std::int64_t{o.id})
@@ -81,8 +92,8 @@ void write_copy_row(CopyWriter& out, const projections::OrderRow& row) {
       .field(o.total.cents)
       .field(json::encode_items(o.items))
       .field(o.version)
-      .field(row.created_at)
-      .field(row.updated_at)
+      .field(stored_time(row.created_at))
+      .field(stored_time(row.updated_at))
       .field(o.payment_reference)
       .field(o.carrier)
       .field(o.tracking_number)

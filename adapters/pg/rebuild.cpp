@@ -15,6 +15,7 @@
 #include <string_view>
 #include <thread>
 
+#include "adapters/pg/copy_reader.hpp"
 #include "adapters/pg/orders_table.hpp"
 #include "adapters/pg/subscription_store.hpp"
 #include "adapters/pg/timestamps.hpp"
@@ -206,7 +207,7 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
 // have applied); without, every event of a transaction below the horizon of the scan's own
 // snapshot. Memory holds three fetched pages and one order. Returns the horizon: every event of a
 // transaction below it that the bound admits is in the table.
-std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_base& write,
+std::uint64_t scan_into(const ConnectionOptions& database, pqxx::dbtransaction& write,
                         const std::string& table, const std::optional<std::string>& until,
                         std::int64_t& events, std::int64_t log_events, Clock::time_point start,
                         const ProgressFn& progress) {
@@ -217,30 +218,29 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
       scan.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0].as<std::uint64_t>();
   const std::string bound =
       until ? *until : "transaction_id < " + scan.quote(std::to_string(horizon)) + "::xid8";
-  scan.exec(
-      "DECLARE rebuild_scan NO SCROLL CURSOR FOR "
-      "SELECT stream_id, stream_version, event_id::text, event_type, "
-      "recorded_at AT TIME ZONE 'UTC', data::text "
-      "FROM events WHERE " +
-      bound + " ORDER BY stream_id, stream_version");
+  CopyReader copy(scan,
+                  "SELECT stream_id, stream_version, event_id, event_type, recorded_at, data "
+                  "FROM events WHERE " +
+                      bound + " ORDER BY stream_id, stream_version");
 
-  // Pages are fetched on a thread of their own, one ahead, so the database reads the next page
-  // while this thread folds the current one and the COPY backend writes it.
+  // The COPY is read on a thread of its own, a page ahead, so the database and libpq go on
+  // while this thread folds the current page and the COPY backend writes it.
+  constexpr std::size_t kPageBytes = std::size_t{1} << 20;
   std::mutex mutex;
   std::condition_variable changed;
-  std::deque<pqxx::result> pages;
+  std::deque<std::string> pages;
   bool exhausted = false;
   bool abandoned = false;
   std::exception_ptr fetch_error;
   std::thread fetcher([&] {
     try {
-      for (;;) {
-        pqxx::result page = scan.exec("FETCH 10000 FROM rebuild_scan");
+      for (bool more = true; more;) {
+        std::string page;
+        more = copy.read(page, kPageBytes);
         std::unique_lock lock(mutex);
         changed.wait(lock, [&] { return pages.size() < 2 || abandoned; });
         if (abandoned) return;
-        if (page.empty()) break;
-        pages.push_back(std::move(page));
+        if (!page.empty()) pages.push_back(std::move(page));
         changed.notify_all();
       }
     } catch (...) {
@@ -251,7 +251,8 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
     exhausted = true;
     changed.notify_all();
   });
-  // The fetcher stops and is joined however this scope is left.
+  // The fetcher stops and is joined however this scope is left (and before the COPY is
+  // cancelled, if it has not ended).
   struct Join {
     std::thread& thread;
     std::mutex& mutex;
@@ -266,14 +267,14 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
       thread.join();
     }
   } join{fetcher, mutex, changed, abandoned};
-  auto next_page = [&]() -> std::optional<pqxx::result> {
+  auto next_page = [&]() -> std::optional<std::string> {
     std::unique_lock lock(mutex);
     changed.wait(lock, [&] { return !pages.empty() || exhausted; });
     if (pages.empty()) {
       if (fetch_error) std::rethrow_exception(fetch_error);
       return std::nullopt;
     }
-    pqxx::result page = pages.front();  // a result is a shared handle: copying it is cheap
+    std::string page = std::move(pages.front());
     pages.pop_front();
     changed.notify_all();
     return page;
@@ -283,25 +284,39 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::transaction_bas
   std::optional<projections::OrderRow> row;
   domain::OrderId current = 0;
   auto last_report = Clock::now();
+  std::optional<BinaryRows> rows;
+  BinaryRow<6> r;
   while (const auto page = next_page()) {
-    for (const auto& r : *page) {
-      const auto stream_id = r[0].as<domain::OrderId>();
+    if (rows) {
+      rows->next_chunk(*page);
+    } else {
+      rows.emplace(*page);
+    }
+    std::int64_t read = 0;
+    while (rows->next(r)) {
+      if (r.count != 6 || !r.fields[0] || !r.fields[1] || !r.fields[2] || !r.fields[3] ||
+          !r.fields[4] || !r.fields[5] || r.fields[5]->empty() || r.fields[5]->front() != 1) {
+        throw std::runtime_error("the log's COPY gave a row this build cannot read");
+      }
+      const auto stream_id = BinaryRows::int64(*r.fields[0]);
       if (stream_id != current) {
         if (row) write_copy_row(out, *row);
         row.reset();
         current = stream_id;
       }
-      fold_order_event(row, stream_id, r[1].as<std::int64_t>(),
-                       std::string_view(r[3].c_str(), r[3].size()),
-                       std::string_view(r[5].c_str(), r[5].size()), utc_rfc3339(r[4].c_str()),
-                       std::string_view(r[2].c_str(), r[2].size()));
+      fold_order_event(row, stream_id, BinaryRows::int64(*r.fields[1]), *r.fields[3],
+                       r.fields[5]->substr(1),  // jsonb's binary form: a version byte, then text
+                       rfc3339_of_timestamptz(BinaryRows::int64(*r.fields[4])),
+                       uuid_text(*r.fields[2]));
+      ++read;
     }
-    events += static_cast<std::int64_t>(page->size());
+    events += read;
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {
       progress({events, log_events, seconds_since(start)});
       last_report = Clock::now();
     }
   }
+  if (!rows || !rows->ended()) throw std::runtime_error("the log's COPY ended without its end marker");
   if (row) write_copy_row(out, *row);
   out.complete();
   return horizon;

@@ -143,3 +143,24 @@ TEST_CASE("a bound is printed again in UTC, the way the database reads it, and w
   CHECK(utc_rfc3339("9999-12-31T23:59:59.9999999Z") == "9999-12-31T23:59:59.999999Z");
   CHECK(utc_rfc3339("9999-12-31T23:59:59-01:00") == "9999-12-31T23:59:59.999999Z");
 }
+
+TEST_CASE("a time is printed with every field at its width, and reads back as itself") {
+  using std::chrono::microseconds;
+  CHECK(format_rfc3339(Microseconds{microseconds{0}}) == "1970-01-01T00:00:00.000000Z");
+  CHECK(format_rfc3339(Microseconds{microseconds{-1}}) == "1969-12-31T23:59:59.999999Z");
+  CHECK(format_rfc3339(*parse_rfc3339("0001-01-01T00:00:00Z")) == "0001-01-01T00:00:00.000000Z");
+  CHECK(format_rfc3339(*parse_rfc3339("2024-02-29T09:05:07.000042Z")) ==
+        "2024-02-29T09:05:07.000042Z");
+  // Beyond four digits of year, as printf's %04d gives it.
+  CHECK(format_rfc3339(*parse_rfc3339("9999-12-31T23:59:59.999999Z") + microseconds{1}) ==
+        "10000-01-01T00:00:00.000000Z");
+  // A spread of times over years 1 to 9999, each a few steps of a large odd stride apart.
+  const auto first = parse_rfc3339("0001-01-01T00:00:00Z")->time_since_epoch().count();
+  const auto last = parse_rfc3339("9999-12-31T23:59:59.999999Z")->time_since_epoch().count();
+  int mismatches = 0;
+  for (std::int64_t t = first; t <= last; t += 3'155'695'200'000'001 / 1000) {
+    const Microseconds time{microseconds{t}};
+    if (parse_rfc3339(format_rfc3339(time)) != time) ++mismatches;
+  }
+  CHECK(mismatches == 0);
+}
