@@ -114,3 +114,55 @@ TEST_CASE("readers wait for any transaction in flight but a read model's, which 
     CHECK(orders_read(reader) == std::vector<std::int64_t>{1, 3, 2});
   }
 }
+
+TEST_CASE("every field of an event the reader hands on is the server's own text of it") {
+  FreshDatabase db;
+  {
+    pqxx::connection connection(db.url());
+    pqxx::work tx(connection);
+    tx.exec(R"(
+INSERT INTO events (stream_id, stream_version, event_type, schema_version, data, metadata,
+                    recorded_at)
+SELECT 10 + i % 3, 1 + i / 3, CASE WHEN i % 2 = 0 THEN 'order.created' ELSE 'order.paid' END,
+       1 + i % 2,
+       jsonb_build_object('userid', i, 'note', 'é "quoted" \ line' || chr(10) || i,
+                          'price', 1.5 * i),
+       CASE WHEN i % 4 = 0 THEN '{}'::jsonb
+            ELSE jsonb_build_object('correlation_id', 'c-' || i, 'traceparent',
+                                    '00-' || md5(i::text) || '-0123456789abcdef-01',
+                                    'tracestate', 'a=' || i) END,
+       timestamptz '2026-11-27 09:41:07.123456+00' - i * interval '13 days 7 microseconds'
+FROM generate_series(0, 59) AS i)");
+    tx.commit();
+  }
+  order::pg::SubscriptionStore reader({db.url()}, "order-test");
+  const auto events = reader.read_after({}, 1000);
+  pqxx::connection connection(db.url());
+  pqxx::work tx(connection);
+  const pqxx::result rows = tx.exec(R"(
+SELECT transaction_id::text, global_position, stream_id, stream_version, event_id::text,
+       event_type, schema_version,
+       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), data::text,
+       coalesce(metadata->>'correlation_id', ''), coalesce(metadata->>'traceparent', ''),
+       coalesce(metadata->>'tracestate', '')
+FROM events ORDER BY transaction_id, global_position)");
+  REQUIRE(events.size() == rows.size());
+  REQUIRE(events.size() == 60);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    const auto& r = rows[static_cast<pqxx::result::size_type>(i)];
+    CAPTURE(i);
+    CHECK(e.position.transaction_id == r[0].as<std::uint64_t>());
+    CHECK(e.position.global_position == r[1].as<std::int64_t>());
+    CHECK(e.stream_id == r[2].as<std::int64_t>());
+    CHECK(e.stream_version == r[3].as<std::int64_t>());
+    CHECK(e.event_id == r[4].as<std::string>());
+    CHECK(e.type == r[5].as<std::string>());
+    CHECK(e.schema_version == r[6].as<int>());
+    CHECK(e.recorded_at == r[7].as<std::string>());
+    CHECK(e.data_json == r[8].as<std::string>());
+    CHECK(e.correlation_id == r[9].as<std::string>());
+    CHECK(e.traceparent == r[10].as<std::string>());
+    CHECK(e.tracestate == r[11].as<std::string>());
+  }
+}
