@@ -16,8 +16,7 @@ constexpr std::string_view kSignature("PGCOPY\n\377\r\n\0", 11);
 }  // namespace
 
 CopyReader::CopyReader(pqxx::dbtransaction& tx, const std::string& query)
-    : connection_(libpq_handle(tx)),
-      query_("COPY (" + query + ") TO STDOUT (FORMAT binary)") {
+    : connection_(libpq_handle(tx)), query_("COPY (" + query + ") TO STDOUT (FORMAT binary)") {
   PGresult* started = PQexec(connection_, query_.c_str());
   if (started == nullptr || PQresultStatus(started) != PGRES_COPY_OUT) {
     throw_libpq_error(connection_, started, query_);
@@ -80,7 +79,9 @@ std::string_view BinaryRows::take_bytes(std::size_t bytes) {
 }
 
 std::int64_t BinaryRows::int64(std::string_view field) {
-  if (field.size() != 8) throw std::runtime_error("COPY field of " + std::to_string(field.size()) + " bytes where a bigint has 8");
+  if (field.size() != 8)
+    throw std::runtime_error("COPY field of " + std::to_string(field.size()) +
+                             " bytes where a bigint has 8");
   std::uint64_t value = 0;
   for (const char byte : field) value = value << 8 | static_cast<unsigned char>(byte);
   return static_cast<std::int64_t>(value);

@@ -65,9 +65,7 @@ CopyWriter& CopyWriter::field(std::int64_t value) {
   return *this;
 }
 
-CopyWriter& CopyWriter::field(commands::Microseconds time) {
-  return field(timestamptz_of(time));
-}
+CopyWriter& CopyWriter::field(commands::Microseconds time) { return field(timestamptz_of(time)); }
 
 void CopyWriter::end_row() {
   if (fields_ == 0) put_uint(0, 2);  // a row of no fields

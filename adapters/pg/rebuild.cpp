@@ -316,7 +316,8 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::dbtransaction& 
       last_report = Clock::now();
     }
   }
-  if (!rows || !rows->ended()) throw std::runtime_error("the log's COPY ended without its end marker");
+  if (!rows || !rows->ended())
+    throw std::runtime_error("the log's COPY ended without its end marker");
   if (row) write_copy_row(out, *row);
   out.complete();
   return horizon;
