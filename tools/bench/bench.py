@@ -209,37 +209,46 @@ def subscriptions_behind(url, xid, position):
                          WHERE (transaction_id, global_position) < ('{xid}'::xid8, {position})""")
 
 
+def envelopes_file(url, limit=None):
+    """A file of the log's public envelopes, `key<TAB>value` a line in log order (the first
+    `limit` events only, if given), as kcat -P -K '\\t' -l reads it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".envelopes", delete=False) as out:
+        subprocess.run(["psql", url, "-XAtq", "-c", f"""
+            COPY (SELECT stream_id || E'\\t' || json_build_object('id', event_id, 'type', event_type,
+                    'version', '1.0', 'timestamp', to_char(recorded_at AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'data', data)::text
+                  FROM events ORDER BY global_position
+                  {f"LIMIT {limit}" if limit else ""}) TO STDOUT"""],
+                       check=True, stdout=out)
+        return out.name
+
+
+def kcat_seconds(path, topic):
+    """Seconds kcat takes to produce the envelopes of `path` to a fresh `topic`, idempotently,
+    as the publisher does; the topic is deleted afterwards."""
+    brokers = os.environ["KAFKA_BROKERS"]
+    subprocess.run(["kcat", "-b", brokers, "-L", "-t", topic], capture_output=True)
+    time.sleep(1)
+    seconds, _ = timed(
+        ["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t", "-X",
+         "enable.idempotence=true", "-X", "linger.ms=5", "-X", "batch.num.messages=10000",
+         "-X", "queue.buffering.max.messages=1000000", "-l", path])
+    delete_topics({topic})
+    return seconds
+
+
 def publication(args, url, events):
     brokers = os.environ["KAFKA_BROKERS"]
     stamp = str(int(time.time()))
     # Baseline: the database's raw read rate of the same events, the floor of any drain of them.
     copy_seconds = copy_out_seconds(url)
     # Baseline: the same envelopes, key and value, from a file through kcat -P.
-    with tempfile.NamedTemporaryFile("w", suffix=".envelopes", delete=False) as f:
-        path = f.name
-    with open(path, "w") as out:
-        subprocess.run(["psql", url, "-XAtq", "-c", """
-            COPY (SELECT stream_id || E'\\t' || json_build_object('id', event_id, 'type', event_type,
-                    'version', '1.0', 'timestamp', to_char(recorded_at AT TIME ZONE 'UTC',
-                    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'data', data)::text
-                  FROM events ORDER BY global_position) TO STDOUT"""],
-                       check=True, stdout=out)
-
-    def kcat_seconds(topic):
-        subprocess.run(["kcat", "-b", brokers, "-L", "-t", topic], capture_output=True)
-        time.sleep(1)
-        seconds, _ = timed(
-            ["kcat", "-P", "-b", brokers, "-t", topic, "-K", "\t", "-X",
-             "enable.idempotence=true", "-X", "linger.ms=5", "-X", "batch.num.messages=10000",
-             "-X", "queue.buffering.max.messages=1000000", "-l", path])
-        delete_topics({topic})
-        return seconds
-
+    path = envelopes_file(url)
     # The broker's JVM compiles its hot paths during the first seconds of a load: one untimed send
     # of the same envelopes first, so that neither the baseline nor the drain after it measures
     # that (on a freshly started broker the timed send took from 2.1 to 6.8 s).
-    warm_up_seconds = kcat_seconds(f"bench-warm-up-{stamp}")
-    baseline_seconds = kcat_seconds(f"bench-kcat-{stamp}")
+    warm_up_seconds = kcat_seconds(path, f"bench-warm-up-{stamp}")
+    baseline_seconds = kcat_seconds(path, f"bench-kcat-{stamp}")
     os.unlink(path)
 
     # Measured: the service's publisher draining the whole log to a fresh topic. Its projector
@@ -590,6 +599,13 @@ def ingest_read_memory(args, server, template, events):
     """The ingest, record-to-Kafka, read and memory scenarios, each side on its own copy of the
     loaded log (`template`, N events), with every subscription's checkpoint at its last event."""
     seconds = args.seconds
+    # The broker warmed as the publication scenario warms it (one untimed send of up to
+    # 1,000,000 envelopes), whichever scenarios ran before: on a broker fresh from its start, the
+    # JVM's compiler threads took a fifth of the CPU during the measured load.
+    path = envelopes_file(template, limit=1_000_000)
+    print("  broker warm-up: kcat -P ...", flush=True)
+    kcat_seconds(path, f"bench-warm-up-ingest-{int(time.time())}")
+    os.unlink(path)
     base = copy_database(server, template, "order_bench_ingest_base")
     print("  ingest baseline: pgbench ...", flush=True)
     ingest_base = pgbench(base, INGEST_SQL, seconds)
