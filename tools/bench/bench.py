@@ -602,7 +602,7 @@ def ingest_read_memory(args, server, template, events):
     # The broker warmed as the publication scenario warms it (one untimed send of up to
     # 1,000,000 envelopes), whichever scenarios ran before: on a broker fresh from its start, the
     # JVM's compiler threads took a fifth of the CPU during the measured load.
-    path = envelopes_file(template, limit=1_000_000)
+    path = envelopes_file(with_database(server, template), limit=1_000_000)
     print("  broker warm-up: kcat -P ...", flush=True)
     kcat_seconds(path, f"bench-warm-up-ingest-{int(time.time())}")
     os.unlink(path)
