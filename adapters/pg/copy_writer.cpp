@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <pqxx/except>
+#include <stdexcept>
 
 #include "adapters/pg/libpq_handle.hpp"
 #include "adapters/pg/timestamps.hpp"
@@ -12,6 +13,8 @@ namespace {
 
 // Rows go out once this much is buffered: a few hundred rows per send.
 constexpr std::size_t kFlushBytes = std::size_t{64} * 1024;
+
+constexpr std::size_t kMaxFieldBytes = std::size_t{1} << 30;
 
 // The binary format's header: its signature, no flags, no header extension.
 constexpr std::string_view kHeader("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
@@ -52,6 +55,10 @@ void CopyWriter::put_uint(std::uint64_t value, int bytes) {
 }
 
 CopyWriter& CopyWriter::field(std::string_view text) {
+  // A field's length is a signed 32-bit count; the server takes no value over 1 GB anyway.
+  if (text.size() > kMaxFieldBytes) {
+    throw std::length_error("a COPY field of " + std::to_string(text.size()) + " bytes");
+  }
   if (fields_++ == 0) put_uint(0, 2);  // the row's field count, set by end_row()
   put_uint(static_cast<std::uint32_t>(text.size()), 4);
   buffer_.append(text);
