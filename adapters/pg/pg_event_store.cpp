@@ -78,14 +78,23 @@ FROM events
 WHERE stream_id = $1 AND stream_version <= $2 AND recorded_at <= $3::timestamptz
 ORDER BY stream_version)";
 
-// The loads of a batch, each its stream's prefix: `slot` numbers the answers.
+// The loads of a batch, each its stream's prefix: `slot` numbers the answers. Each stream is
+// read by its own lookup of the (stream, version) index, whatever the statistics say: as a plain
+// join, planned generically on a log without statistics yet (grown since the last ANALYZE, or
+// just restored), the batch became a hash join over a scan of the whole log, 267 ms instead of
+// 0.5 ms a batch at 1,000,000 events.
 const std::string kLoadBatch = std::string(R"(
-SELECT e.global_position, e.stream_version, e.event_id::text, e.event_type, e.data::text, )") +
-                               kRecordedAt + R"(, r.slot
+SELECT e.global_position, e.stream_version, e.event_id, e.event_type, e.data, e.recorded_at,
+       r.slot
 FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[])
      WITH ORDINALITY AS r(stream_id, max_version, as_of, slot)
-JOIN events e ON e.stream_id = r.stream_id AND e.stream_version <= r.max_version
-                 AND e.recorded_at <= r.as_of
+CROSS JOIN LATERAL (
+  SELECT global_position, stream_version, event_id::text AS event_id, event_type,
+         data::text AS data, )") +
+                               kRecordedAt + R"( AS recorded_at
+  FROM events
+  WHERE stream_id = r.stream_id AND stream_version <= r.max_version AND recorded_at <= r.as_of
+  ORDER BY stream_version) e
 ORDER BY r.slot, e.stream_version)";
 
 const std::string kNextOrderId = "SELECT nextval('order_ids')";
