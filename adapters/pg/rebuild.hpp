@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <pqxx/transaction_base>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct RebuildResult {
 // meanwhile is lost. Only one rebuild runs at a time.
 RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
                              const ProgressFn& progress);
+
+// The stream-ordered read of the log that rebuild_orders and verify_orders fold: the events
+// `bound` (a condition on `events`) admits, by stream and version, read in `scan` through the
+// (stream_id, stream_version) index whatever the log's size, never by a sort of the whole log.
+// Sets what it needs on `scan`, for that transaction only.
+std::string stream_scan(pqxx::transaction_base& scan, const std::string& bound);
 
 struct Difference {
   std::int64_t order_id = 0;

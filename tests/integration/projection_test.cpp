@@ -314,3 +314,43 @@ TEST_CASE("a rebuild leaves an event of a transaction still in flight to the liv
   CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM orders WHERE order_id = " +
                                 std::to_string(late_id)) == 1);
 }
+
+TEST_CASE("a rebuild reads the log by its stream index where the planner would rather sort it") {
+  FreshDatabase db;
+  {
+    pqxx::connection connection(db.url());
+    pqxx::nontransaction tx(connection);
+    tx.exec(
+        "INSERT INTO events (stream_id, stream_version, event_type, data) "
+        "SELECT s, v, 'order.placed', '{}' FROM generate_series(1, 20000) s, "
+        "generate_series(1, 2) v");
+    tx.exec("ANALYZE events");
+  }
+  // The log larger than the cache the planner assumes, as 10,000,000 events are against the
+  // default effective_cache_size of 4 GB: the planner, left to itself, sorts the whole log.
+  const std::string bound = "transaction_id < '1000000000'::xid8";
+  auto plan_of = [](pqxx::work& tx, const std::string& query) {
+    std::string plan;
+    for (const auto& row : tx.exec("EXPLAIN " + query)) plan += row[0].as<std::string>() + "\n";
+    return plan;
+  };
+  pqxx::connection connection(db.url());
+  std::string query;
+  std::string pinned;
+  {
+    pqxx::work tx(connection);
+    tx.exec("SET LOCAL effective_cache_size = '64kB'");
+    query = pg::stream_scan(tx, bound);
+    pinned = plan_of(tx, query);
+  }
+  pqxx::work tx(connection);
+  tx.exec("SET LOCAL effective_cache_size = '64kB'");
+  const std::string left_alone = plan_of(tx, query);
+  CAPTURE(left_alone);
+  REQUIRE(left_alone.find("Sort") != std::string::npos);
+
+  CAPTURE(pinned);
+  CHECK(pinned.find("Index Scan using events_stream_version_unique on events") !=
+        std::string::npos);
+  CHECK(pinned.find("Sort") == std::string::npos);
+}
