@@ -22,14 +22,15 @@ constexpr std::string_view kHeader("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
 }  // namespace
 
 CopyWriter::CopyWriter(pqxx::dbtransaction& tx, const std::string& table,
-                       const std::vector<std::string>& columns)
+                       const std::vector<std::string>& columns, Freeze freeze)
     : connection_(libpq_handle(tx)) {
   query_ = "COPY " + tx.quote_name(table) + " (";
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (i > 0) query_ += ", ";
     query_ += tx.quote_name(columns[i]);
   }
-  query_ += ") FROM STDIN (FORMAT binary)";
+  query_ += freeze == Freeze::yes ? ") FROM STDIN (FORMAT binary, FREEZE)"
+                                  : ") FROM STDIN (FORMAT binary)";
   PGresult* started = PQexec(connection_, query_.c_str());
   if (started == nullptr || PQresultStatus(started) != PGRES_COPY_IN) {
     throw_libpq_error(connection_, started, query_);

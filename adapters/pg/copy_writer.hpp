@@ -18,11 +18,17 @@ struct pg_conn;  // libpq's PGconn
 
 namespace order::pg {
 
+// Whether the rows go in frozen (COPY's FREEZE): visible to every transaction at once and marked
+// so on their pages, which then need no later pass to set hint bits or the visibility map. Only
+// for a table created in the COPY's own transaction, under READ COMMITTED, that nobody reads
+// until it commits (PostgreSQL refuses it otherwise).
+enum class Freeze { no, yes };
+
 class CopyWriter {
  public:
   // Starts the COPY on `tx`'s connection; the transaction can run nothing else until complete().
   CopyWriter(pqxx::dbtransaction& tx, const std::string& table,
-             const std::vector<std::string>& columns);
+             const std::vector<std::string>& columns, Freeze freeze = Freeze::no);
   // Abandons a COPY not completed: the server discards its rows and fails the transaction.
   ~CopyWriter();
   CopyWriter(const CopyWriter&) = delete;

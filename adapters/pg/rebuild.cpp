@@ -225,8 +225,9 @@ namespace {
 // snapshot. Memory holds three fetched pages and one order. Returns the horizon: every event of a
 // transaction below it that the bound admits is in the table.
 std::uint64_t scan_into(const ConnectionOptions& database, pqxx::dbtransaction& write,
-                        const std::string& table, const std::optional<std::string>& until,
-                        std::int64_t& events, std::int64_t log_events, Clock::time_point start,
+                        const std::string& table, Freeze freeze,
+                        const std::optional<std::string>& until, std::int64_t& events,
+                        std::int64_t log_events, Clock::time_point start,
                         const ProgressFn& progress) {
   auto reading = connect(database);
   pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> scan(
@@ -294,7 +295,7 @@ std::uint64_t scan_into(const ConnectionOptions& database, pqxx::dbtransaction& 
     return page;
   };
 
-  CopyWriter out(write, table, kOrderCopyColumns);
+  CopyWriter out(write, table, kOrderCopyColumns, freeze);
   std::optional<projections::OrderRow> row;
   domain::OrderId current = 0;
   auto last_report = Clock::now();
@@ -347,13 +348,6 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   SubscriptionStore reader(database, rebuild_subscription(kOrders));
   if (!reader.try_acquire()) throw std::runtime_error("another rebuild of orders is running");
 
-  {
-    pqxx::work tx(*connection);
-    for (const auto& shape : kOrders.tables()) {
-      create_table(tx, shape, "_rebuild", Durability::logged, Key::after_load);
-    }
-    tx.commit();
-  }
   const std::int64_t log_events = log_size(*connection);
 
   // Phase 1, the bulk of the log: every event of a transaction older than the horizon of one
@@ -361,9 +355,16 @@ RebuildResult rebuild_orders(const ConnectionOptions& database, int batch_size,
   RebuildResult result;
   std::uint64_t horizon = 0;
   {
+    // Created in the transaction that loads it, so the load can write its rows frozen: the
+    // index builds that read them next, and whoever reads the table after, find them visible
+    // without looking up their transaction and setting hint bits, which dirties every page
+    // again. At 10,000,000 events: 110.2 s a rebuild before, 101.8 s after (means of 3).
     pqxx::work write(*connection);
-    horizon = scan_into(database, write, "orders_rebuild", std::nullopt, result.events, log_events,
-                        start, progress);
+    for (const auto& shape : kOrders.tables()) {
+      create_table(write, shape, "_rebuild", Durability::logged, Key::after_load);
+    }
+    horizon = scan_into(database, write, "orders_rebuild", Freeze::yes, std::nullopt, result.events,
+                        log_events, start, progress);
     write.commit();
   }
   // Phase 2 upserts by the key. The scan wrote each stream once, so it holds by construction.
@@ -437,7 +438,9 @@ std::vector<Difference> verify_orders(const ConnectionOptions& database,
   // Everything at or before the checkpoint, folded in stream order, as a rebuild does; keyed
   // and analysed after the load, so the comparison below joins by the two keys in order.
   std::int64_t replayed = 0;
-  scan_into(database, tx, "orders_verify", until, replayed, log_events, start, progress);
+  // Not frozen: this transaction has held its snapshot since the checkpoint was read.
+  scan_into(database, tx, "orders_verify", Freeze::no, until, replayed, log_events, start,
+            progress);
   add_primary_key(tx, shape, "_verify");
   tx.exec("ANALYZE orders_verify");
 
