@@ -322,15 +322,12 @@ TEST_CASE("a rebuild leaves an event of a transaction still in flight to the liv
 
 TEST_CASE("a rebuild reads the log by its stream index where the planner would rather sort it") {
   FreshDatabase db;
-  {
-    pqxx::connection connection(db.url());
-    pqxx::nontransaction tx(connection);
-    tx.exec(
-        "INSERT INTO events (stream_id, stream_version, event_type, data) "
-        "SELECT s, v, 'order.placed', '{}' FROM generate_series(1, 20000) s, "
-        "generate_series(1, 2) v");
-    tx.exec("ANALYZE events");
-  }
+  REQUIRE(db.scalar<std::int64_t>(
+              "WITH log AS (INSERT INTO events (stream_id, stream_version, event_type, data) "
+              "SELECT s, v, 'order.placed', '{}' FROM generate_series(1, 20000) s, "
+              "generate_series(1, 2) v RETURNING 1) SELECT count(*) FROM log") == 40000);
+  pqxx::connection connection(db.url());
+  pqxx::nontransaction(connection).exec("ANALYZE events");
   // The log larger than the cache the planner assumes, as 10,000,000 events are against the
   // default effective_cache_size of 4 GB: the planner, left to itself, sorts the whole log.
   const std::string bound = "transaction_id < '1000000000'::xid8";
@@ -339,7 +336,6 @@ TEST_CASE("a rebuild reads the log by its stream index where the planner would r
     for (const auto& row : tx.exec("EXPLAIN " + query)) plan += row[0].as<std::string>() + "\n";
     return plan;
   };
-  pqxx::connection connection(db.url());
   std::string query;
   std::string pinned;
   {
