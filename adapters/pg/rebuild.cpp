@@ -205,12 +205,13 @@ void swap_in(SubscriptionStore& reader, pqxx::connection& connection,
 }  // namespace
 
 std::string stream_scan(pqxx::transaction_base& scan, const std::string& bound) {
-  // Once the log outgrows effective_cache_size (4 GB by default: about 6,000,000 events), the
-  // planner prices each heap page the index visits as a random read and prefers to read the
-  // whole log and sort it, spilling gigabytes to disk in work_mem-sized runs: at 10,000,000
-  // events that read took 55-59 s against 40-43 s by the index, and its parallel workers took
-  // the cores the fold needed. Stream order is the log's order of creation (order ids are handed
-  // out as orders are placed), so the index walks the table nearly in place.
+  // Once the log outgrows effective_cache_size (4 GB by default; the rows of 10,000,000 of the
+  // bench's events fill 4.5 GB, those of 1,000,000 a tenth of it), the planner prices each heap
+  // page the index visits as a random read and prefers to read the whole log and sort it, spilling
+  // gigabytes to disk in work_mem-sized runs: at 10,000,000 events that read took 55-59 s against
+  // 40-43 s by the index, and its parallel workers took the cores the fold needed. Stream order is
+  // the log's order of creation (order ids are handed out as orders are placed), so the index walks
+  // the table nearly in place.
   scan.exec("SET LOCAL enable_sort = off");
   return "SELECT stream_id, stream_version, event_id, event_type, recorded_at, data "
          "FROM events WHERE " +
