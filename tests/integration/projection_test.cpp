@@ -204,9 +204,11 @@ TEST_CASE("verify catches a corrupted read model and a rebuild restores it") {
   CHECK(rebuilt.rows == 30);
   // The rows went in frozen (COPY's FREEZE), so every page of the new table is all-visible from
   // the start, as the index builds' count of the visibility map recorded.
-  CHECK(db.scalar<std::string>("SELECT relpages || ' pages, ' || relallvisible || ' all-visible' "
-                               "FROM pg_class WHERE oid = 'orders'::regclass") ==
-        "1 pages, 1 all-visible");
+  const auto pages =
+      db.scalar<std::int64_t>("SELECT relpages FROM pg_class WHERE oid = 'orders'::regclass");
+  CHECK(pages > 0);
+  CHECK(db.scalar<std::int64_t>(
+            "SELECT relallvisible FROM pg_class WHERE oid = 'orders'::regclass") == pages);
   const auto after = pg::verify_orders({db.url()}, {});
   CHECK_MESSAGE(after.empty(), describe(after));
 }
