@@ -1,7 +1,9 @@
 """The service against its own contract, by a tool nobody on this team wrote: Schemathesis (pinned,
 installed into a virtual environment beside the build) reads GET /openapi.yaml from the real
-binary and sends generated requests, valid and invalid, to every operation. No response may be a
-5xx, and every response must match the document: status, content type, headers, body schema."""
+binary and sends generated requests, valid and invalid, to every operation; then it walks the
+document's links as a client would (place an order, then read, pay or cancel it by the id and
+ETag the answer gave). No response may be a 5xx, and every response must match the document:
+status, content type, headers, body schema."""
 import os
 import re
 import subprocess
@@ -28,6 +30,15 @@ def schemathesis():
         subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", *PACKAGES], check=True)
         open(marker, "w").close()
     return st
+
+
+def linked_successes(summary, source, target):
+    """The 2xx count Schemathesis's link table gives for `target` reached from `source`'s answer."""
+    section = re.search(r"^" + re.escape(source) + r"\n(.*?)(?:\n\n|\Z)", summary, re.M | re.S)
+    if not section:
+        return 0
+    row = re.search(r"[├└]── " + re.escape(target) + r"\s+(\d+)", section.group(1))
+    return int(row.group(1)) if row else 0
 
 
 def server_errors(service):
@@ -62,17 +73,32 @@ class Contract(unittest.TestCase):
             self.assertEqual(f.read(), document.body)
 
         base = f"http://127.0.0.1:{self.service.port}"
-        run = subprocess.run(
-            [schemathesis(), "run", f"{base}/openapi.yaml", "--base-url", base,
-             "--checks", CHECKS, "--data-generation-method", "all",
-             "--hypothesis-max-examples", MAX_EXAMPLES, "--hypothesis-derandomize",
-             "--workers", "2", "--no-color"],
-            capture_output=True, text=True, timeout=900,
-            env=dict(os.environ, SCHEMATHESIS_TELEMETRY="false"))
-        summary = [line for line in run.stdout.splitlines()
-                   if re.search(r"passed|failed|errored|checks|Performed|=====", line)]
-        print("\n".join("  " + line for line in summary[-14:]))
-        self.assertEqual(0, run.returncode, run.stdout[-6000:] + run.stderr[-2000:])
+
+        def run_schemathesis(*options):
+            run = subprocess.run(
+                [schemathesis(), "run", f"{base}/openapi.yaml", "--base-url", base,
+                 "--checks", CHECKS, "--hypothesis-max-examples", MAX_EXAMPLES,
+                 "--hypothesis-derandomize", "--no-color", *options],
+                capture_output=True, text=True, timeout=900,
+                env=dict(os.environ, SCHEMATHESIS_TELEMETRY="false"))
+            summary = [line for line in run.stdout.splitlines()
+                       if re.search(r"passed|failed|errored|checks|Performed|=====", line)]
+            print("\n".join("  " + line for line in summary[-14:]))
+            self.assertEqual(0, run.returncode, run.stdout[-6000:] + run.stderr[-2000:])
+            return run.stdout
+
+        # Each operation on its own (following links there would test every linked operation
+        # again for every example of its source: many times the requests, no new ground).
+        run_schemathesis("--data-generation-method", "all", "--workers", "2",
+                         "--stateful", "none")
+        # Sequences of calls along the links, on the orders the sequence itself placed.
+        walked = run_schemathesis("--stateful", "links",
+                                  "--experimental", "stateful-test-runner",
+                                  "--experimental", "stateful-only")
+        self.assertGreater(linked_successes(walked, "POST /orders", "POST /orders/{id}/pay"), 0,
+                           "no walk paid the order it placed:\n" + walked[-4000:])
+        self.assertGreater(linked_successes(walked, "POST /orders", "GET /orders/{id}"), 0,
+                           walked[-4000:])
         self.assertEqual(0, server_errors(self.service), "the service answered with a 5xx")
         self.assertTrue(self.service.alive())
 
