@@ -147,6 +147,41 @@ TEST_CASE("every event records the id of the transaction that wrote it") {
   CHECK(db.scalar<bool>("SELECT bool_and(transaction_id::text::bigint > 0) FROM events"));
 }
 
+TEST_CASE(
+    "event ids are UUID version 7: their time is the append's, so the id index grows in order") {
+  FreshDatabase db;
+  pg::PgEventStore store({db.url()});
+  const auto now_ms = [&db] {
+    return db.scalar<std::int64_t>("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)");
+  };
+  const auto before = now_ms();
+  const domain::OrderId first = store.next_order_id();
+  const std::vector<domain::Event> create_first{placed(first)};
+  REQUIRE_FALSE(store.append(first, 0, create_first, {}).conflict());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const domain::OrderId second = store.next_order_id();
+  const std::vector<domain::Event> create_second{placed(second), paid(second)};
+  REQUIRE_FALSE(store.append(second, 0, create_second, {}).conflict());
+  const auto after = now_ms();
+
+  CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM events") == 3);
+  // Version nibble 7 and the RFC 9562 variant (10xx) in every id.
+  CHECK(db.scalar<std::int64_t>("SELECT count(*) FROM events WHERE substr(event_id::text, 15, 1) "
+                                "<> '7' OR substr(event_id::text, 20, 1) NOT IN ('8', '9', 'a', "
+                                "'b')") == 0);
+  // The first 48 bits: the milliseconds of the append.
+  const std::string millis = "('x' || replace(left(event_id::text, 13), '-', ''))::bit(48)::bigint";
+  CHECK(db.scalar<std::int64_t>("SELECT min(" + millis + ") FROM events") >= before);
+  CHECK(db.scalar<std::int64_t>("SELECT max(" + millis + ") FROM events") <= after);
+  // The later append's ids sort after the earlier one's.
+  CHECK(db.scalar<bool>(
+      "SELECT (SELECT event_id FROM events WHERE stream_id = " + std::to_string(first) +
+      " ORDER BY event_id DESC LIMIT 1) < (SELECT event_id FROM events WHERE stream_id = " +
+      std::to_string(second) + " ORDER BY event_id LIMIT 1)"));
+  // The same ids through the store, as the publisher and the audit endpoints read them.
+  for (const auto& event : store.load(second, {}).events) CHECK(event.event_id.at(14) == '7');
+}
+
 TEST_CASE("a stream loads as it was at a version or at a time") {
   FreshDatabase db;
   pg::PgEventStore store({db.url()});
