@@ -503,9 +503,7 @@ std::vector<Difference> verify_read_model(const ConnectionOptions& database,
   for (;;) {
     const pqxx::result page = tx.exec("FETCH 5000 FROM verify_scan");
     if (page.empty()) break;
-    std::vector<projections::LogEvent> events;
-    events.reserve(page.size());
-    for (const auto& row : page) events.push_back(log_event_from(row));
+    const std::vector<projections::LogEvent> events = log_events_from(page);
     projection.apply(tx, "_verify", events, TableKind::private_);
     replayed += static_cast<std::int64_t>(events.size());
     if (progress && Clock::now() - last_report > std::chrono::milliseconds(200)) {

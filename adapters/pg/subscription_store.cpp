@@ -117,18 +117,37 @@ const char* const kLogEventColumns = R"(
        e.data::text, coalesce(e.metadata->>'correlation_id', ''),
        coalesce(e.metadata->>'traceparent', ''), coalesce(e.metadata->>'tracestate', ''))";
 
-projections::LogEvent log_event_from(const pqxx::row& row) {
-  return {{row[0].as<std::uint64_t>(), row[1].as<std::int64_t>()},
-          row[2].as<domain::OrderId>(),
-          row[3].as<std::int64_t>(),
-          row[4].as<std::string>(),
-          row[5].as<std::string>(),
-          row[6].as<int>(),
-          utc_rfc3339(row[7].c_str()),
-          row[8].as<std::string>(),
-          row[9].as<std::string>(),
-          row[10].as<std::string>(),
-          row[11].as<std::string>()};
+std::vector<projections::LogEvent> log_events_from(const pqxx::result& rows) {
+  std::vector<projections::LogEvent> events;
+  events.reserve(rows.size());
+  // One field walks each row. pqxx 6.4 copies the result's handle (two shared pointers) into
+  // every row and field it hands out by value, as `for (row : rows)` and row[i] do: with twelve
+  // fields a row, those copies and their release were 3.5% of all CPU samples in a drain of
+  // 1,000,000 events (the service had 36%): more than any function of the service's own.
+  for (auto row = rows.begin(); row != rows.end(); ++row) {
+    auto field = row->begin();
+    const auto text = [&field] {
+      std::string value(field->c_str(), field->size());
+      ++field;
+      return value;
+    };
+    projections::LogEvent& event = events.emplace_back();
+    event.position.transaction_id = field->as<std::uint64_t>();
+    event.position.global_position = (++field)->as<std::int64_t>();
+    event.stream_id = (++field)->as<domain::OrderId>();
+    event.stream_version = (++field)->as<std::int64_t>();
+    ++field;
+    event.event_id = text();
+    event.type = text();
+    event.schema_version = field->as<int>();
+    event.recorded_at = utc_rfc3339((++field)->c_str());
+    ++field;
+    event.data_json = text();
+    event.correlation_id = text();
+    event.traceparent = text();
+    event.tracestate = text();
+  }
+  return events;
 }
 
 std::string checkpoint_name(const std::string& subscription, const projections::Shard& shard) {
@@ -273,10 +292,7 @@ std::vector<projections::LogEvent> SubscriptionStore::read_after(
                                              after.global_position, limit)
                           : tx.exec_prepared("read_after", std::to_string(after.transaction_id),
                                              after.global_position, limit, shard_.index);
-    std::vector<projections::LogEvent> events;
-    events.reserve(rows.size());
-    for (const auto& row : rows) events.push_back(log_event_from(row));
-    return events;
+    return log_events_from(rows);
   });
 }
 

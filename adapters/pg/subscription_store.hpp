@@ -5,7 +5,7 @@
 
 #include <chrono>
 #include <memory>
-#include <pqxx/row>
+#include <pqxx/result>
 #include <pqxx/transaction_base>
 #include <stdexcept>
 #include <string>
@@ -28,9 +28,9 @@ extern const char* const kReadModelSession;
 // pg_snapshot_xmin would be the same horizon, but for waiting on read models' sessions too.
 extern const char* const kAppendHorizon;
 
-// The select list of a log event (`events e`), in the order log_event_from() reads it.
+// The select list of a log event (`events e`), in the order log_events_from() reads it.
 extern const char* const kLogEventColumns;
-projections::LogEvent log_event_from(const pqxx::row& row);
+std::vector<projections::LogEvent> log_events_from(const pqxx::result& rows);
 
 // The name of a subscription's checkpoint row and leadership lock: its own name alone when it
 // runs as one shard, "<name>#<index>/<count>" for one shard of several.
