@@ -245,6 +245,7 @@ Metrics::Metrics()
       append_batch_size(batch_size_buckets()),
       load_batch_size(batch_size_buckets()),
       publish_ack_seconds(latency_seconds_buckets()),
+      publish_wait_seconds(request_seconds_buckets()),
       projection_seconds(latency_seconds_buckets()) {}
 
 void Metrics::observe_request(std::string_view method, std::string_view route, int status,
@@ -353,6 +354,10 @@ std::string Metrics::render() const {
   histogram(out, "order_publication_latency_seconds",
             "From an event's commit to the log to Kafka's acknowledgement of it.",
             publish_ack_seconds);
+  histogram(out, "order_publication_wait_seconds",
+            "The publisher's wait for Kafka to acknowledge every message of a batch it handed "
+            "over.",
+            publish_wait_seconds);
   histogram(out, "order_projection_latency_seconds",
             "From an event's commit to the log to the commit of its read-model row.",
             projection_seconds);

@@ -118,7 +118,10 @@ struct Metrics {
   Histogram append_batch_size;    // appends per group commit
   Histogram load_batch_size;      // loads per group load statement
   Histogram publish_ack_seconds;  // an event's commit to Kafka's acknowledgement of it
-  Histogram projection_seconds;   // an event's commit to its read-model row's commit
+  // The publisher's wait for Kafka to acknowledge a batch it handed over: what of the above is
+  // the broker's (and the way to it) rather than the database's or the publisher's.
+  Histogram publish_wait_seconds;
+  Histogram projection_seconds;  // an event's commit to its read-model row's commit
 
   // Rebuild progress, where a rebuild runs (order-admin rebuild).
   std::atomic<std::int64_t> rebuild_events_replayed{0};

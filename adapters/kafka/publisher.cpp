@@ -89,7 +89,10 @@ void Publisher::finish(const projections::Batch& batch) {
     started_.pop_front();
   }
   if (oldest->error) std::rethrow_exception(oldest->error);
-  const BatchResult result = producer_->finish(std::move(oldest->sent));
+  const BatchResult result = [&] {
+    const ScopedTimer waiting(metrics().publish_wait_seconds);
+    return producer_->finish(std::move(oldest->sent));
+  }();
   if (!result.error.empty()) {
     // The engine abandons what is in flight, which recreates the producer: after a fatal error
     // it is unusable (librdkafka 2.0.2 raises a spurious fatal "sequence desynchronization"

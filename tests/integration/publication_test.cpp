@@ -137,6 +137,10 @@ void write_lifecycles(pg::PgEventStore& store, int orders) {
 // was being acknowledged): the bound since `failures_before`.
 constexpr std::size_t kBatchSize = 500;
 std::int64_t failed_batches() { return order::metrics().publisher.failures_total.load(); }
+// Observations of order_publication_wait_seconds so far.
+std::uint64_t publisher_waits() {
+  return order::metrics().publish_wait_seconds.snapshot().cumulative.back();
+}
 std::size_t repeat_bound(std::int64_t failures_before) {
   return static_cast<std::size_t>(failed_batches() - failures_before) * 2 * kBatchSize;
 }
@@ -187,9 +191,11 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   const auto& order = outcome.accepted.order;
   const std::string event_id = outcome.accepted.stream.events.at(0).event_id;
 
+  const auto waits_before = publisher_waits();
   auto publisher =
       runtime::publication(publisher_options(db, topic, order::testing::kafka_brokers()));
   REQUIRE(publish_until_some(*publisher, 10s) == 1);
+  CHECK(publisher_waits() > waits_before);  // its wait for the acknowledgement, in /metrics
   const auto messages = order::testing::consume(topic, 1, 30s);
   REQUIRE(messages.size() == 1);
   const auto& m = messages[0];

@@ -637,10 +637,12 @@ def ingest_read_memory(args, server, template, events):
             raise SystemExit(f"subscriptions {behind} would drain the preloaded log during the "
                              f"ingest scenario: add them to SUBSCRIBERS in tools/bench/bench.py")
         print("  ingest: wrk POST /orders ...", flush=True)
+        waits_before = publisher_waits(service)
         with Profile("ingest", args.profile) as ingest_profile:
             load = wrk(service.url("/orders"), "ingest.lua", seconds)
         loaded_rss = service.rss_mb()
         drain = wait_drained(url, SUBSCRIBERS)
+        waits = waits_between(waits_before, publisher_waits(service))
         record = record_to_kafka(topic, events + 1)
         placed = int(psql(url, f"SELECT count(*) FROM streams WHERE stream_id > {events}"))
         # Ids are handed out in blocks from the sequence, contiguous from 1 but for what a failed
@@ -702,6 +704,8 @@ def ingest_read_memory(args, server, template, events):
                    and record["p99_us"] <= 20_000,
             "latency_us": {k: record[k] for k in percentiles},
             "messages": record["messages"], "max_us": record["max_us"], "topic_orders": placed,
+            # Where the tail is: how long the publisher waited for the broker's acknowledgements.
+            "publisher_waits": waits,
         },
         {
             "scenario": "read",
@@ -882,6 +886,12 @@ def details(results):
                          f"broker's (LogAppendTime), the start is the event's recorded_at: the "
                          f"appending transaction's start, a little before its commit, so the "
                          f"figure is conservative (commit to acknowledgement is at most this)")
+            if waits := r.get("publisher_waits"):
+                lines.append(f"- record-to-kafka: the publisher waited for the broker's "
+                             f"acknowledgement of {waits['batches']:,} batches during the load "
+                             f"(order_publication_wait_seconds): {waits['over_50ms']} over 50 ms, "
+                             f"{waits['over_100ms']} over 100 ms, {waits['over_250ms']} over "
+                             f"250 ms")
         if r["scenario"] == "read":
             lines.append(f"- read beside the database: pgbench SELECT of the stream's rows, "
                          f"{CONNECTIONS} clients: {r['pgbench_per_second']:,.0f} reads/s, "
@@ -986,6 +996,24 @@ def shard_drain(args, url, events, shards):
     java_cpu = sum(v - before_kafka.get(p, 0) for p, v in after_kafka.items())
     return {"seconds": seconds, "per_second": events / seconds,
             "cpu_service_s": service_cpu, "cpu_postgres_s": pg_cpu, "cpu_kafka_s": java_cpu}
+
+
+def publisher_waits(service):
+    """The service's order_publication_wait_seconds histogram: {upper bound: cumulative count},
+    +Inf included, from its /metrics."""
+    with urllib.request.urlopen(service.url("/metrics"), timeout=5) as response:
+        text = response.read().decode()
+    return {float(le): int(float(n)) for le, n in re.findall(
+        r'^order_publication_wait_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.MULTILINE)}
+
+
+def waits_between(before, after):
+    """The publisher's waits for Kafka between two publisher_waits() snapshots: how many, and how
+    many took longer than 50, 100 and 250 ms."""
+    count = after[float("inf")] - before[float("inf")]
+    return {"batches": count,
+            **{f"over_{int(bound * 1000)}ms": count - (after[bound] - before[bound])
+               for bound in (0.05, 0.1, 0.25)}}
 
 
 def led_publisher_shards(service):
