@@ -2,19 +2,50 @@
 #include "adapters/json/json_writer.hpp"
 
 #include <charconv>
+#include <cstring>
+#include <stdexcept>
 
 namespace order::json {
+
+namespace {
+
+constexpr std::uint64_t kEachByte = 0x0101010101010101U;
+constexpr std::uint64_t kHighBits = 0x8080808080808080U;
+
+// Whether any of the 8 bytes of `v` is a control character, '"' or '\\' (the exact test of
+// "Bit Twiddling Hacks": a byte below n, a byte equal to c).
+bool any_to_escape(std::uint64_t v) {
+  const std::uint64_t control = (v - kEachByte * 0x20U) & ~v;
+  const std::uint64_t quote = v ^ (kEachByte * '"');
+  const std::uint64_t backslash = v ^ (kEachByte * '\\');
+  return ((control | ((quote - kEachByte) & ~quote) | ((backslash - kEachByte) & ~backslash)) &
+          kHighBits) != 0;
+}
+
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+}  // namespace
 
 void append_quoted(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  // Characters that need no escape are copied a run at a time, not one by one.
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
+  // Characters that need no escape are copied a run at a time, found eight at a time.
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  const char* run = p;
+  while (p != end) {
+    for (std::uint64_t eight = 0; end - p >= 8; p += 8) {
+      std::memcpy(&eight, p, 8);
+      if (any_to_escape(eight)) break;
+    }
+    if (p == end) break;
+    const char c = *p;
+    if (!needs_escape(static_cast<unsigned char>(c))) {
+      ++p;
+      continue;
+    }
+    out.append(run, p);
+    run = ++p;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -43,7 +74,7 @@ void append_quoted(std::string& out, std::string_view text) {
         out += kHex[c & 0xf];
     }
   }
-  out.append(text.data() + run, text.size() - run);
+  out.append(run, end);
   out += '"';
 }
 
@@ -52,35 +83,44 @@ void JsonWriter::before_value() {
     after_key_ = false;
     return;
   }
-  if (!has_member_.empty()) {
-    if (has_member_.back()) out_ += ',';
-    has_member_.back() = true;
+  if (depth_ > 0) {
+    if ((has_member_ & 1U) != 0) out_ += ',';
+    has_member_ |= 1U;
   }
 }
 
-JsonWriter& JsonWriter::begin_object() {
+void JsonWriter::open(char bracket) {
+  // Nesting is the writer's caller's, never input's: documents this deep are a bug.
+  if (depth_ == 64) throw std::logic_error("JsonWriter: more than 64 nested containers");
   before_value();
-  out_ += '{';
-  has_member_.push_back(false);
+  out_ += bracket;
+  has_member_ <<= 1U;
+  ++depth_;
+}
+
+void JsonWriter::close(char bracket) {
+  out_ += bracket;
+  has_member_ >>= 1U;
+  --depth_;
+}
+
+JsonWriter& JsonWriter::begin_object() {
+  open('{');
   return *this;
 }
 
 JsonWriter& JsonWriter::end_object() {
-  out_ += '}';
-  has_member_.pop_back();
+  close('}');
   return *this;
 }
 
 JsonWriter& JsonWriter::begin_array() {
-  before_value();
-  out_ += '[';
-  has_member_.push_back(false);
+  open('[');
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
-  out_ += ']';
-  has_member_.pop_back();
+  close(']');
   return *this;
 }
 

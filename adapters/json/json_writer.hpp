@@ -2,10 +2,11 @@
 // "4.99E0" as Boost.JSON would print a double) and no DOM on the hot path.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 namespace order::json {
 
@@ -16,11 +17,24 @@ class JsonWriter {
  public:
   // Room for a typical message up front, so building one rarely reallocates.
   explicit JsonWriter(std::size_t reserve = 256) { out_.reserve(reserve); }
+  // Writes into `buffer`, emptied first: its capacity is reused (take() gives it back).
+  explicit JsonWriter(std::string&& buffer) : out_(std::move(buffer)) { out_.clear(); }
   JsonWriter& begin_object();
   JsonWriter& end_object();
   JsonWriter& begin_array();
   JsonWriter& end_array();
   JsonWriter& key(std::string_view name);
+  // A name spelled as a literal here, as the contracts' field names are: it needs no escape, so
+  // none is looked for.
+  template <std::size_t N>
+  JsonWriter& key(const char (&name)[N]) {
+    before_value();
+    out_ += '"';
+    out_.append(name, N - 1);
+    out_ += "\":";
+    after_key_ = true;
+    return *this;
+  }
   JsonWriter& string(std::string_view value);
   JsonWriter& integer(std::int64_t value);
   JsonWriter& boolean(bool value);
@@ -33,8 +47,13 @@ class JsonWriter {
 
  private:
   void before_value();
+  void open(char bracket);
+  void close(char bracket);
   std::string out_;
-  std::vector<bool> has_member_;  // one entry per open container
+  // One bit per open container, innermost lowest: whether it has a member yet. A writer needs no
+  // allocation of its own beyond its text.
+  std::uint64_t has_member_ = 0;
+  int depth_ = 0;
   bool after_key_ = false;
 };
 

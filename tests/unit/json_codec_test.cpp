@@ -338,6 +338,46 @@ TEST_CASE("whatever the writer quotes reads back as the same text") {
   }
 }
 
+TEST_CASE("the writer escapes a byte wherever it falls in a long text") {
+  // Plain bytes are skipped eight at a time: each byte value, at each offset of a text longer
+  // than two such steps, is escaped exactly as one byte at a time would.
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto one_at_a_time = [](const std::string& text) {
+    std::string out = "\"";
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c == '\b') {
+        out += "\\b";
+      } else if (c == '\f') {
+        out += "\\f";
+      } else if (byte < 0x20) {
+        out += std::string("\\u00") + kHex[byte >> 4] + kHex[byte & 0xf];
+      } else {
+        out += c;
+      }
+    }
+    return out + '"';
+  };
+  for (int value = 0; value < 256; ++value) {
+    for (std::size_t at = 0; at < 19; ++at) {
+      std::string text = "abcdefghijklmnopqr";
+      text.insert(at, 1, static_cast<char>(value));
+      std::string quoted;
+      json::append_quoted(quoted, text);
+      REQUIRE_MESSAGE(quoted == one_at_a_time(text), "byte " << value << " at " << at);
+    }
+  }
+}
+
 TEST_CASE("a NUL in a text that goes into an event is a validation error, not a database error") {
   const auto pay =
       json::decode_pay(parse(R"({"payment_reference":"a\u0000b","amount":"1.00"})"), 1);
