@@ -1,12 +1,41 @@
 // The mapping from a log event to the topic's message: envelope, key and headers.
 #include "adapters/json/public_event.hpp"
 
+#include <charconv>
+#include <stdexcept>
+
 #include "adapters/json/event_data.hpp"
 #include "adapters/json/json_writer.hpp"
 
 namespace order::json {
 
-std::string public_type_of(std::string_view domain_event_type) {
+void Headers::clear() {
+  values_.clear();
+  count_ = 0;
+}
+
+void Headers::add(std::string_view name, std::string_view value) {
+  if (count_ == kMax) throw std::logic_error("more headers than the contract has");
+  slots_[count_++] = {name, values_.size(), value.size()};
+  values_ += value;
+}
+
+Headers::Header Headers::operator[](std::size_t i) const {
+  const Slot& slot = slots_.at(i);
+  return {slot.name, std::string_view(values_).substr(slot.offset, slot.size)};
+}
+
+std::vector<std::pair<std::string, std::string>> Headers::list() const {
+  std::vector<std::pair<std::string, std::string>> copies;
+  copies.reserve(count_);
+  for (std::size_t i = 0; i < count_; ++i) {
+    const Header header = (*this)[i];
+    copies.emplace_back(header.name, header.value);
+  }
+  return copies;
+}
+
+std::string_view public_type_of(std::string_view domain_event_type) {
   if (domain_event_type == kOrderCreated) return kOrderCreated;
   // Every event that changes a known order's status is a status update on the topic; a type this
   // build does not know is passed on under its own name.
@@ -14,16 +43,32 @@ std::string public_type_of(std::string_view domain_event_type) {
       domain_event_type == "order.delivered" || domain_event_type == "order.cancelled") {
     return kOrderStatusUpdated;
   }
-  return std::string(domain_event_type);
+  return domain_event_type;
 }
 
-PublicMessage public_message_of(const projections::LogEvent& event) {
-  const std::string type = public_type_of(event.type);
+namespace {
+
+// A number's decimal text, without a std::string of its own.
+class Decimal {
+ public:
+  explicit Decimal(std::int64_t value)
+      : end_(std::to_chars(digits_, digits_ + sizeof digits_, value).ptr) {}
+  std::string_view view() const { return {digits_, static_cast<std::size_t>(end_ - digits_)}; }
+
+ private:
+  char digits_[24];
+  char* end_;
+};
+
+}  // namespace
+
+void write_public_message(const projections::LogEvent& event, PublicMessage& message) {
+  const std::string_view type = public_type_of(event.type);
   // The stored jsonb comes back with its keys reordered; decoding and encoding again gives the
   // contract's field order. Only order.created carries `items` (the store-service reserves stock
   // for the items of any event it sees), which the log's data of a status change never has.
   const auto decoded = decode_event(event.type, event.data_json);
-  JsonWriter w(160 + event.data_json.size());
+  JsonWriter w(std::move(message.value));
   w.begin_object();
   w.key("id").string(event.event_id);  // consumers deduplicate on it
   w.key("type").string(type);
@@ -36,23 +81,31 @@ PublicMessage public_message_of(const projections::LogEvent& event) {
     w.raw(event.data_json);
   }
   w.end_object();
-
-  PublicMessage message;
-  message.key = std::to_string(event.stream_id);
   message.value = w.take();
-  // Built in place: an initializer list would construct every pair twice.
-  auto& headers = message.headers;
-  headers.reserve(10);
-  headers.emplace_back("event-type", type);
-  headers.emplace_back("event-version", std::to_string(event.schema_version) + ".0");
-  headers.emplace_back("event-id", event.event_id);
-  headers.emplace_back("order-id", message.key);
-  headers.emplace_back("stream-version", std::to_string(event.stream_version));
-  headers.emplace_back("global-position", std::to_string(event.position.global_position));
-  headers.emplace_back("correlation-id", event.correlation_id);
-  headers.emplace_back("domain-event-type", event.type);
-  if (!event.traceparent.empty()) headers.emplace_back("traceparent", event.traceparent);
-  if (!event.tracestate.empty()) headers.emplace_back("tracestate", event.tracestate);
+
+  message.key.assign(Decimal(event.stream_id).view());
+  Headers& headers = message.headers;
+  headers.clear();
+  headers.add("event-type", type);
+  char version[26];  // "<schema version>.0"
+  char* version_end = std::to_chars(version, version + 24, event.schema_version).ptr;
+  *version_end++ = '.';
+  *version_end++ = '0';
+  headers.add("event-version",
+              std::string_view(version, static_cast<std::size_t>(version_end - version)));
+  headers.add("event-id", event.event_id);
+  headers.add("order-id", message.key);
+  headers.add("stream-version", Decimal(event.stream_version).view());
+  headers.add("global-position", Decimal(event.position.global_position).view());
+  headers.add("correlation-id", event.correlation_id);
+  headers.add("domain-event-type", event.type);
+  if (!event.traceparent.empty()) headers.add("traceparent", event.traceparent);
+  if (!event.tracestate.empty()) headers.add("tracestate", event.tracestate);
+}
+
+PublicMessage public_message_of(const projections::LogEvent& event) {
+  PublicMessage message;
+  write_public_message(event, message);
   return message;
 }
 

@@ -111,12 +111,11 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
 
 Producer::~Producer() = default;
 
-BatchResult Producer::send(const std::vector<Message>& messages,
-                           std::chrono::milliseconds timeout) {
+BatchResult Producer::send(std::span<const Message> messages, std::chrono::milliseconds timeout) {
   return finish(start(messages, timeout));
 }
 
-std::unique_ptr<Producer::Batch> Producer::start(const std::vector<Message>& messages,
+std::unique_ptr<Producer::Batch> Producer::start(std::span<const Message> messages,
                                                  std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(impl_->abandoned_mutex);
@@ -130,7 +129,8 @@ std::unique_ptr<Producer::Batch> Producer::start(const std::vector<Message>& mes
     for (;;) {
       // On success librdkafka owns the header list; on failure it stays ours to destroy.
       rd_kafka_headers_t* headers = rd_kafka_headers_new(message.headers.size());
-      for (const auto& [name, value] : message.headers) {
+      for (std::size_t i = 0; i < message.headers.size(); ++i) {
+        const auto [name, value] = message.headers[i];
         rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
                             static_cast<ssize_t>(value.size()));
       }

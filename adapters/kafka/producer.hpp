@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,7 @@ class Producer {
 
   // Sends the messages in order and waits (up to `timeout`) until Kafka acknowledged each one or
   // one failed. Within a partition the idempotent producer keeps order across its retries.
-  BatchResult send(const std::vector<Message>& messages, std::chrono::milliseconds timeout);
+  BatchResult send(std::span<const Message> messages, std::chrono::milliseconds timeout);
 
   // send() in two halves, so a batch can be on its way while the next is prepared: start()
   // queues the messages (waiting only while librdkafka's queue is full) and finish() waits for
@@ -53,7 +54,7 @@ class Producer {
     std::chrono::milliseconds timeout{0};
     std::string error;  // met while queueing
   };
-  std::unique_ptr<Batch> start(const std::vector<Message>& messages,
+  std::unique_ptr<Batch> start(std::span<const Message> messages,
                                std::chrono::milliseconds timeout);
   BatchResult finish(std::unique_ptr<Batch> batch);
 

@@ -1,7 +1,9 @@
 // Batches of the log → messages of the public contract → the producer; a failure recreates it.
 #include "adapters/kafka/publisher.hpp"
 
+#include <span>
 #include <stdexcept>
+#include <vector>
 
 #include "adapters/json/public_event.hpp"
 #include "adapters/metrics.hpp"
@@ -48,6 +50,7 @@ void Publisher::start(const projections::Batch& batch) {
 }
 
 void Publisher::encode_loop() {
+  std::vector<Message> messages;
   std::unique_lock lock(mutex_);
   for (;;) {
     changed_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
@@ -59,12 +62,13 @@ void Publisher::encode_loop() {
     std::unique_ptr<Producer::Batch> sent;
     std::exception_ptr error;
     try {
-      std::vector<Message> messages;
-      messages.reserve(slot->batch->events.size());
-      for (const auto& event : slot->batch->events) {
-        messages.push_back(json::public_message_of(event));
+      // The producer copies what it sends: the messages' buffers serve every batch after.
+      const auto& events = slot->batch->events;
+      if (messages.size() < events.size()) messages.resize(events.size());
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        json::write_public_message(events[i], messages[i]);
       }
-      sent = producer_->start(messages, ack_timeout_);
+      sent = producer_->start(std::span(messages).first(events.size()), ack_timeout_);
     } catch (...) {
       error = std::current_exception();
     }
