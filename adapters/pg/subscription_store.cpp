@@ -1,9 +1,14 @@
 // A subscription's SQL: the xmin horizon, the shard filter, checkpoints, the advisory lock, LISTEN.
 #include "adapters/pg/subscription_store.hpp"
 
+#include <libpq-fe.h>
+
+#include <memory>
 #include <pqxx/pqxx>
+#include <string_view>
 
 #include "adapters/metrics.hpp"
+#include "adapters/pg/libpq_handle.hpp"
 #include "adapters/pg/timestamps.hpp"
 
 namespace order::pg {
@@ -19,6 +24,70 @@ class Listener final : public pqxx::notification_receiver {
 
 namespace {
 
+// A log event's columns as read_after() asks for them, in the binary format: numbers, the uuid
+// and the time as the server stores them, which it sends without printing them and this side
+// takes without parsing them (log_events_of reads them in this order). Text and jsonb cost the
+// same either way. Server side, COPY of these columns from 1,000,000 events (in log order, to
+// /dev/null) took 1.44-1.46 s in the binary format against 1.81-1.86 s as text, 1.11 s of it
+// the data's text alone.
+constexpr const char* kBinaryLogEventColumns = R"(
+       e.transaction_id, e.global_position, e.stream_id, e.stream_version, e.event_id,
+       e.event_type, e.schema_version, e.recorded_at, e.data,
+       coalesce(e.metadata->>'correlation_id', ''), coalesce(e.metadata->>'traceparent', ''),
+       coalesce(e.metadata->>'tracestate', ''))";
+
+constexpr const char* kReadAfter = "order_read_after";
+
+// A libpq result, freed however the scope is left.
+using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+std::string_view value_of(const PGresult* rows, int row, int column) {
+  return {PQgetvalue(rows, row, column), static_cast<std::size_t>(PQgetlength(rows, row, column))};
+}
+
+// A big-endian integer of the binary format: `bytes` bytes exactly.
+std::uint64_t big_endian(std::string_view field, std::size_t bytes) {
+  if (field.size() != bytes) {
+    throw std::runtime_error("a log field of " + std::to_string(field.size()) + " bytes where " +
+                             std::to_string(bytes) + " were expected");
+  }
+  std::uint64_t value = 0;
+  for (const char byte : field) value = value << 8U | static_cast<unsigned char>(byte);
+  return value;
+}
+
+std::int64_t int64_of(std::string_view field) {
+  return static_cast<std::int64_t>(big_endian(field, 8));
+}
+
+// The rows of read_after, in kBinaryLogEventColumns' order.
+std::vector<projections::LogEvent> log_events_of(const PGresult* rows) {
+  constexpr int kColumns = 12;
+  if (PQnfields(rows) != kColumns) throw std::runtime_error("a log read of another shape");
+  const int count = PQntuples(rows);
+  std::vector<projections::LogEvent> events;
+  events.reserve(static_cast<std::size_t>(count));
+  for (int row = 0; row < count; ++row) {
+    const auto field = [rows, row](int column) { return value_of(rows, row, column); };
+    projections::LogEvent& event = events.emplace_back();
+    event.position.transaction_id = big_endian(field(0), 8);
+    event.position.global_position = int64_of(field(1));
+    event.stream_id = int64_of(field(2));
+    event.stream_version = int64_of(field(3));
+    event.event_id = uuid_text(field(4));
+    event.type = field(5);
+    event.schema_version = static_cast<std::int32_t>(big_endian(field(6), 4));
+    event.recorded_at = rfc3339_of_timestamptz(int64_of(field(7)));
+    const std::string_view data = field(8);
+    if (data.empty() || data.front() != 1) throw std::runtime_error("a jsonb of another version");
+    event.data_json = data.substr(1);  // jsonb's binary form: a version byte, then its text
+    event.correlation_id = field(9);
+    event.traceparent = field(10);
+    event.tracestate = field(11);
+  }
+  return events;
+}
+
 // The ORDER BY names the table's columns: a bare `transaction_id` would name the output column
 // `transaction_id::text` and sort xids as text, putting 1000 before 999 and skipping a whole range
 // of the log once the checkpoint passes it. The shard filter keeps each stream in one shard. It
@@ -30,7 +99,7 @@ std::string read_after_sql(const projections::Shard& shard) {
   const std::string filter =
       shard.count <= 1 ? std::string()
                        : "\n  AND mod(e.stream_id, " + std::to_string(shard.count) + ") = $4::int";
-  return std::string("SELECT ") + kLogEventColumns + R"(
+  return std::string("SELECT ") + kBinaryLogEventColumns + R"(
 FROM events e
 WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
   AND e.transaction_id < )" +
@@ -231,29 +300,42 @@ SubscriptionStore::SubscriptionStore(ConnectionOptions options, const std::strin
 SubscriptionStore::~SubscriptionStore() = default;
 
 pqxx::connection& SubscriptionStore::connection() {
-  if (!connection_) {
-    connection_ = connect(options_);
-    // A silent reconnect would drop the advisory lock and the LISTEN without a word: forbid it,
-    // so a lost connection is an error we see, and leadership is taken again explicitly.
+  if (connection_) return *connection_;
+  // Made whole before it is kept: a failure on the way leaves no half-made connection behind.
+  auto made = connect(options_);
+  // A silent reconnect would drop the advisory lock and the LISTEN without a word: forbid it,
+  // so a lost connection is an error we see, and leadership is taken again explicitly.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // deprecated in 6.4, not replaced
-    connection_->inhibit_reactivation(true);
+  made->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
-    if (!instance_.empty()) {
-      connection_->set_variable("application_name",
-                                connection_->quote("order-service " + instance_));
-    }
-    // A checkpoint is where handling resumes, and the events after it are handled again: one
-    // lost in a crash (written, not yet flushed) only repeats a batch, which at least once
-    // allows. Waiting for the WAL flush in each step of the loop would delay every event behind it.
-    connection_->set_variable("synchronous_commit", "off");
-    connection_->prepare("read_after", read_after_sql(shard_));
-    connection_->prepare("advance", kAdvance);
-    connection_->prepare("load_checkpoint", kLoadCheckpoint);
-    connection_->prepare("lag", kLag);
-    listener_ = std::make_unique<Listener>(*connection_);
-    leader_ = false;
+  if (!instance_.empty()) {
+    made->set_variable("application_name", made->quote("order-service " + instance_));
   }
+  // A checkpoint is where handling resumes, and the events after it are handled again: one
+  // lost in a crash (written, not yet flushed) only repeats a batch, which at least once
+  // allows. Waiting for the WAL flush in each step of the loop would delay every event behind it.
+  made->set_variable("synchronous_commit", "off");
+  PGconn* handle = nullptr;
+  {
+    // libpqxx 6.4 reads results in the text format only, and hands out libpq's handle only
+    // within a transaction; the handle lives as long as the connection.
+    pqxx::read_transaction tx(*made);
+    handle = libpq_handle(tx);
+    tx.commit();
+  }
+  const std::string read_after = read_after_sql(shard_);
+  Result prepared(PQprepare(handle, kReadAfter, read_after.c_str(), 0, nullptr), PQclear);
+  if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+    throw_libpq_error(handle, prepared.release(), read_after);
+  }
+  made->prepare("advance", kAdvance);
+  made->prepare("load_checkpoint", kLoadCheckpoint);
+  made->prepare("lag", kLag);
+  listener_ = std::make_unique<Listener>(*made);
+  connection_ = std::move(made);
+  libpq_ = handle;
+  leader_ = false;
   return *connection_;
 }
 
@@ -280,19 +362,30 @@ void SubscriptionStore::release() {
   }
   listener_.reset();
   connection_.reset();
+  libpq_ = nullptr;
   leader_ = false;
 }
 
 std::vector<projections::LogEvent> SubscriptionStore::read_after(
     const projections::LogPosition& after, int limit) {
   return guarded([&] {
-    pqxx::nontransaction tx(connection());
-    const pqxx::result rows =
-        shard_.count <= 1 ? tx.exec_prepared("read_after", std::to_string(after.transaction_id),
-                                             after.global_position, limit)
-                          : tx.exec_prepared("read_after", std::to_string(after.transaction_id),
-                                             after.global_position, limit, shard_.index);
-    return log_events_from(rows);
+    connection();
+    const std::string transaction_id = std::to_string(after.transaction_id);
+    const std::string global_position = std::to_string(after.global_position);
+    const std::string count = std::to_string(limit);
+    const std::string index = std::to_string(shard_.index);
+    const char* const values[] = {transaction_id.c_str(), global_position.c_str(), count.c_str(),
+                                  index.c_str()};
+    // Asked through libpq for rows in the binary format (the last argument; see
+    // kBinaryLogEventColumns for what it saves the server).
+    Result rows(
+        PQexecPrepared(libpq_, kReadAfter, shard_.count <= 1 ? 3 : 4, values, nullptr, nullptr, 1),
+        PQclear);
+    if (PQresultStatus(rows.get()) != PGRES_TUPLES_OK) {
+      if (PQstatus(libpq_) != CONNECTION_OK) throw pqxx::broken_connection(PQerrorMessage(libpq_));
+      throw_libpq_error(libpq_, rows.release(), kReadAfter);
+    }
+    return log_events_of(rows.get());
   });
 }
 

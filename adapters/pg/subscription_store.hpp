@@ -14,6 +14,8 @@
 #include "adapters/pg/pg_event_store.hpp"
 #include "projections/subscription.hpp"
 
+struct pg_conn;  // libpq's PGconn
+
 namespace order::pg {
 
 // The application_name of a read model's writing session (ReadModelSink). Readers of the log
@@ -120,6 +122,7 @@ class SubscriptionStore final : public projections::LogSource,
   projections::Shard shard_;
   std::string instance_;
   std::unique_ptr<pqxx::connection> connection_;
+  pg_conn* libpq_ = nullptr;  // connection_'s libpq handle, for reads in the binary format
   std::unique_ptr<class Listener> listener_;
   bool leader_ = false;
 };
