@@ -61,6 +61,8 @@ def one_run(binary, label, server, last, events, args):
     time.sleep(1)
     env = dict(os.environ, ORDER_TOPIC=topic, DB_URL=url, PORT=str(bench.free_port()),
                ACCESS_LOG="off")
+    postgres, kafka = bench.stack_pids(url)
+    before_pg, before_kafka = bench.cpu_seconds(postgres), bench.cpu_seconds(kafka)
     idle_before, total_before = machine_ticks()
     start = time.time()
     service = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL,
@@ -80,6 +82,10 @@ def one_run(binary, label, server, last, events, args):
         seconds = float(done) - start
         idle_after, total_after = machine_ticks()
         cpu = sum(bench.cpu_seconds([service.pid]).values())
+        # Before the service stops: its backends go with it.
+        postgres, kafka = bench.stack_pids(url)
+        pg_cpu = sum(v - before_pg.get(p, 0) for p, v in bench.cpu_seconds(postgres).items())
+        kafka_cpu = sum(v - before_kafka.get(p, 0) for p, v in bench.cpu_seconds(kafka).items())
         read_models = ""
         if args.read_models:
             done = wait_for(f"""SELECT max(extract(epoch FROM updated_at)) FROM subscriptions
@@ -93,8 +99,9 @@ def one_run(binary, label, server, last, events, args):
         bench.delete_topics({topic})
         bench.drop_database(server, "ab_drain_run")
     busy = 1 - (idle_after - idle_before) / max(1, total_after - total_before)
-    return (f"{label}: {events / seconds:7,.0f} events/s ({seconds:.2f} s); service CPU "
-            f"{cpu:.1f} s; machine {busy:.0%} busy{read_models}")
+    return (f"{label}: {events / seconds:7,.0f} events/s ({seconds:.2f} s); CPU: service "
+            f"{cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s, Kafka {kafka_cpu:.1f} s; machine {busy:.0%} "
+            f"busy{read_models}")
 
 
 def main():
