@@ -80,7 +80,7 @@ std::size_t Subscription::step() {
       read_to_end_ = events.size() < static_cast<std::size_t>(options_.batch_size);
       if (events.empty()) break;
       const LogPosition to = events.back().position;
-      in_flight_.push_back(Batch{from, to, std::move(events)});
+      in_flight_.push_back(Batch{from, to, std::move(events), read_to_end_});
       sink_.start(in_flight_.back());
     }
     if (in_flight_.empty()) {

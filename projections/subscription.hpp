@@ -79,6 +79,9 @@ struct Batch {
   LogPosition from;  // the checkpoint it starts after
   LogPosition to;    // its last event
   std::vector<LogEvent> events;
+  // Its read found no more events after it (fewer than a full batch): the subscription has
+  // caught up, and its events are the newest, whose readers wait on them.
+  bool last = false;
 };
 
 // What a subscription does with the events.

@@ -75,17 +75,19 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       {"bootstrap.servers", impl_->options.brokers},
       {"enable.idempotence", "true"},  // implies acks=all and ordered retries
       {"acks", "all"},
-      // A request waits up to 1 ms for more messages. Sent at once (0), the publisher ran more
-      // and smaller rounds (read, produce, acknowledgement, checkpoint) for the same orders.
-      // Under tools/bench/ab_ingest.py's load (3 runs each, interleaved), 1 ms against 0: 6%
-      // more orders/s, 11% less service CPU per order, 0.38 transactions per order against
-      // 0.53, record-to-Kafka p99 12.6-13.8 ms against 13.5-19.3 and p99.9 19-28 against 30-37,
-      // for a median of 3.5 ms against 1.5. In the bench's full run (tools/bench/bench.sh) the
-      // gap is wider: record-to-Kafka p99 18.5 and 21.5 ms at 1, against 179-287 ms in six of
-      // seven runs at 0 (29 ms in the seventh), where the publisher waited over 100 ms for an
-      // acknowledgement 13 times in one 20 s load; at 1 it never waited over 50 ms
-      // (order_publication_wait_seconds).
-      {"linger.ms", "1"},
+      // A request waits up to 5 ms for more messages, so that a backlog goes in full requests;
+      // the publisher has the last batch of a read (the newest events) sent at once instead
+      // (finish(…, now)). Against 1 ms for every batch, in interleaved runs of 3 each:
+      // tools/bench/ab_drain.py (1,000,000 events) 237,802 / 258,450 / 270,353 events/s against
+      // 222,415 / 242,168 / 257,400, the broker's CPU the same or less; tools/bench/ab_ingest.py
+      // (32 connections, 15 s) record-to-Kafka p50 1.3-1.5 ms against 3.3-3.4, p99 9.2-12.3 ms
+      // against 12.3-13.1, for 0.50-0.52 PostgreSQL transactions per order against 0.38-0.39
+      // (more, smaller rounds of the publisher) and 39-42 µs of service CPU per order against
+      // 35-37. Earlier, 1 ms for every batch had replaced 0 (sent at once), whose many small
+      // requests the broker acknowledged late in the full bench: record-to-Kafka p99 179-287 ms
+      // in six of seven runs, 18.5 and 21.5 ms at 1 (order_publication_wait_seconds shows such
+      // waits).
+      {"linger.ms", "5"},
       {"batch.num.messages", "10000"},
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
@@ -112,7 +114,7 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
 Producer::~Producer() = default;
 
 BatchResult Producer::send(std::span<const Message> messages, std::chrono::milliseconds timeout) {
-  return finish(start(messages, timeout));
+  return finish(start(messages, timeout), true);
 }
 
 std::unique_ptr<Producer::Batch> Producer::start(std::span<const Message> messages,
@@ -157,12 +159,19 @@ std::unique_ptr<Producer::Batch> Producer::start(std::span<const Message> messag
   return started;
 }
 
-BatchResult Producer::finish(std::unique_ptr<Batch> started) {
+BatchResult Producer::finish(std::unique_ptr<Batch> started, bool now) {
   BatchState& batch = *started->state;
   BatchResult result;
   result.error = started->error;
   while (batch.pending.load() > 0 && std::chrono::steady_clock::now() < started->deadline) {
-    rd_kafka_poll(impl_->handle, 5);
+    // rd_kafka_flush serves delivery reports as rd_kafka_poll does and, while it runs, has the
+    // broker threads send without waiting out linger.ms. It waits for every message queued, a
+    // batch started after this one too: in slices, so that this batch's end is seen as soon.
+    if (now) {
+      rd_kafka_flush(impl_->handle, 5);
+    } else {
+      rd_kafka_poll(impl_->handle, 5);
+    }
     if (batch.first_error.load() != RD_KAFKA_RESP_ERR_NO_ERROR) break;
     if (!impl_->fatal_error().empty()) break;
   }

@@ -56,7 +56,9 @@ class Producer {
   };
   std::unique_ptr<Batch> start(std::span<const Message> messages,
                                std::chrono::milliseconds timeout);
-  BatchResult finish(std::unique_ptr<Batch> batch);
+  // `now`: have librdkafka send what it holds at once instead of after linger.ms, for a batch
+  // whose events wait on nothing else to fill a request.
+  BatchResult finish(std::unique_ptr<Batch> batch, bool now = false);
 
  private:
   struct Impl;

@@ -95,7 +95,10 @@ void Publisher::finish(const projections::Batch& batch) {
   if (oldest->error) std::rethrow_exception(oldest->error);
   const BatchResult result = [&] {
     const ScopedTimer waiting(metrics().publish_wait_seconds);
-    return producer_->finish(std::move(oldest->sent));
+    // The last batch of a read (the subscription has caught up) goes at once: its events are the
+    // newest, and no more are coming to fill a request. A full one leaves the producer to fill
+    // requests up to linger.ms, as the next batch is already being read.
+    return producer_->finish(std::move(oldest->sent), batch.last);
   }();
   if (!result.error.empty()) {
     // The engine abandons what is in flight, which recreates the producer: after a fatal error

@@ -156,7 +156,7 @@ std::size_t publish_until_some(runtime::RunningSubscription& publisher,
       if (const std::size_t published = publisher.step(); published > 0) return published;
       std::this_thread::sleep_for(50ms);
     } catch (const std::exception& error) {
-      MESSAGE("retrying after: " << error.what());
+      MESSAGE("retrying after: " << std::string(error.what()));
       std::this_thread::sleep_for(250ms);
     }
   }
@@ -227,6 +227,23 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   CHECK(m.headers.at("traceparent") == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   CHECK(m.headers.at("tracestate") == "congo=t61rcWkgMzE");
   CHECK(m.headers.size() == 10);
+}
+
+TEST_CASE("the newest events go to Kafka at once, however long the producer would linger") {
+  FreshDatabase db;
+  const std::string topic = unique_topic("linger");
+  auto options = publisher_options(db, topic, order::testing::kafka_brokers());
+  // A request would wait 20 s for more messages (librdkafka wants less than message.timeout.ms,
+  // 30 s): the batch that reaches the end of the log must not, or its acknowledgement misses the
+  // timeout and the publisher gets nowhere.
+  options.producer.overrides = {{"linger.ms", "20000"}};
+  options.ack_timeout = 10s;
+  auto publisher = runtime::publication(options);
+  pg::PgEventStore store({db.url()});
+  write_lifecycles(store, 2);
+  CHECK(publish_until_some(*publisher, 10s) == 8);
+  CHECK(unpublished(db, "publisher-under-test") == 0);
+  CHECK(order::testing::consume(topic, 8, 30s).size() == 8);
 }
 
 TEST_CASE("no event is missed when a transaction commits late, under 8 concurrent writers") {
