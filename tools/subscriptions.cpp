@@ -177,13 +177,14 @@ projections::SubscriptionOptions with_precedence(projections::SubscriptionOption
 }  // namespace
 
 std::unique_ptr<RunningSubscription> publication(const PublicationOptions& options) {
+  auto engine =
+      with_precedence(engine_options(options.batch_size, options.sharing, options.retry_backoff),
+                      options.precedence, nullptr, options.shard.count);
+  engine.gather = options.gather;
   return std::make_unique<RunningSubscription>(
       options.database, options.subscription,
       std::make_unique<kafka::Publisher>(options.producer, options.ack_timeout), "publisher",
-      metrics().publisher,
-      with_precedence(engine_options(options.batch_size, options.sharing, options.retry_backoff),
-                      options.precedence, nullptr, options.shard.count),
-      options.shard, options.sharing);
+      metrics().publisher, engine, options.shard, options.sharing);
 }
 
 namespace {

@@ -109,6 +109,13 @@ struct PublicationOptions {
   int batch_size = 5000;
   std::chrono::milliseconds ack_timeout{30'000};
   std::chrono::milliseconds retry_backoff{500};
+  // After a batch that reached the end of the log, how long to let appends gather before reading
+  // again (SubscriptionOptions::gather). Such a batch is sent at once (see the producer's
+  // linger.ms). Reading again at once, the publisher sent 10,644 and 10,904 batches during the
+  // bench's 20 s ingest load against 7,133 with 1 ms, each a round of read, send and checkpoint
+  // on 2 saturated cores, and record-to-Kafka p99 was 28.4 and 33.5 ms against 21.8 (p50 1.9
+  // and 1.8 against 3.2).
+  std::chrono::milliseconds gather{1};
   projections::Shard shard;
   Sharing sharing;
   projections::Precedence* precedence = nullptr;  // the publisher comes first in it

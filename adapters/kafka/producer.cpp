@@ -77,16 +77,13 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       {"acks", "all"},
       // A request waits up to 5 ms for more messages, so that a backlog goes in full requests;
       // the publisher has the last batch of a read (the newest events) sent at once instead
-      // (finish(…, now)). Against 1 ms for every batch, in interleaved runs of 3 each:
-      // tools/bench/ab_drain.py (1,000,000 events) 237,802 / 258,450 / 270,353 events/s against
-      // 222,415 / 242,168 / 257,400, the broker's CPU the same or less; tools/bench/ab_ingest.py
-      // (32 connections, 15 s) record-to-Kafka p50 1.3-1.5 ms against 3.3-3.4, p99 9.2-12.3 ms
-      // against 12.3-13.1, for 0.50-0.52 PostgreSQL transactions per order against 0.38-0.39
-      // (more, smaller rounds of the publisher) and 39-42 µs of service CPU per order against
-      // 35-37. Earlier, 1 ms for every batch had replaced 0 (sent at once), whose many small
-      // requests the broker acknowledged late in the full bench: record-to-Kafka p99 179-287 ms
-      // in six of seven runs, 18.5 and 21.5 ms at 1 (order_publication_wait_seconds shows such
-      // waits).
+      // (finish(…, now)), after letting appends gather for 1 ms (PublicationOptions::gather).
+      // Against linger.ms 1 for every batch: tools/bench/ab_drain.py --events 1000000, 3 runs
+      // each interleaved, 245,734-252,683 events/s against 228,412-247,266, Kafka's CPU
+      // 1.2-1.4 s against 1.4-2.1; the bench's ingest (tools/bench/bench.sh --only ingest, one
+      // run each) record-to-Kafka p50 / p99 / p99.9 3.2 / 21.8 / 45.4 ms against 4.0 / 23.5 /
+      // 71.4. Earlier, 1 ms had replaced 0 (each message sent at once), whose many small requests
+      // the broker acknowledged late in the full bench: p99 179-287 ms in six of seven runs.
       {"linger.ms", "5"},
       {"batch.num.messages", "10000"},
       {"queue.buffering.max.messages", "1000000"},
@@ -166,9 +163,9 @@ BatchResult Producer::finish(std::unique_ptr<Batch> started, bool now) {
   while (batch.pending.load() > 0 && std::chrono::steady_clock::now() < started->deadline) {
     // rd_kafka_flush serves delivery reports as rd_kafka_poll does and, while it runs, has the
     // broker threads send without waiting out linger.ms. It waits for every message queued, a
-    // batch started after this one too: in slices, so that this batch's end is seen as soon.
+    // batch started after this one too: in 1 ms slices, so that this batch's end is seen at once.
     if (now) {
-      rd_kafka_flush(impl_->handle, 5);
+      rd_kafka_flush(impl_->handle, 1);
     } else {
       rd_kafka_poll(impl_->handle, 5);
     }
