@@ -26,6 +26,13 @@ bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
 }  // namespace
 
+bool needs_no_escape(std::string_view text) {
+  for (const char c : text) {
+    if (needs_escape(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
 void append_quoted(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';

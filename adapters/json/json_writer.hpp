@@ -2,6 +2,7 @@
 // "4.99E0" as Boost.JSON would print a double) and no DOM on the hot path.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,6 +13,8 @@ namespace order::json {
 
 // Appends `text` to `out` as a JSON string literal, quotes included.
 void append_quoted(std::string& out, std::string_view text);
+// Whether `text` goes into a JSON string as it is.
+bool needs_no_escape(std::string_view text);
 
 class JsonWriter {
  public:
@@ -28,6 +31,9 @@ class JsonWriter {
   // none is looked for.
   template <std::size_t N>
   JsonWriter& key(const char (&name)[N]) {
+    // Checked where assertions are on (the sanitizer build): an array that is not such a
+    // literal (shorter than its size, or needing an escape) belongs to key(std::string_view).
+    assert(std::string_view(name).size() == N - 1 && needs_no_escape(std::string_view(name)));
     before_value();
     out_ += '"';
     out_.append(name, N - 1);

@@ -21,7 +21,8 @@ void Headers::add(std::string_view name, std::string_view value) {
 }
 
 Headers::Header Headers::operator[](std::size_t i) const {
-  const Slot& slot = slots_.at(i);
+  if (i >= count_) throw std::out_of_range("no header " + std::to_string(i));
+  const Slot& slot = slots_[i];
   return {slot.name, std::string_view(values_).substr(slot.offset, slot.size)};
 }
 
