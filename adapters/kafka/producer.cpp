@@ -110,10 +110,6 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
 
 Producer::~Producer() = default;
 
-BatchResult Producer::send(std::span<const Message> messages, std::chrono::milliseconds timeout) {
-  return finish(start(messages, timeout), true);
-}
-
 std::unique_ptr<Producer::Batch> Producer::start(std::span<const Message> messages,
                                                  std::chrono::milliseconds timeout) {
   {

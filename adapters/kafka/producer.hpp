@@ -35,12 +35,10 @@ class Producer {
   Producer& operator=(const Producer&) = delete;
 
   // Sends the messages in order and waits (up to `timeout`) until Kafka acknowledged each one or
-  // one failed. Within a partition the idempotent producer keeps order across its retries.
-  BatchResult send(std::span<const Message> messages, std::chrono::milliseconds timeout);
-
-  // send() in two halves, so a batch can be on its way while the next is prepared: start()
+  // one failed, in two halves, so a batch can be on its way while the next is prepared: start()
   // queues the messages (waiting only while librdkafka's queue is full) and finish() waits for
-  // their acknowledgements. Batches finish in the order they started.
+  // their acknowledgements. Batches finish in the order they started. Within a partition the
+  // idempotent producer keeps order across its retries.
   class Batch {
    public:
     struct State;  // its delivery counts, which its messages' delivery reports update
