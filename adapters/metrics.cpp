@@ -246,6 +246,7 @@ Metrics::Metrics()
       load_batch_size(batch_size_buckets()),
       publish_ack_seconds(latency_seconds_buckets()),
       publish_wait_seconds(request_seconds_buckets()),
+      publish_read_seconds(request_seconds_buckets()),
       projection_seconds(latency_seconds_buckets()) {}
 
 void Metrics::observe_request(std::string_view method, std::string_view route, int status,
@@ -358,6 +359,8 @@ std::string Metrics::render() const {
             "The publisher's wait for Kafka to acknowledge every message of a batch it handed "
             "over.",
             publish_wait_seconds);
+  histogram(out, "order_publication_read_seconds",
+            "The publisher's read of a batch of events out of the log.", publish_read_seconds);
   histogram(out, "order_projection_latency_seconds",
             "From an event's commit to the log to the commit of its read-model row.",
             projection_seconds);

@@ -121,6 +121,8 @@ struct Metrics {
   // The publisher's wait for Kafka to acknowledge a batch it handed over: what of the above is
   // the broker's (and the way to it) rather than the database's or the publisher's.
   Histogram publish_wait_seconds;
+  // The publisher's read of a batch out of the log: the database's part of the same.
+  Histogram publish_read_seconds;
   Histogram projection_seconds;  // an event's commit to its read-model row's commit
 
   // Rebuild progress, where a rebuild runs (order-admin rebuild).

@@ -181,10 +181,12 @@ std::unique_ptr<RunningSubscription> publication(const PublicationOptions& optio
       with_precedence(engine_options(options.batch_size, options.sharing, options.retry_backoff),
                       options.precedence, nullptr, options.shard.count);
   engine.gather = options.gather;
-  return std::make_unique<RunningSubscription>(
+  auto running = std::make_unique<RunningSubscription>(
       options.database, options.subscription,
       std::make_unique<kafka::Publisher>(options.producer, options.ack_timeout), "publisher",
       metrics().publisher, engine, options.shard, options.sharing);
+  running->store().time_reads(metrics().publish_read_seconds);
+  return running;
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string_view>
 
@@ -369,6 +370,8 @@ void SubscriptionStore::release() {
 std::vector<projections::LogEvent> SubscriptionStore::read_after(
     const projections::LogPosition& after, int limit) {
   return guarded([&] {
+    std::optional<ScopedTimer> reading;
+    if (read_seconds_ != nullptr) reading.emplace(*read_seconds_);
     connection();
     const std::string transaction_id = std::to_string(after.transaction_id);
     const std::string global_position = std::to_string(after.global_position);

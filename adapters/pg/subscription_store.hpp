@@ -16,6 +16,10 @@
 
 struct pg_conn;  // libpq's PGconn
 
+namespace order {
+class Histogram;  // adapters/metrics.hpp
+}
+
 namespace order::pg {
 
 // The application_name of a read model's writing session (ReadModelSink). Readers of the log
@@ -104,6 +108,8 @@ class SubscriptionStore final : public projections::LogSource,
   bool advance(const projections::LogPosition& from, const projections::LogPosition& to) override;
   // Sets the checkpoint back to the log's start (for a subscription whose target starts empty).
   void rewind();
+  // Observes each read_after's duration in `reads` from now on.
+  void time_reads(Histogram& reads) { read_seconds_ = &reads; }
 
   // LeaderLock: a session advisory lock, lost with the connection.
   bool try_acquire() override;
@@ -122,7 +128,8 @@ class SubscriptionStore final : public projections::LogSource,
   projections::Shard shard_;
   std::string instance_;
   std::unique_ptr<pqxx::connection> connection_;
-  pg_conn* libpq_ = nullptr;  // connection_'s libpq handle, for reads in the binary format
+  pg_conn* libpq_ = nullptr;
+  Histogram* read_seconds_ = nullptr;  // connection_'s libpq handle, for reads in the binary format
   std::unique_ptr<class Listener> listener_;
   bool leader_ = false;
 };

@@ -92,6 +92,7 @@ class Prometheus(unittest.TestCase):
         for name in ("order_http_request_duration_seconds_bucket", "order_append_duration_seconds_bucket",
                      "order_append_batch_size_bucket", "order_projection_latency_seconds_bucket",
                      "order_publication_wait_seconds_bucket",
+                     "order_publication_read_seconds_bucket",
                      "process_resident_memory_bytes", "process_cpu_seconds_total",
                      "process_open_fds", "process_start_time_seconds",
                      "order_log_lines_dropped_total"):

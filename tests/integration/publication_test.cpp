@@ -141,6 +141,10 @@ std::int64_t failed_batches() { return order::metrics().publisher.failures_total
 std::uint64_t publisher_waits() {
   return order::metrics().publish_wait_seconds.snapshot().cumulative.back();
 }
+// Observations of order_publication_read_seconds so far.
+std::uint64_t publisher_reads() {
+  return order::metrics().publish_read_seconds.snapshot().cumulative.back();
+}
 std::size_t repeat_bound(std::int64_t failures_before) {
   return static_cast<std::size_t>(failed_batches() - failures_before) * 2 * kBatchSize;
 }
@@ -192,10 +196,12 @@ TEST_CASE("the seed's order reaches the topic as the seed's event, field for fie
   const std::string event_id = outcome.accepted.stream.events.at(0).event_id;
 
   const auto waits_before = publisher_waits();
+  const auto reads_before = publisher_reads();
   auto publisher =
       runtime::publication(publisher_options(db, topic, order::testing::kafka_brokers()));
   REQUIRE(publish_until_some(*publisher, 10s) == 1);
   CHECK(publisher_waits() > waits_before);  // its wait for the acknowledgement, in /metrics
+  CHECK(publisher_reads() > reads_before);  // and its read of the log
   const auto messages = order::testing::consume(topic, 1, 30s);
   REQUIRE(messages.size() == 1);
   const auto& m = messages[0];

@@ -637,12 +637,14 @@ def ingest_read_memory(args, server, template, events):
             raise SystemExit(f"subscriptions {behind} would drain the preloaded log during the "
                              f"ingest scenario: add them to SUBSCRIBERS in tools/bench/bench.py")
         print("  ingest: wrk POST /orders ...", flush=True)
-        waits_before = publisher_waits(service)
+        histograms_before = publisher_histograms(service)
         with Profile("ingest", args.profile) as ingest_profile:
             load = wrk(service.url("/orders"), "ingest.lua", seconds)
         loaded_rss = service.rss_mb()
         drain = wait_drained(url, SUBSCRIBERS)
-        waits = waits_between(waits_before, publisher_waits(service))
+        histograms = publisher_histograms(service)
+        waits = slow_between(histograms_before["wait"], histograms["wait"])
+        reads = slow_between(histograms_before["read"], histograms["read"])
         record = record_to_kafka(topic, events + 1)
         placed = int(psql(url, f"SELECT count(*) FROM streams WHERE stream_id > {events}"))
         # Ids are handed out in blocks from the sequence, contiguous from 1 but for what a failed
@@ -704,8 +706,10 @@ def ingest_read_memory(args, server, template, events):
                    and record["p99_us"] <= 20_000,
             "latency_us": {k: record[k] for k in percentiles},
             "messages": record["messages"], "max_us": record["max_us"], "topic_orders": placed,
-            # Where the tail is: how long the publisher waited for the broker's acknowledgements.
+            # Where the tail is: how long the publisher waited for the broker's acknowledgements,
+            # and how long it took to read the log.
             "publisher_waits": waits,
+            "publisher_reads": reads,
         },
         {
             "scenario": "read",
@@ -892,6 +896,11 @@ def details(results):
                              f"(order_publication_wait_seconds): {waits['over_50ms']} over 50 ms, "
                              f"{waits['over_100ms']} over 100 ms, {waits['over_250ms']} over "
                              f"250 ms")
+            if reads := r.get("publisher_reads"):
+                lines.append(f"- record-to-kafka: the publisher read the log {reads['batches']:,} "
+                             f"times during the load (order_publication_read_seconds): "
+                             f"{reads['over_50ms']} took over 50 ms, {reads['over_100ms']} over "
+                             f"100 ms, {reads['over_250ms']} over 250 ms")
         if r["scenario"] == "read":
             lines.append(f"- read beside the database: pgbench SELECT of the stream's rows, "
                          f"{CONNECTIONS} clients: {r['pgbench_per_second']:,.0f} reads/s, "
@@ -998,18 +1007,20 @@ def shard_drain(args, url, events, shards):
             "cpu_service_s": service_cpu, "cpu_postgres_s": pg_cpu, "cpu_kafka_s": java_cpu}
 
 
-def publisher_waits(service):
-    """The service's order_publication_wait_seconds histogram: {upper bound: cumulative count},
-    +Inf included, from its /metrics."""
+def publisher_histograms(service):
+    """The service's order_publication_wait_seconds and order_publication_read_seconds
+    histograms, as {"wait": ..., "read": ...}, each {upper bound: cumulative count}, +Inf
+    included, from one read of its /metrics."""
     with urllib.request.urlopen(service.url("/metrics"), timeout=5) as response:
         text = response.read().decode()
-    return {float(le): int(float(n)) for le, n in re.findall(
-        r'^order_publication_wait_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.MULTILINE)}
+    return {kind: {float(le): int(float(n)) for le, n in re.findall(
+        rf'^order_publication_{kind}_seconds_bucket\{{le="([^"]+)"\}} (\S+)$', text, re.MULTILINE)}
+        for kind in ("wait", "read")}
 
 
-def waits_between(before, after):
-    """The publisher's waits for Kafka between two publisher_waits() snapshots: how many, and how
-    many took longer than 50, 100 and 250 ms."""
+def slow_between(before, after):
+    """The observations of one publisher histogram between two snapshots: how many, and how many
+    took longer than 50, 100 and 250 ms."""
     count = after[float("inf")] - before[float("inf")]
     return {"batches": count,
             **{f"over_{int(bound * 1000)}ms": count - (after[bound] - before[bound])
