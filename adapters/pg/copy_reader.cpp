@@ -78,13 +78,33 @@ std::string_view BinaryRows::take_bytes(std::size_t bytes) {
   return taken;
 }
 
-std::int64_t BinaryRows::int64(std::string_view field) {
-  if (field.size() != 8)
-    throw std::runtime_error("COPY field of " + std::to_string(field.size()) +
-                             " bytes where a bigint has 8");
+namespace {
+
+// The big-endian integer of a field of exactly `bytes` bytes.
+std::uint64_t big_endian(std::string_view field, std::size_t bytes) {
+  if (field.size() != bytes) {
+    throw std::runtime_error("a binary field of " + std::to_string(field.size()) + " bytes where " +
+                             std::to_string(bytes) + " were expected");
+  }
   std::uint64_t value = 0;
-  for (const char byte : field) value = value << 8 | static_cast<unsigned char>(byte);
-  return static_cast<std::int64_t>(value);
+  for (const char byte : field) value = value << 8U | static_cast<unsigned char>(byte);
+  return value;
+}
+
+}  // namespace
+
+std::int64_t BinaryRows::int64(std::string_view field) {
+  return static_cast<std::int64_t>(big_endian(field, 8));
+}
+
+std::int32_t BinaryRows::int32(std::string_view field) {
+  return static_cast<std::int32_t>(big_endian(field, 4));
+}
+
+std::string_view BinaryRows::jsonb_text(std::string_view field) {
+  // jsonb's binary form: a version byte (1, the only one), then its text.
+  if (field.empty() || field.front() != 1) throw std::runtime_error("a jsonb of another version");
+  return field.substr(1);
 }
 
 }  // namespace order::pg

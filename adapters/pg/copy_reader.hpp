@@ -58,7 +58,11 @@ class BinaryRows {
   bool next(BinaryRow<N>& row);
   bool ended() const { return ended_; }
 
-  static std::int64_t int64(std::string_view field);
+  // Values of the binary format, as COPY and a binary result hand them over; each throws
+  // std::runtime_error on a field of another size or version.
+  static std::int64_t int64(std::string_view field);           // bigint, xid8, timestamptz
+  static std::int32_t int32(std::string_view field);           // integer
+  static std::string_view jsonb_text(std::string_view field);  // jsonb: its text
 
  private:
   std::uint32_t take(std::size_t bytes);  // the big-endian unsigned integer of `bytes` bytes

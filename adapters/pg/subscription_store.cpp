@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "adapters/metrics.hpp"
+#include "adapters/pg/copy_reader.hpp"
 #include "adapters/pg/libpq_handle.hpp"
 #include "adapters/pg/timestamps.hpp"
 
@@ -46,21 +47,6 @@ std::string_view value_of(const PGresult* rows, int row, int column) {
   return {PQgetvalue(rows, row, column), static_cast<std::size_t>(PQgetlength(rows, row, column))};
 }
 
-// A big-endian integer of the binary format: `bytes` bytes exactly.
-std::uint64_t big_endian(std::string_view field, std::size_t bytes) {
-  if (field.size() != bytes) {
-    throw std::runtime_error("a log field of " + std::to_string(field.size()) + " bytes where " +
-                             std::to_string(bytes) + " were expected");
-  }
-  std::uint64_t value = 0;
-  for (const char byte : field) value = value << 8U | static_cast<unsigned char>(byte);
-  return value;
-}
-
-std::int64_t int64_of(std::string_view field) {
-  return static_cast<std::int64_t>(big_endian(field, 8));
-}
-
 // The rows of read_after, in kBinaryLogEventColumns' order.
 std::vector<projections::LogEvent> log_events_of(const PGresult* rows) {
   constexpr int kColumns = 12;
@@ -71,17 +57,15 @@ std::vector<projections::LogEvent> log_events_of(const PGresult* rows) {
   for (int row = 0; row < count; ++row) {
     const auto field = [rows, row](int column) { return value_of(rows, row, column); };
     projections::LogEvent& event = events.emplace_back();
-    event.position.transaction_id = big_endian(field(0), 8);
-    event.position.global_position = int64_of(field(1));
-    event.stream_id = int64_of(field(2));
-    event.stream_version = int64_of(field(3));
+    event.position.transaction_id = static_cast<std::uint64_t>(BinaryRows::int64(field(0)));
+    event.position.global_position = BinaryRows::int64(field(1));
+    event.stream_id = BinaryRows::int64(field(2));
+    event.stream_version = BinaryRows::int64(field(3));
     event.event_id = uuid_text(field(4));
     event.type = field(5);
-    event.schema_version = static_cast<std::int32_t>(big_endian(field(6), 4));
-    event.recorded_at = rfc3339_of_timestamptz(int64_of(field(7)));
-    const std::string_view data = field(8);
-    if (data.empty() || data.front() != 1) throw std::runtime_error("a jsonb of another version");
-    event.data_json = data.substr(1);  // jsonb's binary form: a version byte, then its text
+    event.schema_version = BinaryRows::int32(field(6));
+    event.recorded_at = rfc3339_of_timestamptz(BinaryRows::int64(field(7)));
+    event.data_json = BinaryRows::jsonb_text(field(8));
     event.correlation_id = field(9);
     event.traceparent = field(10);
     event.tracestate = field(11);

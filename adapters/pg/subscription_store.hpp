@@ -128,8 +128,8 @@ class SubscriptionStore final : public projections::LogSource,
   projections::Shard shard_;
   std::string instance_;
   std::unique_ptr<pqxx::connection> connection_;
-  pg_conn* libpq_ = nullptr;
-  Histogram* read_seconds_ = nullptr;  // connection_'s libpq handle, for reads in the binary format
+  pg_conn* libpq_ = nullptr;           // connection_'s libpq handle, for reads in the binary format
+  Histogram* read_seconds_ = nullptr;  // where read_after's durations go, if anywhere
   std::unique_ptr<class Listener> listener_;
   bool leader_ = false;
 };
