@@ -8,7 +8,9 @@ orders/s with wrk's latency, the service's and PostgreSQL's CPU per order, Postg
 record-to-Kafka (the broker's append time minus the event's recorded_at, every message), as
 bench.py computes it.
 
-Needs the dev stack: tools/stack/stack.sh up; eval "$(tools/stack/stack.sh env)".
+Needs the dev stack: tools/stack/stack.sh up; eval "$(tools/stack/stack.sh env)". Run it in the
+session that started the stack: a broker in a session of its own waits for a CPU under this load
+(Linux's autogroup; see broker_grouping in bench.py), and record-to-Kafka then measures that.
 
 usage: python3 tools/bench/ab_ingest.py [--connections N] [--seconds S] [--runs R] BINARY...
 """

@@ -934,6 +934,32 @@ def cpu_seconds(pids):
     return out
 
 
+def broker_grouping():
+    """How the CPU scheduler groups the broker with the service and wrk (this process's children).
+    With autogroup on (kernel.sched_autogroup_enabled), Linux shares the CPUs between sessions
+    before threads, and every PostgreSQL backend is a session of its own. Measured on two CPUs
+    under the ingest load (tools/bench/ab_ingest.py, same stack, run under setsid and without):
+    with the broker in a session of its own, its produce requests waited up to 200 ms in its
+    request queue (Kafka's request log) and record-to-Kafka p99 was 115-117 ms; with the broker in
+    the service's session, 10-11 ms. bench.sh starts the stack in its own session, so the broker
+    shares the service's; a stack already up is restarted there."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            if f.read().strip() != "1":
+                return "autogroup off"
+        with open("/proc/self/autogroup") as f:
+            mine = f.read().split()[0]
+        groups = set()
+        for pid in stack_pids(os.environ["DB_URL"])[1]:
+            with open(f"/proc/{pid}/autogroup") as f:
+                groups.add(f.read().split()[0])
+    except (OSError, KeyError):
+        return "autogroup unknown"
+    if groups == {mine}:
+        return "autogroup on, the broker in the bench's session"
+    return "autogroup on, the broker in a session of its own (started outside bench.sh)"
+
+
 def stack_pids(url):
     """The processes of the stack this run uses: PostgreSQL's postmaster and its children (the
     backends), and the Kafka broker listening on KAFKA_BROKERS' port; another stack on the same
@@ -1252,7 +1278,7 @@ def main():
 
     today = datetime.date.today().isoformat()
     stem = today if args.events == 1_000_000 else f"{today}-{size_label(args.events)}"
-    machine = f"{os.cpu_count()} CPUs, {os.uname().release}"
+    machine = f"{os.cpu_count()} CPUs, {os.uname().release}, {broker_grouping()}"
     lines = [f"# Benchmarks, {today}", "",
              f"Log of {args.events:,} events loaded by COPY in {load_seconds:.1f} s, "
              f"{log['disk_bytes_per_event']:,.0f} bytes per event on disk (events and streams, "
