@@ -1,0 +1,83 @@
+"""Two or more order-service binaries under the same read load, in interleaved runs: the quick
+before-and-after of a change to the read path (GET /orders/{id}), on a machine that moves too much
+between runs for one run of each to say anything.
+
+The orders are ab_drain.py's log (N orders, one order.created event each, loaded by COPY into the
+template database ab_drain_log, made once and reused while its size matches --events). Each run
+starts the binary on a file copy of it with every subscription's checkpoint at the log's end (so
+nothing is published or projected during the load), reads random orders with wrk (read.lua, the
+bench's request) and reports reads/s with wrk's latency, and the service's and PostgreSQL's CPU
+per read.
+
+Needs the dev stack: tools/stack/stack.sh up; eval "$(tools/stack/stack.sh env)".
+
+usage: python3 tools/bench/ab_read.py [--events N] [--connections N] [--seconds S] [--runs R]
+                                      BINARY...
+"""
+import argparse
+import os
+import sys
+import time
+
+import ab_drain
+import bench
+
+
+def one_run(binary, label, server, args):
+    url = bench.copy_database(server, ab_drain.TEMPLATE, "ab_read_run")
+    bench.checkpoints_at_the_end(url)
+    bench.psql(bench.with_database(server, "postgres"), "CHECKPOINT")
+    try:
+        service = bench.Service(argparse.Namespace(service=binary, results="/tmp"), url,
+                                f"ab-read-{label}", ACCESS_LOG="off")
+        try:
+            time.sleep(1)  # the subscriptions lead and find nothing to do
+            # A short untimed load first: the first requests open the service's connections.
+            bench.wrk(service.url("/orders/1"), "read.lua", 2, (args.events,))
+
+            def cpu():
+                return (sum(bench.cpu_seconds([service.process.pid]).values()),
+                        bench.cpu_seconds(bench.stack_pids(url)[0]))
+
+            before = cpu()
+            load = bench.wrk(service.url("/orders/1"), "read.lua", args.seconds, (args.events,))
+            after = cpu()
+        finally:
+            service.stop()
+    finally:
+        bench.drop_database(server, "ab_read_run")
+    reads = max(1, load["requests"])
+    postgres_cpu = sum(v - before[1].get(pid, 0) for pid, v in after[1].items())
+    return (f"{label}: {load['per_second']:7,.0f} reads/s ({load['errors']} errors), "
+            f"p50 / p99 {load['p50_us'] / 1000:.1f} / {load['p99_us'] / 1000:.1f} ms; "
+            f"CPU per read: service {(after[0] - before[0]) / reads * 1e6:4.1f} µs, "
+            f"PostgreSQL {postgres_cpu / reads * 1e6:4.1f} µs")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("binaries", nargs="+", metavar="BINARY")
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="orders in the log (ab_drain.py's template)")
+    parser.add_argument("--connections", type=int, default=bench.CONNECTIONS,
+                        help="wrk connections (at least 2: wrk runs two threads)")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each binary, interleaved")
+    args = parser.parse_args()
+    if args.connections < 2:
+        parser.error("--connections must be at least 2")
+    for variable in ("DB_URL", "KAFKA_BROKERS"):
+        if variable not in os.environ:
+            parser.error(f"{variable} is not set: eval \"$(tools/stack/stack.sh env)\"")
+    bench.CONNECTIONS = args.connections
+    server = os.environ["DB_URL"]
+    ab_drain.prepared_log(server, args.events)
+    for index, binary in enumerate(args.binaries):
+        print(f"b{index}: {binary}")
+    for run in range(1, args.runs + 1):
+        for index, binary in enumerate(args.binaries):
+            print(one_run(binary, f"b{index}r{run}", server, args), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
