@@ -12,12 +12,12 @@ Needs the dev stack: tools/stack/stack.sh up; eval "$(tools/stack/stack.sh env)"
 
 usage: python3 tools/bench/ab_drain.py [--events N] [--runs R] [--read-models] BINARY...
 """
-import argparse
 import os
 import subprocess
 import sys
 import time
 
+import ab
 import bench
 
 TEMPLATE = "ab_drain_log"
@@ -105,25 +105,16 @@ def one_run(binary, label, server, last, events, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("binaries", nargs="+", metavar="BINARY")
+    parser = ab.parser(__doc__, runs=3)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3, help="runs of each binary, interleaved")
     parser.add_argument("--read-models", action="store_true",
                         help="also wait for the read models to reach the end of the log")
-    args = parser.parse_args()
-    for variable in ("DB_URL", "KAFKA_BROKERS"):
-        if variable not in os.environ:
-            parser.error(f"{variable} is not set: eval \"$(tools/stack/stack.sh env)\"")
+    args = ab.parse(parser)
     server = os.environ["DB_URL"]
     template = prepared_log(server, args.events)
     last = bench.last_event(template)
-    for index, binary in enumerate(args.binaries):
-        print(f"b{index}: {binary}")
-    for run in range(1, args.runs + 1):
-        for index, binary in enumerate(args.binaries):
-            print(one_run(binary, f"b{index}r{run}", server, last, args.events, args),
-                  flush=True)
+    ab.interleaved(args.binaries, args.runs,
+                   lambda binary, label: one_run(binary, label, server, last, args.events, args))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+import ab
 import bench
 
 
@@ -69,24 +70,11 @@ def one_run(binary, label, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("binaries", nargs="+", metavar="BINARY")
-    parser.add_argument("--connections", type=int, default=bench.CONNECTIONS,
-                        help="wrk connections (at least 2: wrk runs two threads)")
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=2, help="runs of each binary, interleaved")
-    args = parser.parse_args()
-    if args.connections < 2:
-        parser.error("--connections must be at least 2")
-    for variable in ("DB_URL", "KAFKA_BROKERS"):
-        if variable not in os.environ:
-            parser.error(f"{variable} is not set: eval \"$(tools/stack/stack.sh env)\"")
-    bench.CONNECTIONS = args.connections  # wrk's connection count in bench.wrk
-    for index, binary in enumerate(args.binaries):
-        print(f"b{index}: {binary}")
-    for run in range(1, args.runs + 1):
-        for index, binary in enumerate(args.binaries):
-            print(one_run(binary, f"b{index}r{run}", args), flush=True)
+    parser = ab.parser(__doc__, runs=2)
+    ab.add_load(parser, seconds=15)
+    args = ab.parse(parser)
+    ab.interleaved(args.binaries, args.runs,
+                   lambda binary, label: one_run(binary, label, args))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import sys
 import time
 
 import ab_drain
+import ab
 import bench
 
 
@@ -55,28 +56,15 @@ def one_run(binary, label, server, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("binaries", nargs="+", metavar="BINARY")
+    parser = ab.parser(__doc__, runs=3)
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="orders in the log (ab_drain.py's template)")
-    parser.add_argument("--connections", type=int, default=bench.CONNECTIONS,
-                        help="wrk connections (at least 2: wrk runs two threads)")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3, help="runs of each binary, interleaved")
-    args = parser.parse_args()
-    if args.connections < 2:
-        parser.error("--connections must be at least 2")
-    for variable in ("DB_URL", "KAFKA_BROKERS"):
-        if variable not in os.environ:
-            parser.error(f"{variable} is not set: eval \"$(tools/stack/stack.sh env)\"")
-    bench.CONNECTIONS = args.connections
+    ab.add_load(parser, seconds=10)
+    args = ab.parse(parser)
     server = os.environ["DB_URL"]
     ab_drain.prepared_log(server, args.events)
-    for index, binary in enumerate(args.binaries):
-        print(f"b{index}: {binary}")
-    for run in range(1, args.runs + 1):
-        for index, binary in enumerate(args.binaries):
-            print(one_run(binary, f"b{index}r{run}", server, args), flush=True)
+    ab.interleaved(args.binaries, args.runs,
+                   lambda binary, label: one_run(binary, label, server, args))
 
 
 if __name__ == "__main__":
