@@ -949,10 +949,11 @@ def broker_grouping():
     With autogroup on (kernel.sched_autogroup_enabled), Linux shares the CPUs between sessions
     before threads, and every PostgreSQL backend is a session of its own. Measured on two CPUs
     under the ingest load (tools/bench/ab_ingest.py, same stack, run under setsid and without):
-    with the broker in a session of its own, its produce requests waited up to 200 ms in its
-    request queue (Kafka's request log) and record-to-Kafka p99 was 115-117 ms; with the broker in
-    the service's session, 10-11 ms. bench.sh starts the stack in its own session, so the broker
-    shares the service's; a stack already up is restarted there."""
+    with the broker in a session of its own, its produce requests waited up to 104 ms in its
+    request queue and up to 95 ms before their response went out (Kafka's request log) and
+    record-to-Kafka p99 was 115-117 ms; with the broker in the service's session, 10-11 ms.
+    bench.sh starts the stack in its own session, so the broker shares the service's; a stack
+    already up is restarted there."""
     try:
         with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
             if f.read().strip() != "1":
@@ -963,8 +964,10 @@ def broker_grouping():
         for pid in stack_pids(os.environ["DB_URL"])[1]:
             with open(f"/proc/{pid}/autogroup") as f:
                 groups.add(f.read().split()[0])
-    except (OSError, KeyError):
+    except (OSError, KeyError, subprocess.CalledProcessError):
         return "autogroup unknown"
+    if not groups:
+        return "autogroup on, no broker of the dev stack found"
     if groups == {mine}:
         return "autogroup on, the broker in the bench's session"
     return "autogroup on, the broker in a session of its own (started outside bench.sh)"

@@ -35,7 +35,7 @@ source tools/prepare.sh
 build_release bench
 # The stack starts here, in this session, even when it was already up. With Linux's autogroup
 # scheduling, a broker started from another shell is a session of its own, and under the ingest
-# load on two CPUs its produce requests then waited up to 200 ms for a request thread:
+# load on two CPUs its produce requests then waited up to 104 ms for a request thread:
 # record-to-Kafka measured that (p99 115 ms against 10 ms; broker_grouping in bench.py). Started
 # here, it shares the service's session, as on a fresh machine. The report says which it was.
 tools/stack/stack.sh down >/dev/null
