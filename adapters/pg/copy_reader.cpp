@@ -13,6 +13,17 @@ namespace {
 // The binary format's signature; a flags word and the length of a header extension follow.
 constexpr std::string_view kSignature("PGCOPY\n\377\r\n\0", 11);
 
+// The big-endian integer of a field of exactly `bytes` bytes.
+std::uint64_t big_endian(std::string_view field, std::size_t bytes) {
+  if (field.size() != bytes) {
+    throw std::runtime_error("a binary field of " + std::to_string(field.size()) + " bytes where " +
+                             std::to_string(bytes) + " were expected");
+  }
+  std::uint64_t value = 0;
+  for (const char byte : field) value = value << 8U | static_cast<unsigned char>(byte);
+  return value;
+}
+
 }  // namespace
 
 CopyReader::CopyReader(pqxx::dbtransaction& tx, const std::string& query)
@@ -64,11 +75,7 @@ BinaryRows::BinaryRows(std::string_view stream) : rest_(stream) {
 }
 
 std::uint32_t BinaryRows::take(std::size_t bytes) {
-  if (rest_.size() < bytes) throw std::runtime_error("COPY output cut short");
-  std::uint32_t value = 0;
-  for (std::size_t i = 0; i < bytes; ++i) value = value << 8 | static_cast<unsigned char>(rest_[i]);
-  rest_.remove_prefix(bytes);
-  return value;
+  return static_cast<std::uint32_t>(big_endian(take_bytes(bytes), bytes));
 }
 
 std::string_view BinaryRows::take_bytes(std::size_t bytes) {
@@ -77,21 +84,6 @@ std::string_view BinaryRows::take_bytes(std::size_t bytes) {
   rest_.remove_prefix(bytes);
   return taken;
 }
-
-namespace {
-
-// The big-endian integer of a field of exactly `bytes` bytes.
-std::uint64_t big_endian(std::string_view field, std::size_t bytes) {
-  if (field.size() != bytes) {
-    throw std::runtime_error("a binary field of " + std::to_string(field.size()) + " bytes where " +
-                             std::to_string(bytes) + " were expected");
-  }
-  std::uint64_t value = 0;
-  for (const char byte : field) value = value << 8U | static_cast<unsigned char>(byte);
-  return value;
-}
-
-}  // namespace
 
 std::int64_t BinaryRows::int64(std::string_view field) {
   return static_cast<std::int64_t>(big_endian(field, 8));
