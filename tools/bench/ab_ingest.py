@@ -5,8 +5,10 @@ between runs for one run of each to say anything.
 Each run starts the binary on an empty database of its own (created, then dropped) and a fresh
 topic with LogAppendTime, places orders with wrk (ingest.lua, the bench's body) and reports:
 orders/s with wrk's latency, the service's and PostgreSQL's CPU per order, PostgreSQL transactions per order, and
-record-to-Kafka (the broker's append time minus the event's recorded_at, every message), as
-bench.py computes it.
+record-to-Kafka (the broker's append time minus the commit time of the event's transaction,
+every message, with the event's recorded_at as the start beside it), as bench.py computes it.
+PostgreSQL records commit times for these runs (track_commit_timestamp, which restarts the dev
+stack's server) and stops at the end.
 
 Needs the dev stack: tools/stack/stack.sh up; eval "$(tools/stack/stack.sh env)". Run it in the
 session that started the stack: a broker in a session of its own waits for a CPU under this load
@@ -52,7 +54,7 @@ def one_run(binary, label, args):
             time.sleep(3)  # the last orders reach Kafka
         finally:
             service.stop()
-        record = bench.record_to_kafka(topic, 0)
+        record = bench.record_to_kafka(topic, 0, url)
     finally:
         bench.delete_topics({topic})
         bench.psql(server + "/postgres", f"DROP DATABASE {name}")
@@ -64,17 +66,23 @@ def one_run(binary, label, args):
             f"CPU per order: service {(after[0] - before[0]) / orders * 1e6:4.0f} µs, "
             f"PostgreSQL {postgres_cpu / orders * 1e6:4.0f} µs; "
             f"{(after[2] - before[2]) / orders:.2f} transactions per order; "
-            f"record-to-Kafka p50 / p99 / p99.9 {record['p50_us'] / 1000:.1f} / "
-            f"{record['p99_us'] / 1000:.1f} / {record['p999_us'] / 1000:.1f} ms "
-            f"({record['messages']:,} messages)")
+            f"record-to-Kafka from the {record['from']} p50 / p99 / p99.9 "
+            f"{record['p50_us'] / 1000:.1f} / {record['p99_us'] / 1000:.1f} / "
+            f"{record['p999_us'] / 1000:.1f} ms, from recorded_at p99 "
+            f"{record['recorded_us']['p99_us'] / 1000:.1f} ms ({record['messages']:,} messages)")
 
 
 def main():
     parser = ab.parser(__doc__, runs=2)
     ab.add_load(parser, seconds=15)
     args = ab.parse(parser)
-    ab.interleaved(args.binaries, args.runs,
-                   lambda binary, label: one_run(binary, label, args))
+    server = os.environ["DB_URL"]
+    bench.track_commit_times(server, True)
+    try:
+        ab.interleaved(args.binaries, args.runs,
+                       lambda binary, label: one_run(binary, label, args))
+    finally:
+        bench.track_commit_times(server, False)
 
 
 if __name__ == "__main__":
