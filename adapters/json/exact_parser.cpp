@@ -131,11 +131,7 @@ std::variant<domain::Money, MoneyProblem> money_of_text(std::string_view digits)
   // at most two decimals, needs no parser: it is what the log's data holds.
   if (digits.find_first_of("eE") == std::string_view::npos) {
     if (const auto money = domain::parse_money(digits)) {
-      const bool decimal = digits.find('.') != std::string_view::npos;
-      // As a number: an integer is exact at any size; a decimal only below kLargestMoney.
-      if (!decimal || (money->cents < kLargestCents && money->cents > -kLargestCents)) {
-        return *money;
-      }
+      if (money->cents < kLargestCents && money->cents > -kLargestCents) return *money;
     }
   }
   const auto parsed = parse_exact(digits);
@@ -144,10 +140,13 @@ std::variant<domain::Money, MoneyProblem> money_of_text(std::string_view digits)
   return money_of(*number);
 }
 
+// An integer is exact at any size, but beyond kLargestMoney it is out of range as a decimal of that
+// size is: every amount read is then one whose format_money text (two decimals) reads back.
 std::variant<domain::Money, MoneyProblem> money_of_integer(std::int64_t integer) {
-  domain::Money money;
-  if (__builtin_mul_overflow(integer, 100, &money.cents)) return MoneyProblem::out_of_range;
-  return money;
+  if (integer >= kLargestCents / 100 || integer <= -kLargestCents / 100) {
+    return MoneyProblem::out_of_range;
+  }
+  return domain::Money{integer * 100};
 }
 
 std::variant<domain::Money, MoneyProblem> money_of_double(double real, std::string_view text) {

@@ -158,6 +158,12 @@ TEST_CASE("a decimal string is judged exactly as the number it spells") {
                          "1.5e1",
                          "100000000000000",
                          "1e14",
+                         "9999999999999",
+                         "9999999999999.99",
+                         "10000000000000",
+                         "10000000000000.00",
+                         "-10000000000000",
+                         "900000000000798",
                          "89999999999999.99",
                          "90000000000000.00",
                          "-90000000000000.00",
@@ -189,6 +195,24 @@ TEST_CASE("a decimal string is judged exactly as the number it spells") {
       CHECK_MESSAGE(
           std::get<json::MoneyProblem>(as_string) == std::get<json::MoneyProblem>(as_number), text);
     }
+  }
+}
+
+TEST_CASE("an amount is out of range from 10,000,000,000,000 on, however it is spelled") {
+  // format_money writes every amount with two decimals, and a decimal is read exactly only below
+  // that bound: an integer beyond it, read, would be written back as a decimal that is refused.
+  CHECK(std::get<domain::Money>(json::money_of(parse("9999999999999"))).cents ==
+        999'999'999'999'900);
+  CHECK(std::get<domain::Money>(json::money_of(parse("-9999999999999"))).cents ==
+        -999'999'999'999'900);
+  CHECK(std::get<domain::Money>(json::money_of(parse("\"9999999999999.99\""))).cents ==
+        999'999'999'999'999);
+  for (const char* text :
+       {"10000000000000", "-10000000000000", "\"10000000000000\"", "\"900000000000798\"",
+        "900000000000798", "9223372036854775807", "-9223372036854775808"}) {
+    CHECK_MESSAGE(std::get<json::MoneyProblem>(json::money_of(parse(text))) ==
+                      json::MoneyProblem::out_of_range,
+                  text);
   }
 }
 
@@ -282,6 +306,14 @@ TEST_CASE("log data that does not fit its event does not decode") {
   CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": "1.001", )"));
   CHECK(paid(R"({"orderid": 1, "userid": 2, "totalamount": 1e2, )"));
   CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": 92233720368547759, )"));
+  // Found by fuzzing (tests/fuzz/corpus/event_data/shipped-total-out-of-range): an integer total
+  // this large decoded, and was written back as a decimal that did not.
+  CHECK_FALSE(json::decode_event("order.shipped", R"({"orderid": 1, "userid": 101, "totalamount": )"
+                                                  R"("900000000000798", "oldstatus": "paid"})"));
+  CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": 10000000000000, )"));
+  const auto largest = paid(R"({"orderid": 1, "userid": 2, "totalamount": 9999999999999.99, )");
+  REQUIRE(largest.has_value());
+  CHECK(json::decode_event("order.paid", json::encode_event_data(*largest)) == largest);
   CHECK_FALSE(paid(R"({"orderid": 1, "userid": 2, "totalamount": true, )"));
   CHECK_FALSE(json::decode_event("order.paid", R"({"orderid": 1, "userid": 2, "totalamount": 1,)"
                                                R"( "oldstatus": "lost", "amount": 1})"));
