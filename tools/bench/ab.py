@@ -36,6 +36,13 @@ def parse(made):
     return args
 
 
+def cpu(pid, url):
+    """CPU seconds so far: the process `pid`'s, and PostgreSQL's by process (the dev stack's, as
+    bench.cpu_seconds gives them, for bench.cpu_seconds_between)."""
+    return (sum(bench.cpu_seconds([pid]).values()),
+            bench.cpu_seconds(bench.stack_pids(url)[0]))
+
+
 def interleaved(binaries, runs, one_run):
     """Prints one_run(binary, label) for each binary once per round, `runs` rounds."""
     for index, binary in enumerate(binaries):

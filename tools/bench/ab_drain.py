@@ -84,8 +84,8 @@ def one_run(binary, label, server, last, events, args):
         cpu = sum(bench.cpu_seconds([service.pid]).values())
         # Before the service stops: its backends go with it.
         postgres, kafka = bench.stack_pids(url)
-        pg_cpu = sum(v - before_pg.get(p, 0) for p, v in bench.cpu_seconds(postgres).items())
-        kafka_cpu = sum(v - before_kafka.get(p, 0) for p, v in bench.cpu_seconds(kafka).items())
+        pg_cpu = bench.cpu_seconds_between(before_pg, bench.cpu_seconds(postgres))
+        kafka_cpu = bench.cpu_seconds_between(before_kafka, bench.cpu_seconds(kafka))
         read_models = ""
         if args.read_models:
             done = wait_for(f"""SELECT max(extract(epoch FROM updated_at)) FROM subscriptions

@@ -43,14 +43,9 @@ def one_run(binary, label, args):
                 return int(bench.psql(url, "SELECT xact_commit + xact_rollback FROM "
                                            "pg_stat_database WHERE datname = current_database()"))
 
-            def cpu():
-                """The service's CPU seconds, and PostgreSQL's by process (the stack's own)."""
-                return (sum(bench.cpu_seconds([service.process.pid]).values()),
-                        bench.cpu_seconds(bench.stack_pids(url)[0]))
-
-            before = *cpu(), transactions()
+            before = *ab.cpu(service.process.pid, url), transactions()
             load = bench.wrk(service.url("/orders"), "ingest.lua", args.seconds)
-            after = *cpu(), transactions()
+            after = *ab.cpu(service.process.pid, url), transactions()
             time.sleep(3)  # the last orders reach Kafka
         finally:
             service.stop()
@@ -59,8 +54,7 @@ def one_run(binary, label, args):
         bench.delete_topics({topic})
         bench.psql(server + "/postgres", f"DROP DATABASE {name}")
     orders = max(1, load["requests"])
-    # A backend that started during the load counts from zero.
-    postgres_cpu = sum(v - before[1].get(pid, 0) for pid, v in after[1].items())
+    postgres_cpu = bench.cpu_seconds_between(before[1], after[1])
     return (f"{label}: {load['per_second']:7,.0f} orders/s ({load['errors']} errors), "
             f"p50 / p99 {load['p50_us'] / 1000:.1f} / {load['p99_us'] / 1000:.1f} ms; "
             f"CPU per order: service {(after[0] - before[0]) / orders * 1e6:4.0f} µs, "

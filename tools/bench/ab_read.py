@@ -35,20 +35,15 @@ def one_run(binary, label, server, args):
             time.sleep(1)  # the subscriptions lead and find nothing to do
             # A short untimed load first: the first requests open the service's connections.
             bench.wrk(service.url("/orders/1"), "read.lua", 2, (args.events,))
-
-            def cpu():
-                return (sum(bench.cpu_seconds([service.process.pid]).values()),
-                        bench.cpu_seconds(bench.stack_pids(url)[0]))
-
-            before = cpu()
+            before = ab.cpu(service.process.pid, url)
             load = bench.wrk(service.url("/orders/1"), "read.lua", args.seconds, (args.events,))
-            after = cpu()
+            after = ab.cpu(service.process.pid, url)
         finally:
             service.stop()
     finally:
         bench.drop_database(server, "ab_read_run")
     reads = max(1, load["requests"])
-    postgres_cpu = sum(v - before[1].get(pid, 0) for pid, v in after[1].items())
+    postgres_cpu = bench.cpu_seconds_between(before[1], after[1])
     return (f"{label}: {load['per_second']:7,.0f} reads/s ({load['errors']} errors), "
             f"p50 / p99 {load['p50_us'] / 1000:.1f} / {load['p99_us'] / 1000:.1f} ms; "
             f"CPU per read: service {(after[0] - before[0]) / reads * 1e6:4.1f} µs, "

@@ -398,6 +398,13 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(p * len(values)))] if values else 0
 
 
+def percentiles(latencies):
+    """p50_us, p90_us, p99_us and p999_us of `latencies` (microseconds), which it sorts."""
+    latencies.sort()
+    return {key: percentile(latencies, p) for key, p in (
+        ("p50_us", 0.50), ("p90_us", 0.90), ("p99_us", 0.99), ("p999_us", 0.999))}
+
+
 def wrk(url, script, seconds, script_args=()):
     """Runs wrk with one of the Lua scripts; returns its JSON report with per_second added."""
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
@@ -430,10 +437,8 @@ def pgbench(url, sql, seconds, variables=()):
             if name.startswith("tx"):
                 with open(os.path.join(folder, name)) as log:
                     latencies += [int(line.split()[2]) for line in log if line.strip()]
-    latencies.sort()
     return {"requests": len(latencies), "per_second": len(latencies) / seconds,
-            "p50_us": percentile(latencies, 0.50), "p90_us": percentile(latencies, 0.90),
-            "p99_us": percentile(latencies, 0.99), "p999_us": percentile(latencies, 0.999)}
+            **percentiles(latencies)}
 
 
 def listening(process, port, timeout):
@@ -615,17 +620,14 @@ def record_to_kafka(topic, first_order, url=None):
             else:
                 from_commit.append(appended_us - at * 1e6)
 
-    def percentiles(latencies):
-        latencies.sort()
-        return {**{key: percentile(latencies, p) for key, p in (
-                    ("p50_us", 0.50), ("p90_us", 0.90), ("p99_us", 0.99), ("p999_us", 0.999))},
-                "max_us": latencies[-1] if latencies else 0}
+    def with_max(latencies):
+        return {**percentiles(latencies), "max_us": latencies[-1] if latencies else 0}
 
     # Every message must have found its commit, or the figure would leave some out.
     by_commit = committed is not None and missing == 0
     return {"messages": len(from_recorded), "from": "commit" if by_commit else "recorded_at",
-            **percentiles(from_commit if by_commit else from_recorded),
-            "recorded_us": percentiles(from_recorded),
+            **with_max(from_commit if by_commit else from_recorded),
+            "recorded_us": with_max(from_recorded),
             "without_commit_time": missing}
 
 
@@ -975,10 +977,9 @@ def details(results):
                          f"{r['topic_orders']:,} orders placed; the topic's timestamps are the "
                          f"broker's (LogAppendTime), the start is the {START_OF[r['from']]}")
             if recorded := r.get("recorded_latency_us"):
-                lines.append(f"- record-to-kafka from the event's recorded_at instead (the "
-                             f"appending transaction's start, before its commit: an upper bound "
-                             f"that adds the transaction's own time): p50 / p90 / p99 / p99.9 "
-                             f"{ms(recorded)} ms, max {recorded['max_us'] / 1000:.1f} ms")
+                lines.append(f"- record-to-kafka from the {START_OF['recorded_at']} instead: "
+                             f"p50 / p90 / p99 / p99.9 {ms(recorded)} ms, max "
+                             f"{recorded['max_us'] / 1000:.1f} ms")
             if r.get("without_commit_time"):
                 lines.append(f"- record-to-kafka: {r['without_commit_time']:,} messages had no "
                              f"commit time in PostgreSQL, so the row is from recorded_at")
@@ -1024,6 +1025,12 @@ def cpu_seconds(pids):
         except (OSError, IndexError, ValueError):
             pass
     return out
+
+
+def cpu_seconds_between(before, after):
+    """The CPU seconds the processes took between two cpu_seconds() readings; a process that
+    started between them counts from zero."""
+    return sum(v - before.get(pid, 0) for pid, v in after.items())
 
 
 def broker_grouping():
@@ -1122,8 +1129,8 @@ def shard_drain(args, url, events, shards):
     finally:
         service.stop()
         delete_topics({service.topic})
-    pg_cpu = sum(v - before_pg.get(p, 0) for p, v in after_pg.items())
-    java_cpu = sum(v - before_kafka.get(p, 0) for p, v in after_kafka.items())
+    pg_cpu = cpu_seconds_between(before_pg, after_pg)
+    java_cpu = cpu_seconds_between(before_kafka, after_kafka)
     return {"seconds": seconds, "per_second": events / seconds,
             "cpu_service_s": service_cpu, "cpu_postgres_s": pg_cpu, "cpu_kafka_s": java_cpu}
 
