@@ -170,9 +170,10 @@ constexpr std::int64_t kJwtLeewaySeconds = 30;
 HttpResponse problem_of_failure(const std::exception_ptr& failure, const std::string& request_id) {
   try {
     std::rethrow_exception(failure);
-  } catch (const commands::StoreUnavailable&) {
+  } catch (const commands::StoreUnavailable& error) {
     // A query's store call failed (commands answer Code::unavailable themselves).
-    log::warn("http", "database unavailable", {{"request_id", request_id}});
+    log::warn("http", "database unavailable",
+              {{"request_id", request_id}, {"error", error.what()}});
     return problem_of(commands::Status::unavailable("the database is unavailable; retry later"));
   } catch (const std::exception& error) {
     // The text stays in our log: it may name tables, queries or internals.

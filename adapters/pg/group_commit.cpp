@@ -101,10 +101,7 @@ std::vector<std::shared_ptr<GroupCommit::Pending>> GroupCommit::take_batch() {
   return batch;
 }
 
-pqxx::connection& GroupCommit::connection() {
-  if (!connection_) connection_ = connect(options_);
-  return *connection_;
-}
+pqxx::connection& GroupCommit::connection() { return open_connection(connection_, options_); }
 
 namespace {
 

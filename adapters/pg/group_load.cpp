@@ -103,8 +103,7 @@ void GroupLoad::run_batch(std::vector<Pending>& batch) {
   for (const auto& pending : batch) requests.push_back(&pending.request);
   std::vector<LoadOutcome> loaded;
   try {
-    if (!connection_) connection_ = connect(options_);
-    loaded = load_batch(*connection_, requests);
+    loaded = load_batch(open_connection(connection_, options_), requests);
   } catch (...) {
     bool connection_lost = false;
     const auto error = translate_store_error(std::current_exception(), connection_lost);

@@ -181,6 +181,26 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
   }
 }
 
+bool still_open(pqxx::connection& connection) noexcept {
+  try {
+    // Each call reads what waits on the socket, without blocking: when the server has ended
+    // the connection, first its last message (a FATAL error, which libpq takes as a notice),
+    // then the end of the stream, on which libpqxx 6.4 throws broken_connection.
+    connection.get_notifs();
+    connection.get_notifs();
+    return connection.is_open();
+  } catch (...) {
+    return false;
+  }
+}
+
+pqxx::connection& open_connection(std::unique_ptr<pqxx::connection>& slot,
+                                  const ConnectionOptions& options) {
+  if (slot && !still_open(*slot)) slot.reset();
+  if (!slot) slot = connect(options);
+  return *slot;
+}
+
 EncodedAppend encode_append(domain::OrderId stream, std::int64_t expected_version,
                             std::span<const domain::Event> events,
                             const commands::EventMetadata& metadata,

@@ -30,6 +30,18 @@ struct ConnectionOptions {
 // commands::StoreUnavailable with a one-line reason when the database cannot be reached.
 std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options);
 
+// Whether `connection` is still open, as far as can be told without a round trip: it reads what
+// the server sent meanwhile, which is where a connection the server ended while it sat idle (a
+// restart, a failover, pg_terminate_backend, an idle timeout) shows. A holder checks before each
+// use and replaces a dead connection then, so that no client's request is the one to find it
+// dead and answer 503. (A use in the instant between the server's last message and its closing
+// of the socket still finds it dead, and fails as before.)
+bool still_open(pqxx::connection& connection) noexcept;
+
+// `slot`'s connection, opened (again) when there is none or it is no longer open.
+pqxx::connection& open_connection(std::unique_ptr<pqxx::connection>& slot,
+                                  const ConnectionOptions& options);
+
 // What a driver error means to the store's callers: a commands::StoreUnavailable when the
 // database cannot be reached, refused for lack of resources, timed out, or left a commit's
 // outcome unknown (then `connection_lost` is set: drop the connection); the error itself

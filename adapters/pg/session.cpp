@@ -9,6 +9,7 @@ Session::Session(ConnectionOptions options) : options_(std::move(options)) {}
 Session::~Session() = default;
 
 pqxx::connection& Session::connection() {
+  if (connection_ && !still_open(*connection_)) connection_.reset();
   if (!connection_) {
     connection_ = connect(options_);
     ++generation_;

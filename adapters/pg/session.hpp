@@ -19,7 +19,8 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Runs `work(connection)`. A driver error leaves as translate_store_error says (a
+  // Runs `work(connection)`, on a fresh connection when the server ended the last one while it
+  // sat idle (still_open). A driver error leaves as translate_store_error says (a
   // commands::StoreUnavailable when the database is out of reach), and a lost connection is
   // dropped, so the next call opens a fresh one.
   template <class F>

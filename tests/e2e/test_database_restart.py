@@ -1,7 +1,9 @@
 """PostgreSQL restarted under a write load: while it is down the API answers 503 problem+json
 with Retry-After, never a 2xx for a write that is not durable and never a hang; once it is back
 the same process serves again, with every acknowledged order in the log. A write stuck behind a
-lock is answered 503 at STATEMENT_TIMEOUT_MS, never left hanging."""
+lock is answered 503 at STATEMENT_TIMEOUT_MS, never left hanging. Connections the server ended
+while they sat idle (a failover, an idle timeout, pg_terminate_backend) are replaced before their
+next use: the requests after cost no client a 503."""
 import json
 import os
 import subprocess
@@ -109,6 +111,48 @@ class DatabaseRestart(unittest.TestCase):
         self.assertEqual("1", self.db.scalar(f"SELECT count(*) FROM events WHERE stream_id = {order}"))
         again = http.request("POST", f"/orders/{order}/pay", json.dumps(pay))
         self.assertEqual(200, again.status, again)
+
+    def test_connections_the_database_ended_while_idle_cost_no_request_an_answer(self):
+        # What a failover, an idle-session timeout or pg_terminate_backend does to the service's
+        # connections while they sit idle: each is replaced before its next use, so no client
+        # gets the 503 of a connection found dead.
+        http = self.service.client()
+        placed = http.request("POST", "/orders", harness.SEED_BODY)
+        self.assertEqual(201, placed.status)
+        order = placed.json["order_id"]
+
+        def every_kind(round_):
+            # A read on the reactor (group load), lists, trails and readiness on the workers,
+            # a new order (group commit) and one with an Idempotency-Key (a worker).
+            statuses = {}
+            for n in range(40):
+                for method, path, body, headers in (
+                        ("GET", f"/orders/{order}", None, None),
+                        ("GET", "/orders?limit=1", None, None),
+                        ("GET", f"/orders/{order}/events", None, None),
+                        ("GET", "/readyz", None, None),
+                        ("POST", "/orders", harness.SEED_BODY, None),
+                        ("POST", "/orders", harness.SEED_BODY,
+                         {"Idempotency-Key": f"ended-{round_}-{n}"})):
+                    status = http.request(method, path, body, headers).status
+                    statuses[status] = statuses.get(status, 0) + 1
+            return statuses
+
+        self.assertEqual({200, 201}, set(every_kind(0)))  # every connection opened
+        ended = harness.psql(self.db.url, "SELECT count(pg_terminate_backend(pid)) FROM "
+                                          "pg_stat_activity WHERE datname = current_database() "
+                                          "AND pid <> pg_backend_pid()")
+        deadline = time.monotonic() + 10
+        while int(self.db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid()")) > 0:
+            self.assertLess(time.monotonic(), deadline, "the sessions did not end")
+            time.sleep(0.01)
+        time.sleep(0.2)  # a backend leaves pg_stat_activity a moment before its socket closes
+        statuses = every_kind(1)
+        print(f"  {ended[0][0]} connections ended; the requests after: {statuses}")
+        self.assertGreater(int(ended[0][0]), 16, "the workers' connections were not all open")
+        self.assertEqual({200, 201}, set(statuses), statuses)
+        self.assertTrue(self.service.alive())
 
 
 if __name__ == "__main__":
