@@ -1,12 +1,15 @@
 // Routing, request metadata and the exception edge of the HTTP API.
 #include "adapters/http/api.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "adapters/http/jwt.hpp"
 #include "adapters/http/problem.hpp"
@@ -31,30 +34,70 @@ struct Route {
   Endpoint endpoint;
   DeferringEndpoint deferring = nullptr;  // instead of `endpoint`: may answer Deferred
   Waits waits = Waits::load;
+  // The query parameters the operation defines, separated by spaces; any other is refused, so
+  // that a misspelt filter (`?stauts=paid`, `?user-id=7`) is an error, not the whole list.
+  // nullptr: not checked (health, metrics and the static files, which probes, scrapers and
+  // browsers may call with parameters of their own).
+  const char* parameters = "";
 };
 
 // Ours, and the Go service's /api/v1 paths that its clients already call.
 constexpr std::array kRoutes{
     Route{"POST", "/orders", nullptr, place_order, Waits::create},
-    Route{"GET", "/orders", list_orders},
-    Route{"GET", "/api/v1/orders", list_orders},
+    Route{"GET", "/orders", list_orders, nullptr, Waits::load, "user_id status limit after"},
+    Route{"GET", "/api/v1/orders", list_orders, nullptr, Waits::load, "user_id status limit after"},
     Route{"POST", "/api/v1/order", nullptr, place_order, Waits::create},
-    Route{"GET", "/orders/{id}", nullptr, get_order},
-    Route{"GET", "/api/v1/orders/{id}", nullptr, get_order},
-    Route{"GET", "/orders/{id}/events", order_events},
+    Route{"GET", "/orders/{id}", nullptr, get_order, Waits::load, "version as_of"},
+    Route{"GET", "/api/v1/orders/{id}", nullptr, get_order, Waits::load, "version as_of"},
+    Route{"GET", "/orders/{id}/events", order_events, nullptr, Waits::load, "after_version limit"},
     Route{"POST", "/orders/{id}/pay", pay_order},
     Route{"POST", "/orders/{id}/ship", ship_order},
     Route{"POST", "/orders/{id}/deliver", deliver_order},
     Route{"POST", "/orders/{id}/cancel", cancel_order},
-    Route{"GET", "/reports/product-sales", product_sales_report},
-    Route{"GET", "/healthz", healthz},
-    Route{"GET", "/readyz", readyz},
-    Route{"GET", "/metrics", metrics_text},
-    Route{"GET", "/openapi.yaml", openapi_yaml},
-    Route{"GET", "/audit", audit_page},
-    Route{"GET", "/audit/audit.js", audit_script},
-    Route{"GET", "/audit/audit.css", audit_style},
+    Route{"GET", "/reports/product-sales", product_sales_report, nullptr, Waits::load,
+          "from to product_id limit"},
+    Route{"GET", "/healthz", healthz, nullptr, Waits::load, nullptr},
+    Route{"GET", "/readyz", readyz, nullptr, Waits::load, nullptr},
+    Route{"GET", "/metrics", metrics_text, nullptr, Waits::load, nullptr},
+    Route{"GET", "/openapi.yaml", openapi_yaml, nullptr, Waits::load, nullptr},
+    Route{"GET", "/audit", audit_page, nullptr, Waits::load, nullptr},
+    Route{"GET", "/audit/audit.js", audit_script, nullptr, Waits::load, nullptr},
+    Route{"GET", "/audit/audit.css", audit_style, nullptr, Waits::load, nullptr},
 };
+
+// Calls `visit` with each of the space-separated words of `words`.
+template <class Visit>
+void for_each_word(std::string_view words, Visit visit) {
+  for (std::size_t at = 0; at < words.size();) {
+    const auto end = std::min(words.find(' ', at), words.size());
+    visit(words.substr(at, end - at), end == words.size());
+    at = end + 1;
+  }
+}
+
+// The first query parameter of `request` that `route` does not define, if any.
+std::optional<std::string_view> undefined_parameter(const Route& route,
+                                                    const HttpRequest& request) {
+  if (route.parameters == nullptr) return std::nullopt;
+  for (const auto& parameter : request.query) {
+    const std::string& name = parameter.first;
+    bool defined = false;
+    for_each_word(route.parameters, [&](std::string_view word, bool) { defined |= word == name; });
+    if (!defined) return std::string_view(name);
+  }
+  return std::nullopt;
+}
+
+// "user_id, status, limit and after" from "user_id status limit after".
+std::string parameter_list(std::string_view defined) {
+  if (defined.empty()) return "no query parameters";
+  std::string out;
+  for_each_word(defined, [&out](std::string_view word, bool last) {
+    if (!out.empty()) out += last ? " and " : ", ";
+    out += word;
+  });
+  return out;
+}
 
 enum class Match { no, yes, bad_id };
 
@@ -336,6 +379,14 @@ Answer Api::route(Context& context) {
       return problem(Problem::body_too_large, "the body is " + std::to_string(request.body.size()) +
                                                   " bytes; the limit is " +
                                                   std::to_string(services_.options.max_body_bytes));
+    }
+    if (const auto name = undefined_parameter(candidate, request)) {
+      const std::string which = is_printable(*name, 64)
+                                    ? "unknown query parameter \"" + std::string(*name) + "\""
+                                    : "a query parameter without a usable name";
+      return problem(Problem::bad_request, which + "; " + candidate.method + " " +
+                                               candidate.pattern + " takes " +
+                                               parameter_list(candidate.parameters));
     }
     context.order_id = id;
     if (candidate.deferring != nullptr) return candidate.deferring(services_, context);

@@ -50,7 +50,7 @@ class AccessLog(unittest.TestCase):
                 ("DELETE", "/orders", None, "req-method-1", 405),
             ]
             for method, path, body, request_id, status in sent:
-                response = http.request(method, path + "?limit=5" if method == "GET" else path,
+                response = http.request(method, path + "?version=1" if method == "GET" else path,
                                         body, {**credentials, "X-Request-Id": request_id})
                 self.assertEqual(status, response.status, response)
             lines = wait_for_lines(service, len(sent))

@@ -331,3 +331,80 @@ TEST_CASE("a reactor thread takes only what the stores answer without blocking i
     CHECK_FALSE(http::Api::defers(other, both));
   }
 }
+
+namespace {
+
+// `path` with the query `parameters`, as the server hands it over (names and values decoded).
+http::HttpRequest with_query(http::HttpRequest request,
+                             std::vector<std::pair<std::string, std::string>> parameters) {
+  for (auto& [name, value] : parameters) request.query[name] = value;
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("a query parameter the operation does not define is a 400 naming it; nothing is done") {
+  Fixture f;
+  std::optional<http::HttpResponse> later;
+  REQUIRE(f.handle(post_order("/orders", kOrderBody), later).has_value() == false);
+  f.store.complete_create();
+  REQUIRE(later.has_value());
+  REQUIRE(later->status == 201);
+
+  struct Case {
+    http::HttpRequest request;
+    std::string detail;
+  };
+  const std::vector<Case> refused{
+      {with_query(f.get("/orders", "r"), {{"stauts", "paid"}}),
+       R"(unknown query parameter \"stauts\"; GET /orders takes user_id, status, limit and after)"},
+      {with_query(f.get("/api/v1/orders", "r"), {{"user-id", "7"}}),
+       R"(unknown query parameter \"user-id\"; GET /api/v1/orders takes user_id, status, limit)"},
+      {with_query(f.get("/orders/1", "r"), {{"verison", "1"}}),
+       R"(unknown query parameter \"verison\"; GET /orders/{id} takes version and as_of)"},
+      {with_query(f.get("/orders/1/events", "r"), {{"after", "1"}}),
+       R"(GET /orders/{id}/events takes after_version and limit)"},
+      {with_query(f.get("/reports/product-sales", "r"),
+                  {{"from", "2026-01-01"}, {"to", "2026-01-02"}, {"product", "1"}}),
+       R"(unknown query parameter \"product\"; GET /reports/product-sales takes from, to, )"},
+      {with_query(post_order("/orders", kOrderBody), {{"dry_run", "1"}}),
+       R"(POST /orders takes no query parameters)"},
+      {with_query(f.get("/orders", "r"), {{"", "false"}}),
+       R"(a query parameter without a usable name; GET /orders takes)"},
+      {with_query(f.get("/orders", "r"), {{"st\x01tus", "paid"}}),
+       R"(a query parameter without a usable name)"},
+  };
+  for (const auto& [request, detail] : refused) {
+    CAPTURE(request.path);
+    later.reset();
+    const auto now = f.handle(request, later);
+    REQUIRE(now.has_value());
+    CHECK(now->status == 400);
+    CHECK(now->content_type == "application/problem+json");
+    CHECK(now->body.find(detail) != std::string::npos);
+  }
+  CHECK(f.store.waiting.empty());   // no load asked for
+  CHECK(f.store.creating.empty());  // no order placed
+  CHECK(f.store.inner.history(2, 0, 10).empty());
+
+  // The parameters each operation defines pass; health, metrics and the static files take any.
+  for (const auto& request :
+       {with_query(f.get("/orders", "r"),
+                   {{"user_id", "7"}, {"status", "pending"}, {"limit", "5"}, {"after", "0"}}),
+        with_query(
+            f.get("/reports/product-sales", "r"),
+            {{"from", "2026-01-01"}, {"to", "2026-01-02"}, {"product_id", "1"}, {"limit", "5"}}),
+        with_query(f.get("/orders/1/events", "r"), {{"after_version", "0"}, {"limit", "5"}}),
+        with_query(f.get("/healthz", "r"), {{"probe", "1"}}),
+        with_query(f.get("/openapi.yaml", "r"), {{"v", "2"}})}) {
+    CAPTURE(request.path);
+    const auto now = f.handle(request, later);
+    REQUIRE(now.has_value());
+    CHECK(now->status == 200);
+  }
+  later.reset();
+  CHECK_FALSE(f.handle(with_query(f.get("/orders/1", "r"), {{"version", "1"}}), later));
+  f.store.complete_one();
+  REQUIRE(later.has_value());
+  CHECK(later->status == 200);
+}
