@@ -313,6 +313,7 @@ struct Connection {
   bool read_shut = false;
   std::string input;           // the start of a request not all arrived
   bool body_arriving = false;  // its header block is in; its body is not
+  bool continued = false;      // it asked for 100 (Continue) and was sent it
 
   bool busy() const { return next_seq != next_to_send || queued > 0; }
 };
@@ -416,6 +417,16 @@ class Transport final : public P::Tcp::Transport, public std::enable_shared_from
     if (!first) return;
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto put = ::write(outbox_fd_, &one, sizeof one);
+  }
+
+  // On the reactor thread: "100 Continue" to a request whose header block asked for it, once it
+  // is known that the request will be read (RFC 9110, 10.1.1; .NET Framework's clients ask with
+  // every POST and wait 350 ms for it before sending the body anyway). Only when no earlier
+  // request on the connection is still unanswered: an interim answer must not overtake a final
+  // one (that client then waits, as it would for a server that never sends the 100).
+  void send_continue(const std::shared_ptr<P::Tcp::Peer>& peer, Connection& c) {
+    if (c.next_seq != c.next_to_send) return;
+    send(peer, c, "HTTP/1.1 100 Continue\r\n\r\n", kKeepOpen);
   }
 
  private:
@@ -628,7 +639,14 @@ class PistacheHandler : public P::Http::Handler {
         reject(peer, c, P::Http::Version::Http11, *framing.refusal);
         break;
       }
-      if (framing.size == 0) break;  // the rest of it has not arrived yet
+      if (framing.size == 0) {  // the rest of it has not arrived yet
+        if (framing.expects_continue && !c.continued) {
+          c.continued = true;
+          our_transport()->send_continue(peer, c);
+        }
+        break;
+      }
+      c.continued = false;
       parse(peer, c, input.substr(used, framing.size));
       used += framing.size;
     }
@@ -656,6 +674,7 @@ class PistacheHandler : public P::Http::Handler {
   struct Framing {
     std::size_t size = 0;
     std::optional<HttpResponse> refusal;
+    bool expects_continue = false;  // an HTTP/1.1 request with "Expect: 100-continue"
   };
 
   Framing frame(std::string_view input, Connection& c) const {
@@ -673,6 +692,7 @@ class PistacheHandler : public P::Http::Handler {
     const std::string_view head = input.substr(0, head_end + 2);
     std::optional<std::size_t> content_length;
     bool chunked = false;
+    bool expects_continue = false;
     for (std::size_t at = head.find("\r\n");
          at != std::string_view::npos && at + 2 < head.size();) {
       const std::size_t next = head.find("\r\n", at + 2);
@@ -683,13 +703,19 @@ class PistacheHandler : public P::Http::Handler {
         return malformed("the request is not well-formed HTTP/1.1");
       }
       const std::string name = lower(std::string(line.substr(0, colon)));
-      if (name != "content-length" && name != "transfer-encoding") continue;
+      if (name != "content-length" && name != "transfer-encoding" && name != "expect") continue;
       std::string_view value = line.substr(colon + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
         value.remove_prefix(1);
       }
       while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
         value.remove_suffix(1);
+      }
+      if (name == "expect") {
+        // An HTTP/1.0 client's expectation is ignored (RFC 9110, 10.1.1).
+        expects_continue = lower(std::string(value)) == "100-continue" &&
+                           head.substr(0, head.find("\r\n")).ends_with(" HTTP/1.1");
+        continue;
       }
       if (name == "transfer-encoding") {
         if (lower(std::string(value)) != "chunked") {
@@ -719,12 +745,12 @@ class PistacheHandler : public P::Http::Handler {
       const std::size_t size = chunked_size(input, head_end + 4, limit);
       if (size == kMalformed) return malformed("the chunked body is malformed");
       if (size == kTooLarge) return too_large();
-      return {size, std::nullopt};
+      return {size, std::nullopt, expects_continue};
     }
     const std::size_t body = content_length.value_or(0);
     if (body > limit - (head_end + 4)) return too_large();
     const std::size_t size = head_end + 4 + body;
-    return {size <= input.size() ? size : 0, std::nullopt};
+    return {size <= input.size() ? size : 0, std::nullopt, expects_continue};
   }
 
   static constexpr std::size_t kMalformed = std::numeric_limits<std::size_t>::max();
