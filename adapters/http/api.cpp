@@ -367,6 +367,8 @@ Answer Api::route(Context& context) {
       if (allowed.find(candidate.method) == std::string::npos) {
         allowed += allowed.empty() ? "" : ", ";
         allowed += candidate.method;
+        // The server answers HEAD wherever it answers GET.
+        if (std::string_view(candidate.method) == "GET") allowed += ", HEAD";
       }
       continue;
     }

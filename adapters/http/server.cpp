@@ -57,6 +57,7 @@ struct Job {
   bool keep_alive = true;
   bool access_log = true;
   Clock::time_point received = Clock::now();
+  bool head = false;  // a HEAD request, served as its GET: the answer goes without its body
 };
 
 class WorkQueue {
@@ -201,7 +202,7 @@ void log_access(const Job& job, const HttpResponse& response) {
   }
   constexpr std::size_t kMaxPathBytes = 256;
   log::info("http", "request",
-            {{"method", job.request.method},
+            {{"method", job.head ? std::string("HEAD") : job.request.method},
              {"path", std::string_view(job.request.path).substr(0, kMaxPathBytes)},
              {"status", std::string_view(status, static_cast<std::size_t>(status_end - status))},
              {"duration_ms", std::string_view(duration, static_cast<std::size_t>(end - duration))},
@@ -217,7 +218,9 @@ bool wants_keep_alive(const P::Http::Request& request) {
 
 // The whole response, as it goes on the wire. A header value never carries a line break (it would
 // start a header of its own), whatever a handler put in it.
-std::string serialize(P::Http::Version version, const HttpResponse& response, bool keep_alive) {
+// Without the body for a HEAD request; its Content-Length is still the GET's (RFC 9110, 9.3.2).
+std::string serialize(P::Http::Version version, const HttpResponse& response, bool keep_alive,
+                      bool head = false) {
   std::size_t size = 128 + response.content_type.size() + response.body.size();
   for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
   std::string out;
@@ -243,7 +246,7 @@ std::string serialize(P::Http::Version version, const HttpResponse& response, bo
                          std::to_chars(number, number + sizeof number, response.body.size()).ptr -
                          number)));
   out += "\r\n";
-  out += response.body;
+  if (!head) out += response.body;
   return out;
 }
 
@@ -571,7 +574,8 @@ class Transport final : public P::Tcp::Transport, public std::enable_shared_from
 };
 
 void write(Job& job, const HttpResponse& response, int shut = SHUT_RDWR) {
-  job.transport->post({job.peer, job.seq, serialize(job.version, response, job.keep_alive),
+  job.transport->post({job.peer, job.seq,
+                       serialize(job.version, response, job.keep_alive, job.head),
                        job.keep_alive ? kKeepOpen : shut});
   metrics().observe_request(response.route_method, response.route, response.status,
                             std::chrono::duration<double>(Clock::now() - job.received).count());
@@ -828,6 +832,12 @@ class PistacheHandler : public P::Http::Handler {
       job->keep_alive = wants_keep_alive(request);
       if (!job->keep_alive) c.closing = true;
       job->request = convert(request);
+      // HEAD is GET without the body (RFC 9110, 9.3.2: every general-purpose server supports
+      // both): served by the GET's route, on the same thread, answered with its headers alone.
+      if (job->request.method == "HEAD") {
+        job->request.method = "GET";
+        job->head = true;
+      }
     } catch (const std::exception&) {
       write(*job, problem(Problem::bad_request, "the request could not be read"));
       return;

@@ -2,8 +2,8 @@
 a stable code, including what Pistache itself parses (a bad request line, a bad header, a bad
 chunked body, a 10 MiB body, a header block over the limit, a method HTTP does not define), the
 service serves normally after each, "Expect: 100-continue" gets its 100 before the body is sent,
-and an answer with "Connection: close" closes the socket on the service's side even when the
-client ignores it and stays connected."""
+HEAD is answered as GET without the body, and an answer with "Connection: close" closes the socket
+on the service's side even when the client ignores it and stays connected."""
 import json
 import socket
 import threading
@@ -214,6 +214,54 @@ class HttpEdge(unittest.TestCase):
             sock.sendall(body)
             [(status, answer)] = self.read_answers(sock, 1)
             self.assertEqual(201, status, answer)
+
+    def test_head_is_answered_as_get_without_the_body(self):
+        # RFC 9110 (9.1): every general-purpose server supports GET and HEAD; uptime monitors and
+        # `curl -I` ask with HEAD. Pipelined, so a body sent after a HEAD answer would show as
+        # garbage before the next answer.
+        http = self.service.client()
+        placed = http.request("POST", "/orders", harness.SEED_BODY)
+        self.assertEqual(201, placed.status)
+        oid = placed.json["order_id"]
+        asked = [("GET", f"/orders/{oid}"), ("HEAD", f"/orders/{oid}"), ("HEAD", "/orders/999999999"),
+                 ("HEAD", "/orders?limit=1"), ("HEAD", "/healthz"), ("GET", "/healthz")]
+        with socket.create_connection(("127.0.0.1", self.service.port), timeout=10) as sock:
+            sock.sendall(b"".join(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                                  for method, path in asked))
+            data, answers = b"", []
+            for method, _ in asked:
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    self.assertTrue(chunk, f"closed after {len(answers)} answers")
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {name.strip().lower(): value.strip()
+                           for name, _, value in (line.partition(":") for line in lines[1:])}
+                length = int(headers["content-length"])
+                if method == "HEAD":
+                    body = b""
+                else:
+                    while len(data) < length:
+                        data += sock.recv(65536)
+                    body, data = data[:length], data[length:]
+                answers.append((int(lines[0].split(" ")[1]), headers, body))
+            sock.settimeout(0.3)
+            with self.assertRaises(socket.timeout):  # nothing follows the last answer
+                data += sock.recv(65536)
+        self.assertEqual(b"", data)
+        self.assertEqual([200, 200, 404, 200, 200, 200], [status for status, _, _ in answers])
+        (_, get, body), (_, head, _) = answers[0], answers[1]
+        self.assertEqual(str(len(body)), head["content-length"])
+        self.assertEqual(get["etag"], head["etag"])
+        self.assertEqual(get["content-type"], head["content-type"])
+        self.assertEqual("application/problem+json", answers[2][1]["content-type"])
+        self.assertEqual(b'{"status":"ok"}', answers[5][2])
+        # A route that answers GET says it answers HEAD too.
+        status, headers, _, _ = exchange(self.service.port,
+                                         b"DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(405, status)
+        self.assertEqual("GET, HEAD", headers["allow"])
 
     def test_pipelined_requests_are_all_answered_in_order(self):
         seed = json.dumps(harness.SEED_BODY).encode()
