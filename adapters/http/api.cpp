@@ -41,14 +41,19 @@ struct Route {
   const char* parameters = "";
 };
 
+// The query parameters of the operations served under two paths, and the routes that take any.
+constexpr const char* kListParameters = "user_id status limit after";
+constexpr const char* kOrderParameters = "version as_of";
+constexpr const char* kAnyParameters = nullptr;
+
 // Ours, and the Go service's /api/v1 paths that its clients already call.
 constexpr std::array kRoutes{
     Route{"POST", "/orders", nullptr, place_order, Waits::create},
-    Route{"GET", "/orders", list_orders, nullptr, Waits::load, "user_id status limit after"},
-    Route{"GET", "/api/v1/orders", list_orders, nullptr, Waits::load, "user_id status limit after"},
+    Route{"GET", "/orders", list_orders, nullptr, Waits::load, kListParameters},
+    Route{"GET", "/api/v1/orders", list_orders, nullptr, Waits::load, kListParameters},
     Route{"POST", "/api/v1/order", nullptr, place_order, Waits::create},
-    Route{"GET", "/orders/{id}", nullptr, get_order, Waits::load, "version as_of"},
-    Route{"GET", "/api/v1/orders/{id}", nullptr, get_order, Waits::load, "version as_of"},
+    Route{"GET", "/orders/{id}", nullptr, get_order, Waits::load, kOrderParameters},
+    Route{"GET", "/api/v1/orders/{id}", nullptr, get_order, Waits::load, kOrderParameters},
     Route{"GET", "/orders/{id}/events", order_events, nullptr, Waits::load, "after_version limit"},
     Route{"POST", "/orders/{id}/pay", pay_order},
     Route{"POST", "/orders/{id}/ship", ship_order},
@@ -56,13 +61,13 @@ constexpr std::array kRoutes{
     Route{"POST", "/orders/{id}/cancel", cancel_order},
     Route{"GET", "/reports/product-sales", product_sales_report, nullptr, Waits::load,
           "from to product_id limit"},
-    Route{"GET", "/healthz", healthz, nullptr, Waits::load, nullptr},
-    Route{"GET", "/readyz", readyz, nullptr, Waits::load, nullptr},
-    Route{"GET", "/metrics", metrics_text, nullptr, Waits::load, nullptr},
-    Route{"GET", "/openapi.yaml", openapi_yaml, nullptr, Waits::load, nullptr},
-    Route{"GET", "/audit", audit_page, nullptr, Waits::load, nullptr},
-    Route{"GET", "/audit/audit.js", audit_script, nullptr, Waits::load, nullptr},
-    Route{"GET", "/audit/audit.css", audit_style, nullptr, Waits::load, nullptr},
+    Route{"GET", "/healthz", healthz, nullptr, Waits::load, kAnyParameters},
+    Route{"GET", "/readyz", readyz, nullptr, Waits::load, kAnyParameters},
+    Route{"GET", "/metrics", metrics_text, nullptr, Waits::load, kAnyParameters},
+    Route{"GET", "/openapi.yaml", openapi_yaml, nullptr, Waits::load, kAnyParameters},
+    Route{"GET", "/audit", audit_page, nullptr, Waits::load, kAnyParameters},
+    Route{"GET", "/audit/audit.js", audit_script, nullptr, Waits::load, kAnyParameters},
+    Route{"GET", "/audit/audit.css", audit_style, nullptr, Waits::load, kAnyParameters},
 };
 
 // Calls `visit` with each of the space-separated words of `words`.
