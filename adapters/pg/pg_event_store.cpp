@@ -133,9 +133,13 @@ FROM idempotency_keys WHERE key = $1 AND expires_at > now())";
 bool is_unavailability(const pqxx::sql_error& error) {
   const std::string& state = error.sqlstate();
   // 08: connection exceptions; 53: insufficient resources; 57: operator intervention
-  // (admin shutdown, statement timeout); 40001/40P01: serialisation failure, deadlock.
+  // (admin shutdown, statement timeout); 40001/40P01: serialisation failure, deadlock; 25006: a
+  // server that takes no writes (a standby not yet promoted after a failover, or
+  // default_transaction_read_only); 55P03: a lock not granted within lock_timeout; 58030: the
+  // server's own I/O failed (its disk).
   return state.starts_with("08") || state.starts_with("53") || state.starts_with("57") ||
-         state == "40001" || state == "40P01";
+         state == "40001" || state == "40P01" || state == "25006" || state == "55P03" ||
+         state == "58030";
 }
 
 commands::RecordedEvent recorded_from(const pqxx::row& row) {

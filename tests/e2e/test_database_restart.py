@@ -3,7 +3,9 @@ with Retry-After, never a 2xx for a write that is not durable and never a hang; 
 the same process serves again, with every acknowledged order in the log. A write stuck behind a
 lock is answered 503 at STATEMENT_TIMEOUT_MS, never left hanging. Connections the server ended
 while they sat idle (a failover, an idle timeout, pg_terminate_backend) are replaced before their
-next use: the requests after cost no client a 503."""
+next use: the requests after cost no client a 503. A database that turns read-only (a failover to
+a standby not yet promoted) answers writes 503 and still serves reads; writes land again once it
+takes them."""
 import json
 import os
 import subprocess
@@ -139,6 +141,16 @@ class DatabaseRestart(unittest.TestCase):
             return statuses
 
         self.assertEqual({200, 201}, set(every_kind(0)))  # every connection opened
+        ended = self.end_the_services_sessions()
+        statuses = every_kind(1)
+        print(f"  {ended} connections ended; the requests after: {statuses}")
+        self.assertGreater(ended, 16, "the workers' connections were not all open")
+        self.assertEqual({200, 201}, set(statuses), statuses)
+        self.assertTrue(self.service.alive())
+
+    def end_the_services_sessions(self):
+        """Ends every session of the service on its database and waits until the server has closed
+        them all; answers how many there were."""
         ended = harness.psql(self.db.url, "SELECT count(pg_terminate_backend(pid)) FROM "
                                           "pg_stat_activity WHERE datname = current_database() "
                                           "AND pid <> pg_backend_pid()")
@@ -148,10 +160,46 @@ class DatabaseRestart(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the sessions did not end")
             time.sleep(0.01)
         time.sleep(0.2)  # a backend leaves pg_stat_activity a moment before its socket closes
-        statuses = every_kind(1)
-        print(f"  {ended[0][0]} connections ended; the requests after: {statuses}")
-        self.assertGreater(int(ended[0][0]), 16, "the workers' connections were not all open")
-        self.assertEqual({200, 201}, set(statuses), statuses)
+        return int(ended[0][0])
+
+    def test_a_read_only_database_answers_writes_503_and_still_serves_reads(self):
+        # A failover onto a standby that is not promoted yet: the connections end, and the new
+        # ones land on a server that refuses every write (SQLSTATE 25006). That is the database
+        # unavailable for writes, not an error of the service's: 503 with Retry-After, as while
+        # it is down, and nothing recorded.
+        http = self.service.client()
+        placed = http.request("POST", "/orders", harness.SEED_BODY)
+        self.assertEqual(201, placed.status)
+        order = placed.json["order_id"]
+        pay = json.dumps({"payment_reference": "P-1", "amount": placed.json["total_amount"]})
+        harness.psql(self.db.admin,
+                     f"ALTER DATABASE {self.db.name} SET default_transaction_read_only = on")
+        self.end_the_services_sessions()
+        writes = (("POST", "/orders", harness.SEED_BODY, None),
+                  ("POST", "/orders", harness.SEED_BODY, {"Idempotency-Key": "read-only-1"}),
+                  ("POST", f"/orders/{order}/pay", pay, None),
+                  ("POST", f"/orders/{order}/cancel", json.dumps({"reason": "r"}),
+                   {"If-Match": '"1"'}))
+        for method, path, body, headers in writes:
+            refused = http.request(method, path, body, headers)
+            self.assertEqual(503, refused.status, f"{method} {path}: {refused}")
+            self.assertEqual("application/problem+json", refused.headers["content-type"])
+            self.assertIn("retry-after", refused.headers)
+        for path in (f"/orders/{order}", f"/orders/{order}/events", "/orders?limit=5"):
+            self.assertEqual(200, http.request("GET", path).status, path)
+        self.assertEqual("1", self.db.scalar("SELECT count(*) FROM events"))
+
+        harness.psql(self.db.admin,
+                     f"ALTER DATABASE {self.db.name} RESET default_transaction_read_only")
+        self.end_the_services_sessions()
+        for method, path, body, headers in writes[:3]:
+            landed = http.request(method, path, body, headers)
+            self.assertIn(landed.status, (200, 201), f"{method} {path}: {landed}")
+        # The background work resumed too: the new orders reach the read model.
+        deadline = time.monotonic() + 10
+        while len(http.request("GET", "/orders?limit=10").json["orders"]) < 3:
+            self.assertLess(time.monotonic(), deadline, "the projector did not resume")
+            time.sleep(0.1)
         self.assertTrue(self.service.alive())
 
 

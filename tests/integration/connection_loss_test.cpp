@@ -90,3 +90,25 @@ TEST_CASE("connection loss: group load and group commit answer their next batch"
   CHECK_FALSE(commits.append(pg::encode_append(2, 0, one(placed(2)), {}, nullptr)).conflict());
   CHECK(loads.load({2, {}}).version() == 1);
 }
+
+TEST_CASE("a database refusing for a reason that passes is the store unavailable, others are not") {
+  // The SQLSTATEs a server answers while it cannot take the work for now: clients get a 503 with
+  // Retry-After for these, and a 500 for anything else (a fault of the service's own).
+  for (const char* state :
+       {"08006", "53100", "53300", "57014", "57P01", "40001", "40P01", "25006", "55P03", "58030"}) {
+    CAPTURE(state);
+    bool lost = true;
+    const auto error = pg::translate_store_error(
+        std::make_exception_ptr(pqxx::sql_error("refused", "SELECT 1", state)), lost);
+    CHECK_THROWS_AS(std::rethrow_exception(error), commands::StoreUnavailable);
+    CHECK_FALSE(lost);
+  }
+  for (const char* state : {"23505", "22P02", "42P01", "XX000", "25001"}) {
+    CAPTURE(state);
+    bool lost = true;
+    const auto error = pg::translate_store_error(
+        std::make_exception_ptr(pqxx::sql_error("refused", "SELECT 1", state)), lost);
+    CHECK_THROWS_AS(std::rethrow_exception(error), pqxx::sql_error);
+    CHECK_FALSE(lost);
+  }
+}
