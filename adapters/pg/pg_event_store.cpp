@@ -168,6 +168,13 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     // passes jit_above_cost, which a table's missing or stale statistics can inflate: then a
     // batch load of 0.4 ms took 55 ms, most of it compiling.
     connection->set_variable("jit", "off");
+    // An acknowledged write is durable only if its commit is flushed before the answer. A
+    // database whose default is synchronous_commit = off (a tuning some guides advise) would lose
+    // the last acknowledged orders in a crash of its server, so this session turns it back on.
+    // Any other setting (local, or a standby's remote_write or remote_apply) is kept.
+    if (connection->get_variable("synchronous_commit") == "off") {
+      connection->set_variable("synchronous_commit", "on");
+    }
     prepare_append(*connection);
     connection->prepare("load", kLoad);
     connection->prepare("load_batch", kLoadBatch);

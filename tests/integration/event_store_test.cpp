@@ -236,6 +236,27 @@ FROM unnest(ARRAY['2026-01-02 03:04:05+00', '2026-01-02 03:04:05.1+00',
   CHECK(store.load(id, {}).events.at(0).recorded_at == expected);
 }
 
+TEST_CASE("every commit is flushed before its answer, whatever the database's default") {
+  // Guarantee 7 rests on synchronous_commit: with it off, a crash of the server loses commits
+  // already acknowledged. The service's sessions turn it on where the database's default is off,
+  // and keep any other setting an operator chose (a standby's remote_apply).
+  for (const std::string configured : {"off", "remote_apply", "local"}) {
+    CAPTURE(configured);
+    FreshDatabase db;
+    {
+      pqxx::connection connection(db.url());
+      pqxx::nontransaction tx(connection);
+      tx.exec("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = " +
+              configured + "', current_database()); END $$");
+    }
+    CHECK(db.scalar<std::string>("SHOW synchronous_commit") == configured);
+    auto connection = pg::connect({db.url()});
+    pqxx::nontransaction tx(*connection);
+    CHECK(tx.exec("SHOW synchronous_commit")[0][0].as<std::string>() ==
+          (configured == "off" ? "on" : configured));
+  }
+}
+
 TEST_CASE("migrations applied a second time apply nothing and change nothing") {
   FreshDatabase db;  // already migrated once
   const auto applied_before = db.scalar<std::int64_t>("SELECT count(*) FROM schema_migrations");
