@@ -168,6 +168,12 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     // passes jit_above_cost, which a table's missing or stale statistics can inflate: then a
     // batch load of 0.4 ms took 55 ms, most of it compiling.
     connection->set_variable("jit", "off");
+    // The statements are written for READ COMMITTED: a writer that waited on a stream's row
+    // reads its new head and gets a conflict, and a reader's gap-safe horizon is taken per
+    // statement. Under a database default of REPEATABLE READ or SERIALIZABLE such a writer would
+    // fail with a serialisation error instead (a 503 to its client), and so would the read
+    // models' batches. What needs a snapshot of its own (a rebuild's scan) asks for it.
+    connection->set_variable("default_transaction_isolation", "'read committed'");
     // An acknowledged write is durable only if its commit is flushed before the answer. A
     // database whose default is synchronous_commit = off (a tuning some guides advise) would lose
     // the last acknowledged orders in a crash of its server, so this session turns it back on.
