@@ -119,7 +119,16 @@ std::size_t Subscription::step() {
     abandon();
     set_behind(false);
     observer_.failed(error.what());
+    report_lag_from_checkpoint();
     throw;
+  }
+}
+
+void Subscription::report_lag_from_checkpoint() noexcept {
+  try {
+    observer_.handled(0, source_.lag(checkpoints_.load()));
+  } catch (const std::exception&) {
+    // The database is what failed: the lag is unknown until it answers again.
   }
 }
 

@@ -198,6 +198,10 @@ class Subscription {
   void pause(std::chrono::milliseconds duration, bool (Subscription::*still)() const = nullptr);
   // Finishes and checkpoints what is in flight if it can, abandons the rest, releases the lock.
   void give_back();
+  // After a failure: the lag from the checkpoint, to the observer. While the sink keeps failing
+  // (Kafka down, or refusing the service's credentials), /readyz and /metrics then show the
+  // backlog growing instead of the lag after the last batch that went through.
+  void report_lag_from_checkpoint() noexcept;
 
   SubscriptionOptions options_;
   LogSource& source_;

@@ -222,6 +222,24 @@ TEST_CASE("a leader whose checkpoint moved under it gives up the lead and resume
   CHECK(f.log.checkpoint.global_position == 10);
 }
 
+TEST_CASE("after a failure the lag is counted from the checkpoint, not from the last batch") {
+  Fixture f(10, 1, {.batch_size = 20});
+  CHECK(f.engine.step() == 10);
+  CHECK(f.observer.last_lag.events == 0);
+  // Appends the sink cannot take (Kafka refusing): the lag reported grows with them.
+  for (int i = 11; i <= 16; ++i) {
+    LogEvent event;
+    event.position = {static_cast<std::uint64_t>(100 + i), i};
+    event.event_id = "e" + std::to_string(i);
+    f.log.events.push_back(event);
+  }
+  f.sink.fail_next_finish = true;
+  CHECK_THROWS_AS(f.engine.step(), std::runtime_error);
+  CHECK(f.observer.failures == 1);
+  CHECK(f.observer.last_lag.events == 6);
+  CHECK(f.observer.total == 10);
+}
+
 TEST_CASE("the lag after a batch is what the source says") {
   Fixture f(10);
   f.engine.step();
