@@ -8,6 +8,7 @@
 #include "adapters/http/api.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/kafka/embedded_broker.hpp"
+#include "adapters/kafka/producer.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/group_load.hpp"
@@ -41,6 +42,10 @@ int main(int argc, char** argv) {
     std::cout << "order-service: the order API over an event store in PostgreSQL\n"
               << config::usage("order-service");
     return 0;
+  }
+  if (auto refused = kafka::refused_overrides(settings.kafka_properties); !refused.empty()) {
+    std::cerr << "order-service: KAFKA_CONFIG_FILE: " << refused << "\n";
+    return 2;
   }
 
   // Block the stop signals in every thread; main waits for them with sigwait below.
@@ -78,6 +83,13 @@ int main(int argc, char** argv) {
     log::info("", "no KAFKA_BROKERS: embedded Kafka broker started",
               {{"bootstrap", brokers}, {"try", try_it}});
   }
+  if (!settings.kafka_properties.empty()) {
+    std::string names;
+    for (const auto& [name, value] : settings.kafka_properties) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    log::info("", "kafka client properties from KAFKA_CONFIG_FILE", {{"properties", names}});
+  }
   // An embedded broker starts empty each time, so its publisher starts from the log's beginning
   // under a checkpoint of its own, and a real broker's checkpoint is left alone.
   const std::string subscriber = embedded_broker ? "kafka-publisher-embedded" : "kafka-publisher";
@@ -103,7 +115,9 @@ int main(int argc, char** argv) {
   projections::Precedence precedence;
   const auto publication =
       runtime::sharded_publication({.database = database,
-                                    .producer = {.brokers = brokers, .topic = settings.order_topic},
+                                    .producer = {.brokers = brokers,
+                                                 .topic = settings.order_topic,
+                                                 .overrides = settings.kafka_properties},
                                     .subscription = subscriber,
                                     .precedence = &precedence},
                                    shards, membership);

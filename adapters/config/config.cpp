@@ -62,6 +62,24 @@ std::map<std::string, std::string> parse_dotenv(const std::string& text) {
   return values;
 }
 
+std::variant<std::map<std::string, std::string>, ConfigError> parse_kafka_properties(
+    const std::string& text) {
+  std::map<std::string, std::string> properties;
+  std::istringstream lines(text);
+  std::string line;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == '!') continue;
+    const auto separator = line.find_first_of("=:");
+    const std::string key = separator == std::string::npos ? "" : trim(line.substr(0, separator));
+    if (key.empty()) {
+      return ConfigError{"line " + std::to_string(number) + " is not key=value"};
+    }
+    properties[key] = trim(line.substr(separator + 1));
+  }
+  return properties;
+}
+
 std::variant<Config, ConfigError> load_config(const std::vector<std::string>& args,
                                               const Environment& environment,
                                               const std::string& dotenv_path) {
@@ -78,10 +96,11 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   } else if (env_file != dotenv_path) {
     return ConfigError{"cannot read --env-file " + env_file};
   }
-  for (const char* name : {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST",
-                           "WORKERS", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES",
-                           "IDEMPOTENCY_TTL_SECONDS", "GROUP_COMMIT", "GROUP_LOAD", "JWT_SECRET",
-                           "ACCESS_LOG", "MAX_CONNECTIONS", "SUBSCRIPTION_SHARDS", "INSTANCE_ID"}) {
+  for (const char* name :
+       {"DB_URL", "KAFKA_BROKERS", "ORDER_TOPIC", "Port", "PORT", "HOST", "WORKERS",
+        "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "MAX_BODY_BYTES", "IDEMPOTENCY_TTL_SECONDS",
+        "GROUP_COMMIT", "GROUP_LOAD", "JWT_SECRET", "ACCESS_LOG", "MAX_CONNECTIONS",
+        "SUBSCRIPTION_SHARDS", "INSTANCE_ID", "KAFKA_CONFIG_FILE"}) {
     if (auto value = environment(name)) settings[name] = *value;
   }
   // The seed's .env spells the port "Port"; PORT is the common spelling. PORT wins if both.
@@ -109,6 +128,8 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
       given = value("DB_URL");
     } else if (flag == "--kafka-brokers") {
       given = value("KAFKA_BROKERS");
+    } else if (flag == "--kafka-config") {
+      given = value("KAFKA_CONFIG_FILE");
     } else if (flag == "--topic") {
       given = value("ORDER_TOPIC");
     } else if (flag == "--port") {
@@ -142,6 +163,27 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
   };
   config.db_url = get("DB_URL").value_or("");
   config.kafka_brokers = get("KAFKA_BROKERS").value_or("");
+  if (auto path = get("KAFKA_CONFIG_FILE")) {
+    std::ifstream file(*path);
+    if (!file) return ConfigError{"cannot read KAFKA_CONFIG_FILE " + *path};
+    std::stringstream text;
+    text << file.rdbuf();
+    auto parsed = parse_kafka_properties(text.str());
+    if (auto* error = std::get_if<ConfigError>(&parsed)) {
+      return ConfigError{"KAFKA_CONFIG_FILE " + *path + ": " + error->message};
+    }
+    config.kafka_properties = std::move(std::get<0>(parsed));
+    // The file's brokers serve when KAFKA_BROKERS does not name any; it wins, as elsewhere.
+    for (const char* name : {"bootstrap.servers", "metadata.broker.list"}) {
+      const auto node = config.kafka_properties.extract(name);
+      if (!node.empty() && config.kafka_brokers.empty()) config.kafka_brokers = node.mapped();
+    }
+    if (config.kafka_brokers.empty()) {
+      return ConfigError{"KAFKA_CONFIG_FILE " + *path +
+                         " names no bootstrap.servers, and KAFKA_BROKERS is not set: the "
+                         "embedded broker takes no client properties"};
+    }
+  }
   config.order_topic = get("ORDER_TOPIC").value_or("orders");
   config.host = get("HOST").value_or("0.0.0.0");
   if (auto port = get("PORT"); port && !parse_int<std::uint16_t>(*port, 0, 65535, config.port)) {
@@ -205,10 +247,11 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
 
 std::string usage(const std::string& program) {
   return "usage: " + program +
-         " [--db-url URL] [--kafka-brokers LIST] [--topic NAME] [--port N] [--host ADDR]\n"
-         "       [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET] [--access-log "
-         "on|off]\n"
-         "       [--max-connections N] [--subscription-shards N] [--instance-id ID]\n"
+         " [--db-url URL] [--kafka-brokers LIST] [--kafka-config FILE] [--topic NAME]\n"
+         "       [--port N] [--host ADDR]"
+         " [--workers N] [--header-timeout-ms N] [--jwt-secret SECRET]\n"
+         "       [--access-log on|off]"
+         " [--max-connections N] [--subscription-shards N] [--instance-id ID]\n"
          "       [--env-file PATH] [--no-migrate]\n"
          "Settings also come from the environment and from ./.env: DB_URL, KAFKA_BROKERS,\n"
          "ORDER_TOPIC, Port or PORT, HOST, WORKERS, STATEMENT_TIMEOUT_MS, HEADER_TIMEOUT_MS,\n"
@@ -224,7 +267,12 @@ std::string usage(const std::string& program) {
          "SUBSCRIPTION_SHARDS (default 1, at most 64) splits the publication and each read model\n"
          "into that many shards by order id, shared among the running instances (the same N on\n"
          "every instance; change it with order-admin reshard). INSTANCE_ID names this instance\n"
-         "among them (default: host name, process id and a random suffix).\n";
+         "among them (default: host name, process id and a random suffix).\n"
+         "KAFKA_CONFIG_FILE (or --kafka-config) is a properties file of librdkafka settings for\n"
+         "the producer, such as security.protocol, sasl.mechanisms, sasl.username, sasl.password\n"
+         "and ssl.ca.location; its bootstrap.servers serves when KAFKA_BROKERS is not set.\n"
+         "enable.idempotence and acks are the service's own (publication is at least once and\n"
+         "in order per order) and are refused.\n";
 }
 
 }  // namespace order::config

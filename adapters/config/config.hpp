@@ -13,8 +13,11 @@
 namespace order::config {
 
 struct Config {
-  std::string db_url;                  // DB_URL; required
-  std::string kafka_brokers;           // KAFKA_BROKERS; empty: an embedded broker
+  std::string db_url;         // DB_URL; required
+  std::string kafka_brokers;  // KAFKA_BROKERS; else KAFKA_CONFIG_FILE's; empty: embedded
+  // KAFKA_CONFIG_FILE's properties, for the producer (security.protocol, sasl.*, ssl.* …), but
+  // bootstrap.servers, which is kafka_brokers when KAFKA_BROKERS is not set.
+  std::map<std::string, std::string> kafka_properties;
   std::string order_topic = "orders";  // ORDER_TOPIC
   std::string host = "0.0.0.0";        // HOST
   std::uint16_t port = 8080;           // Port or PORT
@@ -42,6 +45,11 @@ using Environment = std::function<std::optional<std::string>(const std::string& 
 
 // Reads KEY=VALUE lines (comments, blank lines, `export `, and quotes allowed).
 std::map<std::string, std::string> parse_dotenv(const std::string& text);
+
+// Reads a Kafka client's properties file: key=value lines (or the Java client's key: value), #
+// and ! comments, blank lines. A line that is neither is an error naming its number.
+std::variant<std::map<std::string, std::string>, ConfigError> parse_kafka_properties(
+    const std::string& text);
 
 // `args` excludes the program name. `dotenv_path` is read when it exists.
 std::variant<Config, ConfigError> load_config(const std::vector<std::string>& args,

@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "adapters/kafka/client_log.hpp"
+
 namespace order::kafka {
 
 struct EmbeddedBroker::Impl {
@@ -21,6 +23,7 @@ EmbeddedBroker::EmbeddedBroker() : impl_(std::make_unique<Impl>()) {
   char reason[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", "3", reason, sizeof reason);
+  log_through_service(conf);
   impl_->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
   if (impl_->handle == nullptr) {
     rd_kafka_conf_destroy(conf);

@@ -3,11 +3,15 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include "adapters/kafka/client_log.hpp"
 
 namespace order::kafka {
 
@@ -67,8 +71,47 @@ struct Producer::Impl {
   }
 };
 
+namespace {
+
+// The settings guarantee 4 rests on: an idempotent producer whose every message all in-sync
+// replicas hold before it counts as sent. An override may not weaken them (nor make the
+// producer transactional, which changes how it sends).
+constexpr std::string_view kGuaranteed[] = {"enable.idempotence", "acks", "request.required.acks",
+                                            "transactional.id"};
+
+// Sets each of `settings` on `conf`; the first refusal's reason, or "".
+std::string set_all(rd_kafka_conf_t* conf, const std::map<std::string, std::string>& settings) {
+  char reason[512];
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), reason, sizeof reason) !=
+        RD_KAFKA_CONF_OK) {
+      return "kafka setting " + key + ": " + reason;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string refused_overrides(const std::map<std::string, std::string>& overrides) {
+  for (const auto& [key, value] : overrides) {
+    if (std::find(std::begin(kGuaranteed), std::end(kGuaranteed), key) != std::end(kGuaranteed)) {
+      return "kafka setting " + key +
+             " is the service's own: publication is idempotent with acks=all, so that it is "
+             "at least once and in order per order id";
+    }
+  }
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::string refused = set_all(conf, overrides);
+  rd_kafka_conf_destroy(conf);
+  return refused;
+}
+
 Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  if (auto refused = refused_overrides(impl_->options.overrides); !refused.empty()) {
+    throw std::runtime_error(refused);
+  }
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char reason[512];
   std::map<std::string, std::string> settings = {
@@ -92,14 +135,12 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       {"log_level", "3"},
   };
   for (const auto& [key, value] : impl_->options.overrides) settings[key] = value;
-  for (const auto& [key, value] : settings) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), reason, sizeof reason) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      throw std::runtime_error("kafka setting " + key + ": " + reason);
-    }
+  if (auto refused = set_all(conf, settings); !refused.empty()) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(refused);
   }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  log_through_service(conf);
   impl_->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
   if (impl_->handle == nullptr) {
     rd_kafka_conf_destroy(conf);

@@ -18,8 +18,14 @@ using Message = json::PublicMessage;
 struct ProducerOptions {
   std::string brokers;
   std::string topic = "orders";
-  std::map<std::string, std::string> overrides;  // any librdkafka property
+  // librdkafka properties over the producer's own, but the guarantees' (refused_property).
+  std::map<std::string, std::string> overrides;
 };
+
+// Why `overrides` cannot configure the producer, or "" when they can: a property librdkafka
+// does not know or a value it refuses (its own words), or one that publication's guarantees fix
+// (enable.idempotence, acks: at least once and in order per order id). Needs no broker.
+std::string refused_overrides(const std::map<std::string, std::string>& overrides);
 
 struct BatchResult {
   std::size_t acknowledged = 0;

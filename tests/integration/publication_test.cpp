@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "adapters/kafka/producer.hpp"
 #include "adapters/metrics.hpp"
 #include "adapters/pg/pg_event_store.hpp"
 #include "commands/order_commands.hpp"
@@ -386,4 +387,33 @@ TEST_CASE("on the mock cluster: request errors are retried, a dead broker keeps 
 
   rd_kafka_mock_cluster_destroy(cluster);
   rd_kafka_destroy(owner);
+}
+
+TEST_CASE("client properties may secure and tune the producer, never weaken its guarantees") {
+  // What KAFKA_CONFIG_FILE may carry: librdkafka's names and values, checked without a broker.
+  CHECK(kafka::refused_overrides({}).empty());
+  CHECK(kafka::refused_overrides({{"security.protocol", "SASL_SSL"},
+                                  {"sasl.mechanisms", "SCRAM-SHA-512"},
+                                  {"sasl.username", "orders"},
+                                  {"sasl.password", "secret"},
+                                  {"linger.ms", "20"},
+                                  {"compression.type", "zstd"}})
+            .empty());
+  for (const char* key :
+       {"enable.idempotence", "acks", "request.required.acks", "transactional.id"}) {
+    CAPTURE(key);
+    const std::string refused = kafka::refused_overrides({{key, "1"}});
+    CHECK(refused.find(std::string(key) + " is the service's own") != std::string::npos);
+    CHECK_THROWS_WITH_AS(kafka::Producer({.brokers = "127.0.0.1:1", .overrides = {{key, "1"}}}),
+                         refused.c_str(), std::runtime_error);
+  }
+  // A Java client's property, or a value librdkafka does not take, in librdkafka's words.
+  CHECK(
+      kafka::refused_overrides({{"sasl.jaas.config", "x"}})
+          .starts_with("kafka setting sasl.jaas.config: Java JAAS configuration is not supported"));
+  CHECK(kafka::refused_overrides({{"sasl.kerberos.principle", "x"}}) ==
+        "kafka setting sasl.kerberos.principle: No such configuration property: "
+        "\"sasl.kerberos.principle\"");
+  CHECK(kafka::refused_overrides({{"security.protocol", "TLS"}})
+            .starts_with("kafka setting security.protocol: Invalid value \"TLS\""));
 }

@@ -3,6 +3,10 @@
 #include "adapters/config/config.hpp"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace {
 
@@ -103,4 +107,53 @@ TEST_CASE("SUBSCRIPTION_SHARDS is 1 unless set, from 1 to 64; INSTANCE_ID names 
   CHECK(error_of({}, {{"SUBSCRIPTION_SHARDS", "six"}}).find("six") != std::string::npos);
   CHECK(loaded({"--instance-id", "eu-1"}).instance_id == "eu-1");
   CHECK(loaded({}, {{"INSTANCE_ID", "eu-2"}}).instance_id == "eu-2");
+}
+
+TEST_CASE("a Kafka properties file reads key=value and key: value lines, and comments") {
+  const auto parsed = parse_kafka_properties(
+      "# Confluent Cloud\n"
+      "! a Java-style comment\n"
+      "\n"
+      "security.protocol=SASL_SSL\n"
+      "  sasl.mechanisms = PLAIN\r\n"
+      "sasl.username: key\n"
+      "sasl.password=pa=ss:word\n");
+  REQUIRE(std::holds_alternative<std::map<std::string, std::string>>(parsed));
+  const std::map<std::string, std::string> expected{{"security.protocol", "SASL_SSL"},
+                                                    {"sasl.mechanisms", "PLAIN"},
+                                                    {"sasl.username", "key"},
+                                                    {"sasl.password", "pa=ss:word"}};
+  CHECK(std::get<0>(parsed) == expected);
+  const auto broken = parse_kafka_properties("a=1\nsasl.username\n");
+  REQUIRE(std::holds_alternative<ConfigError>(broken));
+  CHECK(std::get<ConfigError>(broken).message == "line 2 is not key=value");
+  CHECK(std::holds_alternative<ConfigError>(parse_kafka_properties("=value\n")));
+}
+
+TEST_CASE("KAFKA_CONFIG_FILE gives the producer's properties, and its brokers unless set") {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("order-config-test-" + std::to_string(::getpid()) + ".properties");
+  const auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+  write("bootstrap.servers=kafka-1:9093\nsecurity.protocol=SASL_SSL\nsasl.username=u\n");
+  const Config from_file = loaded({}, {{"KAFKA_CONFIG_FILE", path.string()}});
+  CHECK(from_file.kafka_brokers == "kafka-1:9093");
+  const std::map<std::string, std::string> properties{{"security.protocol", "SASL_SSL"},
+                                                      {"sasl.username", "u"}};
+  CHECK(from_file.kafka_properties == properties);  // bootstrap.servers is kafka_brokers
+  // KAFKA_BROKERS wins over the file's, and the flag names the file too.
+  const Config both =
+      loaded({"--kafka-config", path.string()}, {{"KAFKA_BROKERS", "kafka-2:9093"}});
+  CHECK(both.kafka_brokers == "kafka-2:9093");
+  CHECK(both.kafka_properties == properties);
+  // No brokers anywhere: the embedded broker would start, and it takes no client properties.
+  write("security.protocol=SASL_SSL\n");
+  CHECK(error_of({}, {{"KAFKA_CONFIG_FILE", path.string()}}).find("names no bootstrap.servers") !=
+        std::string::npos);
+  write("security.protocol=SASL_SSL\nnot a property\n");
+  CHECK(error_of({}, {{"KAFKA_CONFIG_FILE", path.string()}}) ==
+        "KAFKA_CONFIG_FILE " + path.string() + ": line 2 is not key=value");
+  std::filesystem::remove(path);
+  CHECK(error_of({"--kafka-config", path.string()}) ==
+        "cannot read KAFKA_CONFIG_FILE " + path.string());
+  CHECK(loaded({}).kafka_properties.empty());
 }

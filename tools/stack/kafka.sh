@@ -10,6 +10,11 @@ jars="${KAFKA_JAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/order-service/kafka-$KA
 data="$STACK_DIR/kafka"
 pidfile="$data/broker.pid"
 bootstrap="127.0.0.1:${KAFKA_PORT}"
+# A second listener that asks for a user name and password (SASL PLAIN), as a managed cluster
+# does: what the tests of KAFKA_CONFIG_FILE connect to.
+sasl_bootstrap="127.0.0.1:$((KAFKA_PORT + 2))"
+SASL_USER=orders
+SASL_PASSWORD=orders-secret
 
 usage() {
   cat <<USAGE
@@ -20,6 +25,8 @@ usage: tools/stack/kafka.sh start|stop|status|bootstrap
   stop       stop it (SIGTERM, then SIGKILL after 30 s); fine when it is not running
   status     say whether it runs
   bootstrap  print ${bootstrap}
+  sasl       print the listener that takes SASL PLAIN, its user and password:
+             ${sasl_bootstrap} ${SASL_USER} ${SASL_PASSWORD}
 Data lives in ${data} (STACK_DIR, KAFKA_PORT and KAFKA_JAR_CACHE change where).
 USAGE
 }
@@ -43,10 +50,12 @@ configure() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$((KAFKA_PORT + 1))
-listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:$((KAFKA_PORT + 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}
+listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:$((KAFKA_PORT + 1)),SASL_PLAINTEXT://${sasl_bootstrap}
+advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},SASL_PLAINTEXT://${sasl_bootstrap}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${SASL_USER}="${SASL_PASSWORD}";
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data/logs
 num.partitions=3
@@ -120,6 +129,7 @@ case "${1:-}" in
   stop) stop ;;
   status) if running; then echo "running at $bootstrap"; else echo "stopped"; exit 1; fi ;;
   bootstrap) echo "$bootstrap" ;;
+  sasl) echo "$sasl_bootstrap $SASL_USER $SASL_PASSWORD" ;;
   --help|-h|help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

@@ -17,6 +17,13 @@ USAGE
 env_lines() {
   echo "export DB_URL=$("$here/pg.sh" url)"
   echo "export KAFKA_BROKERS=$("$here/kafka.sh" bootstrap)"
+  # The broker's listener that asks for a user name and password, for tests of a secured
+  # Kafka (the service itself reads none of these).
+  "$here/kafka.sh" sasl | {
+    read -r address user password
+    echo "export STACK_KAFKA_SASL_BROKERS=$address STACK_KAFKA_SASL_USER=$user" \
+      "STACK_KAFKA_SASL_PASSWORD=$password"
+  }
 }
 
 case "${1:-}" in
