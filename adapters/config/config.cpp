@@ -185,6 +185,18 @@ std::variant<Config, ConfigError> load_config(const std::vector<std::string>& ar
     }
   }
   config.order_topic = get("ORDER_TOPIC").value_or("orders");
+  // Kafka's rule for a topic's name; a broker refuses any other, so every publication would fail.
+  const bool legal_topic = config.order_topic.size() <= 249 && config.order_topic != "." &&
+                           config.order_topic != ".." &&
+                           config.order_topic.find_first_not_of(
+                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789._-") == std::string::npos;
+  if (!legal_topic) {
+    return ConfigError{
+        "ORDER_TOPIC must be 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (Kafka's "
+        "rule for a topic's name), not " +
+        config.order_topic};
+  }
   config.host = get("HOST").value_or("0.0.0.0");
   if (auto port = get("PORT"); port && !parse_int<std::uint16_t>(*port, 0, 65535, config.port)) {
     return ConfigError{"PORT must be a number from 0 to 65535, not " + *port};

@@ -157,3 +157,14 @@ TEST_CASE("KAFKA_CONFIG_FILE gives the producer's properties, and its brokers un
         "cannot read KAFKA_CONFIG_FILE " + path.string());
   CHECK(loaded({}).kafka_properties.empty());
 }
+
+TEST_CASE("ORDER_TOPIC is orders unless set, and a name Kafka takes") {
+  CHECK(loaded({}).order_topic == "orders");
+  CHECK(loaded({"--topic", "shop.orders_v2-eu"}).order_topic == "shop.orders_v2-eu");
+  CHECK(loaded({}, {{"ORDER_TOPIC", std::string(249, 'o')}}).order_topic.size() == 249);
+  for (const std::string bad : {"bad topic", "orders!", ".", "..", "ördérs", "a/b"}) {
+    CAPTURE(bad);
+    CHECK(error_of({}, {{"ORDER_TOPIC", bad}}).find("Kafka's rule") != std::string::npos);
+  }
+  CHECK(error_of({"--topic", std::string(250, 'o')}).find("ORDER_TOPIC") != std::string::npos);
+}
