@@ -376,6 +376,10 @@ std::string Metrics::render() const {
   header(out, "order_rebuild_log_events", "gauge",
          "Events in the log when the running rebuild began (its expected total).");
   sample(out, "order_rebuild_log_events", "", static_cast<double>(rebuild_log_events.load()));
+  header(out, "order_idempotency_keys_purged_total", "counter",
+         "Idempotency keys deleted after their time was up.");
+  sample(out, "order_idempotency_keys_purged_total", "",
+         static_cast<double>(idempotency_keys_purged.load()));
   header(out, "order_log_lines_dropped_total", "counter",
          "Log lines dropped because the log's queue was full (stderr not keeping up).");
   sample(out, "order_log_lines_dropped_total", "", static_cast<double>(log::dropped_lines()));

@@ -109,7 +109,8 @@ struct Metrics {
 
   std::atomic<std::int64_t> conflicts_retried{0};
   std::atomic<std::int64_t> append_commits{0};  // group commit: statements that committed appends
-  std::atomic<std::int64_t> appends_committed{0};  // … and the appends they carried
+  std::atomic<std::int64_t> appends_committed{0};        // … and the appends they carried
+  std::atomic<std::int64_t> idempotency_keys_purged{0};  // expired keys deleted (KeyPurge)
   SubscriberMetrics publisher;
   SubscriberMetrics projector;
   SubscriberMetrics product_sales;

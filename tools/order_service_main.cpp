@@ -1,4 +1,6 @@
 // order-service: the HTTP API over the PostgreSQL event store.
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -12,6 +14,7 @@
 #include "adapters/log.hpp"
 #include "adapters/pg/group_commit.hpp"
 #include "adapters/pg/group_load.hpp"
+#include "adapters/pg/key_purge.hpp"
 #include "adapters/pg/membership.hpp"
 #include "adapters/pg/migrations.hpp"
 #include "adapters/pg/pg_event_store.hpp"
@@ -146,6 +149,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<pg::GroupLoad> group_load;
   if (settings.group_load) group_load = std::make_unique<pg::GroupLoad>(database);
   pg::OrderIdBlocks order_ids;
+  // Keys whose time is up are deleted in the background, at least once a minute, and about as
+  // often as they expire when IDEMPOTENCY_TTL_SECONDS is shorter.
+  const pg::KeyPurge key_purge(
+      database, std::chrono::seconds(std::clamp(settings.idempotency_ttl_seconds, 1, 60)));
   const pg::StoreSharing shared{group_commit.get(), group_load.get(), &order_ids};
   // One connection per worker, shared by its event store and its read-model queries.
   struct Worker {

@@ -2,6 +2,7 @@
 bad requests (clear problem+json, nothing changed, never a 5xx), the lifecycle, idempotency,
 keep-alive, and a slow database call that must not stall other connections."""
 import json
+import os
 import subprocess
 import threading
 import time
@@ -246,6 +247,31 @@ class HttpApi(unittest.TestCase):
 
     def test_zz_no_response_was_a_server_error(self):
         self.assertEqual(Client.server_errors, [])
+
+
+class ExpiredIdempotencyKeys(unittest.TestCase):
+    """A key whose time is up is deleted in the background, though no request names it again:
+    clients that send a fresh key with every request do not grow the table for ever."""
+
+    def test_a_key_whose_time_is_up_is_deleted_without_being_asked_for_again(self):
+        db = harness.FreshDatabase()
+        service = harness.Service(db.url, env={**os.environ, "IDEMPOTENCY_TTL_SECONDS": "1"})
+        try:
+            http = service.client()
+            for n in range(5):
+                placed = http.request("POST", "/orders", SEED_BODY,
+                                      {"Idempotency-Key": f"fresh-{n}-{uuid.uuid4().hex}"})
+                self.assertEqual(201, placed.status, placed)
+            self.assertEqual("5", db.scalar("SELECT count(*) FROM idempotency_keys"))
+            deadline = time.monotonic() + 10
+            while db.scalar("SELECT count(*) FROM idempotency_keys") != "0":
+                self.assertLess(time.monotonic(), deadline, "the expired keys stayed")
+                time.sleep(0.1)
+            metrics = http.request("GET", "/metrics").body.decode()
+            self.assertIn("order_idempotency_keys_purged_total 5", metrics)
+        finally:
+            self.assertEqual(0, service.stop())
+            db.drop()
 
 
 if __name__ == "__main__":
