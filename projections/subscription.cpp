@@ -24,11 +24,17 @@ Subscription::~Subscription() {
 
 void Subscription::start() {
   stopping_ = false;
+  sink_.stop_by(std::chrono::steady_clock::time_point::max());
   thread_ = std::thread([this] { run(); });
 }
 
+void Subscription::request_stop() {
+  if (stopping_.exchange(true) || !thread_.joinable()) return;
+  sink_.stop_by(std::chrono::steady_clock::now() + options_.stop_grace);
+}
+
 void Subscription::stop() {
-  stopping_ = true;
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -99,6 +99,10 @@ class Sink {
   // Called when the subscription starts leading, before its first batch: a sink may get ready
   // (connect) so that the first events do not wait for it. Must not throw; start() reports.
   virtual void lead() {}
+  // From another thread, when the subscription is asked to stop: a finish() still waiting at
+  // `by` gives up (throws), and what it waited for is handled again from the checkpoint by the
+  // next leader. time_point::max() (at each start) takes it back. Must not throw.
+  virtual void stop_by(std::chrono::steady_clock::time_point by) { (void)by; }
   // True when finish() moved the checkpoint itself, in one transaction with its writes (exactly
   // once in effect, guarantee 5); otherwise the engine advances it after finish() returns (at
   // least once, guarantee 4).
@@ -165,6 +169,10 @@ struct SubscriptionOptions {
   // waits for the next announcement (or idle_wait) alone.
   std::chrono::milliseconds recheck_first{2};
   std::chrono::milliseconds recheck_limit{100};
+  // How long a stopping subscription waits for its batches in flight (Sink::stop_by): enough for
+  // a broker that answers, and a stop that does not outlast an orchestrator's grace period when
+  // it does not (Kafka down, or refusing the service's credentials).
+  std::chrono::milliseconds stop_grace{2'000};
 };
 
 class Subscription {
@@ -177,9 +185,13 @@ class Subscription {
   Subscription& operator=(const Subscription&) = delete;
 
   void start();
-  // Stops after the batch in flight: it is finished and checkpointed if it can be, otherwise
-  // abandoned and handled again by the next leader; the checkpoint stays honest either way.
+  // Stops after the batch in flight: it is finished and checkpointed if it can be within
+  // stop_grace, otherwise abandoned and handled again by the next leader; the checkpoint stays
+  // honest either way.
   void stop();
+  // The first half of stop(), which returns at once: several subscriptions asked together share
+  // one grace instead of taking theirs in turn.
+  void request_stop();
 
   // One pass: lead if possible; read the batch after the checkpoint (or after the batches in
   // flight) and start it, up to the sink's max_in_flight(); finish the oldest and advance past

@@ -148,6 +148,7 @@ bool ShardedSubscription::start() {
 }
 
 void ShardedSubscription::stop() {
+  for (auto& shard : shards_) shard->request_stop();  // one grace for all of them
   for (auto& shard : shards_) shard->stop();
 }
 

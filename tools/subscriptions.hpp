@@ -70,6 +70,7 @@ class RunningSubscription {
                       projections::Shard shard = {}, const Sharing& sharing = {});
   void start() { engine_.start(); }
   void stop() { engine_.stop(); }
+  void request_stop() { engine_.request_stop(); }
   std::size_t step() { return engine_.step(); }
   pg::SubscriptionStore& store() { return store_; }
 

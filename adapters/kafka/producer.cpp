@@ -193,11 +193,16 @@ std::unique_ptr<Producer::Batch> Producer::start(std::span<const Message> messag
   return started;
 }
 
-BatchResult Producer::finish(std::unique_ptr<Batch> started, bool now) {
+BatchResult Producer::finish(std::unique_ptr<Batch> started, bool now,
+                             const std::atomic<Clock::rep>* give_up_at) {
   BatchState& batch = *started->state;
   BatchResult result;
   result.error = started->error;
-  while (batch.pending.load() > 0 && std::chrono::steady_clock::now() < started->deadline) {
+  const auto given_up = [&](Clock::time_point at) {
+    return give_up_at != nullptr && at.time_since_epoch().count() >= give_up_at->load();
+  };
+  for (auto at = Clock::now(); batch.pending.load() > 0 && at < started->deadline && !given_up(at);
+       at = Clock::now()) {
     // rd_kafka_flush serves delivery reports as rd_kafka_poll does and, while it runs, has the
     // broker threads send without waiting out linger.ms. It waits for every message queued, a
     // batch started after this one too: in 1 ms slices, so that this batch's end is seen at once.
@@ -215,7 +220,9 @@ BatchResult Producer::finish(std::unique_ptr<Batch> started, bool now) {
   } else if (const int code = batch.first_error.load(); code != RD_KAFKA_RESP_ERR_NO_ERROR) {
     result.error = rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
   } else if (batch.pending.load() > 0 && result.error.empty()) {
-    result.error = "not acknowledged within " + std::to_string(started->timeout.count()) + " ms";
+    result.error = given_up(Clock::now()) ? "not acknowledged when the publisher was asked to stop"
+                                          : "not acknowledged within " +
+                                                std::to_string(started->timeout.count()) + " ms";
   }
   result.acknowledged = batch.acknowledged.load();
   if (batch.pending.load() > 0) {

@@ -2,6 +2,7 @@
 // batch and reports whether Kafka acknowledged every message of it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -61,8 +62,12 @@ class Producer {
   std::unique_ptr<Batch> start(std::span<const Message> messages,
                                std::chrono::milliseconds timeout);
   // `now`: have librdkafka send what it holds at once instead of after linger.ms, for a batch
-  // whose events wait on nothing else to fill a request.
-  BatchResult finish(std::unique_ptr<Batch> batch, bool now = false);
+  // whose events wait on nothing else to fill a request. `give_up_at`, when given, may bring the
+  // batch's deadline forward from another thread while this waits (a stop): a steady_clock
+  // time's count since its epoch.
+  using Clock = std::chrono::steady_clock;
+  BatchResult finish(std::unique_ptr<Batch> batch, bool now = false,
+                     const std::atomic<Clock::rep>* give_up_at = nullptr);
 
  private:
   struct Impl;

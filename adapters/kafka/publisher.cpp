@@ -26,6 +26,10 @@ void Publisher::lead() {
   }
 }
 
+void Publisher::stop_by(std::chrono::steady_clock::time_point by) {
+  give_up_at_ = by.time_since_epoch().count();
+}
+
 Publisher::~Publisher() {
   abandon();
   {
@@ -98,7 +102,7 @@ void Publisher::finish(const projections::Batch& batch) {
     // The last batch of a read (the subscription has caught up) goes at once: its events are the
     // newest, and no more are coming to fill a request. A full one leaves the producer to fill
     // requests up to linger.ms, as the next batch is already being read.
-    return producer_->finish(std::move(oldest->sent), batch.last);
+    return producer_->finish(std::move(oldest->sent), batch.last, &give_up_at_);
   }();
   if (!result.error.empty()) {
     // The engine abandons what is in flight, which recreates the producer: after a fatal error

@@ -4,6 +4,7 @@
 // once, in order per order id).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -36,6 +37,8 @@ class Publisher final : public projections::Sink {
   // Connects the producer: the broker's metadata and the idempotent producer's id take a few
   // hundred milliseconds, which the first events published would otherwise wait out.
   void lead() override;
+  // A finish() waiting for acknowledgements gives up at `by`.
+  void stop_by(std::chrono::steady_clock::time_point by) override;
   std::size_t max_in_flight() const override { return 2; }
 
  private:
@@ -59,6 +62,8 @@ class Publisher final : public projections::Sink {
   std::deque<std::shared_ptr<Slot>> waiting_;  // not yet taken by the encoder
   bool encoding_ = false;                      // the encoder works on one, outside the lock
   bool stopping_ = false;
+  std::atomic<Producer::Clock::rep> give_up_at_{
+      Producer::Clock::time_point::max().time_since_epoch().count()};  // stop_by
   // This sink's own: a shard's positions interleave with the other shards' in the log.
   PublicationClock clock_;
   std::thread encoder_;  // last: it starts once everything it uses exists

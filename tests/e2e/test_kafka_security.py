@@ -113,6 +113,18 @@ class KafkaSecurity(unittest.TestCase):
         self.assertEqual(sorted(ids), sorted({m["key"] for m in messages}))
         self.assertTrue(published.alive())
 
+    def test_a_stop_while_kafka_refuses_takes_seconds_not_the_acknowledgement_wait(self):
+        # A batch waits up to 30 s for Kafka; a SIGTERM gives it 2 s, well inside an
+        # orchestrator's grace period (Kubernetes: 30 s), and the next leader sends it again.
+        refused = self.start(self.client_properties("not-the-password"))
+        self.place_orders(refused, 1)
+        time.sleep(1.5)  # the publisher has handed its batch over, and waits
+        asked = time.monotonic()
+        self.assertEqual(0, refused.stop())
+        took = time.monotonic() - asked
+        print(f"  stopped in {took:.1f} s")
+        self.assertLess(took, 6)
+
     def refusal(self, text, env=None):
         run = subprocess.run([harness.ARGS.service, "--db-url", "postgresql://x@127.0.0.1:1/x",
                               "--kafka-config", self.properties(text)],

@@ -417,3 +417,35 @@ TEST_CASE("client properties may secure and tune the producer, never weaken its 
   CHECK(kafka::refused_overrides({{"security.protocol", "TLS"}})
             .starts_with("kafka setting security.protocol: Invalid value \"TLS\""));
 }
+
+TEST_CASE("on the mock cluster: a publisher stopped while the broker is down stops within 2 s") {
+  FreshDatabase db;
+  char reason[512];
+  rd_kafka_t* owner = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), reason, sizeof reason);
+  REQUIRE(owner != nullptr);
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(owner, 1);
+  const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(cluster);
+  const std::string topic = unique_topic("stop");
+  // The service's own acknowledgement wait: a batch gives up after 30 s.
+  auto options = publisher_options(db, topic, bootstrap);
+  options.ack_timeout = 30s;
+  {
+    auto publisher = runtime::publication(options);
+    pg::PgEventStore store({db.url()});
+    write_lifecycles(store, 2);
+    CHECK(publish_until_some(*publisher, 10s) == 8);
+
+    rd_kafka_mock_broker_set_down(cluster, 1);
+    write_lifecycles(store, 2);
+    publisher->start();
+    std::this_thread::sleep_for(1s);  // the batch is handed over, and waits
+    const auto asked = std::chrono::steady_clock::now();
+    publisher->stop();
+    const auto took = std::chrono::steady_clock::now() - asked;
+    MESSAGE("stopped in " << std::chrono::duration<double>(took).count() << " s");
+    CHECK(took < 5s);
+    CHECK(unpublished(db, "publisher-under-test") == 8);  // for the next leader to send
+  }
+  rd_kafka_mock_cluster_destroy(cluster);
+  rd_kafka_destroy(owner);
+}

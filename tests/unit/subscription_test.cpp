@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -260,6 +263,57 @@ TEST_CASE("a subscription that read to the end of the log does not ask for its l
   while (every.engine.step() > 0) {
   }
   CHECK(every.log.lag_queries == 3);  // the interval passed: asked even at the end
+}
+
+namespace {
+
+// A target that never acknowledges (Kafka down): finish() waits until told to give up, or 30 s.
+class SilentSink final : public Sink {
+ public:
+  void start(const Batch&) override {}
+  void finish(const Batch&) override {
+    std::unique_lock lock(mutex);
+    waiting = true;
+    changed.notify_all();
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < std::min(limit, give_up)) {
+      changed.wait_until(lock, std::min(limit, give_up));
+    }
+    throw std::runtime_error("not acknowledged");
+  }
+  void abandon() override {}
+  void stop_by(std::chrono::steady_clock::time_point by) override {
+    std::lock_guard lock(mutex);
+    give_up = by;
+    changed.notify_all();
+  }
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool waiting = false;
+  std::chrono::steady_clock::time_point give_up = std::chrono::steady_clock::time_point::max();
+};
+
+}  // namespace
+
+TEST_CASE("a stop waits for an unanswered batch only its grace, and leaves it to the next") {
+  MemoryLog log(10);
+  SilentSink sink;
+  CountingObserver observer;
+  Subscription engine({.batch_size = 4, .stop_grace = std::chrono::milliseconds(300)}, log, log,
+                      log, sink, observer);
+  engine.start();
+  {
+    std::unique_lock lock(sink.mutex);
+    REQUIRE(sink.changed.wait_for(lock, std::chrono::seconds(10), [&] { return sink.waiting; }));
+  }
+  const auto asked = std::chrono::steady_clock::now();
+  engine.stop();
+  const auto took = std::chrono::steady_clock::now() - asked;
+  CHECK(took >= std::chrono::milliseconds(250));  // the batch had its grace
+  CHECK(took < std::chrono::seconds(5));          // and no more: not the 30 s of its own wait
+  CHECK(log.checkpoint.global_position == 0);     // handled again by the next leader
+  CHECK_FALSE(log.leader);
 }
 
 TEST_CASE("a running subscription drains the log and stops with its checkpoint honest") {
