@@ -18,10 +18,12 @@ constexpr int kMaxPage = 1000;
 HttpResponse order_events(Services& services, Context& context) {
   const auto after = query_int<std::int64_t>(context.request, "after_version", 0, INT64_MAX, 0);
   const auto limit = query_int<int>(context.request, "limit", 1, kMaxPage, kDefaultPage);
-  if (!after || !limit) {
-    return problem(
-        Problem::bad_request,
-        "after_version must be an integer >= 0 and limit from 1 to " + std::to_string(kMaxPage));
+  if (!after) {
+    return problem(Problem::bad_request,
+                   query_int_refusal(context.request, "after_version", 0, INT64_MAX));
+  }
+  if (!limit) {
+    return problem(Problem::bad_request, query_int_refusal(context.request, "limit", 1, kMaxPage));
   }
   // One more than asked tells whether there is a next page without a second query.
   auto entries = services.store.history(context.order_id, *after, *limit + 1);

@@ -7,6 +7,7 @@
 
 #include "adapters/http/api.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/query.hpp"
 #include "adapters/json/exact_parser.hpp"
 #include "adapters/json/http_bodies.hpp"
 #include "adapters/json/json_writer.hpp"
@@ -254,24 +255,22 @@ Answer get_order(Services& services, Context& context) {
 HttpResponse list_orders(Services& services, Context& context) {
   const auto& query = context.request.query;
   projections::ListQuery list;
-  auto integer = [&](const char* name, std::int64_t min, std::int64_t max,
-                     std::int64_t& out) -> bool {
-    const auto it = query.find(name);
-    if (it == query.end()) return true;
-    const auto& text = it->second;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return error == std::errc() && end == text.data() + text.size() && out >= min && out <= max;
-  };
-  std::int64_t user_id = 0;
-  std::int64_t limit = 50;
-  if (!integer("user_id", 1, INT64_MAX, user_id) || !integer("after", 0, INT64_MAX, list.after) ||
-      !integer("limit", 1, 500, limit)) {
+  const auto user_id = query_int<std::int64_t>(context.request, "user_id", 1, INT64_MAX, 0);
+  const auto after = query_int<std::int64_t>(context.request, "after", 0, INT64_MAX, 0);
+  const auto limit = query_int<std::int64_t>(context.request, "limit", 1, 500, 50);
+  if (!user_id) {
     return problem(Problem::bad_request,
-                   "user_id must be a positive integer, after an integer >= 0, and limit from 1 "
-                   "to 500");
+                   query_int_refusal(context.request, "user_id", 1, INT64_MAX));
   }
-  if (query.contains("user_id")) list.user_id = user_id;
-  list.limit = static_cast<int>(limit);
+  if (!after) {
+    return problem(Problem::bad_request, query_int_refusal(context.request, "after", 0, INT64_MAX));
+  }
+  if (!limit) {
+    return problem(Problem::bad_request, query_int_refusal(context.request, "limit", 1, 500));
+  }
+  list.after = *after;
+  if (query.contains("user_id")) list.user_id = *user_id;
+  list.limit = static_cast<int>(*limit);
   if (const auto it = query.find("status"); it != query.end()) {
     list.status = domain::parse_status(it->second);
     if (!list.status) {

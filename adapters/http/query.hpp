@@ -25,4 +25,10 @@ std::optional<Int> query_int(const HttpRequest& request, const std::string& name
   return value;
 }
 
+// The detail of a 400 for the query parameter `name` that query_int refused: its rule, and the
+// value given when it is short printable text ("limit must be a whole number from 1 to 500, not
+// \"0\"").
+std::string query_int_refusal(const HttpRequest& request, const std::string& name, long long min,
+                              long long max);
+
 }  // namespace order::http

@@ -71,12 +71,13 @@ HttpResponse product_sales_report(Services& services, Context& context) {
   if (query.contains("product_id")) {
     sales.product_id = query_int<std::int64_t>(context.request, "product_id", 1, INT64_MAX, 0);
     if (!sales.product_id) {
-      return problem(Problem::bad_request, "product_id must be a positive integer");
+      return problem(Problem::bad_request,
+                     query_int_refusal(context.request, "product_id", 1, INT64_MAX));
     }
   }
   const auto limit = query_int<int>(context.request, "limit", 1, kMaxRows, sales.limit);
   if (!limit) {
-    return problem(Problem::bad_request, "limit must be from 1 to " + std::to_string(kMaxRows));
+    return problem(Problem::bad_request, query_int_refusal(context.request, "limit", 1, kMaxRows));
   }
   sales.limit = *limit;
 

@@ -408,3 +408,40 @@ TEST_CASE("a query parameter the operation does not define is a 400 naming it; n
   REQUIRE(later.has_value());
   CHECK(later->status == 200);
 }
+
+TEST_CASE("a query parameter out of its range is a 400 naming it, its rule and its value") {
+  Fixture f;
+  struct Case {
+    http::HttpRequest request;
+    std::string detail;
+  };
+  const std::string from_to = "2026-01-01";
+  const std::vector<Case> refused{
+      {with_query(f.get("/orders", "r"), {{"limit", "0"}}),
+       R"(limit must be a whole number from 1 to 500, not \"0\")"},
+      {with_query(f.get("/orders", "r"), {{"limit", "501"}, {"user_id", "7"}}),
+       R"(limit must be a whole number from 1 to 500, not \"501\")"},
+      {with_query(f.get("/orders", "r"), {{"after", "-5"}, {"limit", "5"}}),
+       R"(after must be a whole number, 0 or more, not \"-5\")"},
+      {with_query(f.get("/orders", "r"), {{"user_id", "1.5"}}),
+       R"(user_id must be a positive whole number, not \"1.5\")"},
+      // A value that is not short printable text is not echoed back.
+      {with_query(f.get("/orders", "r"), {{"user_id", "x\"y"}}),
+       R"(user_id must be a positive whole number"})"},
+      {with_query(f.get("/orders", "r"), {{"user_id", std::string(41, '9')}}),
+       R"(user_id must be a positive whole number"})"},
+      {with_query(f.get("/orders/1/events", "r"), {{"after_version", "x"}}),
+       R"(after_version must be a whole number, 0 or more, not \"x\")"},
+      {with_query(f.get("/reports/product-sales", "r"),
+                  {{"from", from_to}, {"to", from_to}, {"product_id", "0"}}),
+       R"(product_id must be a positive whole number, not \"0\")"},
+  };
+  for (const auto& [request, detail] : refused) {
+    CAPTURE(request.path);
+    std::optional<http::HttpResponse> later;
+    const auto now = f.handle(request, later);
+    REQUIRE(now.has_value());
+    CHECK(now->status == 400);
+    CHECK(now->body.find(detail) != std::string::npos);
+  }
+}
