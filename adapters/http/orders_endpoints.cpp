@@ -209,14 +209,13 @@ Answer place_order(Services& services, Context& context) {
 Answer get_order(Services& services, Context& context) {
   commands::StreamBound bound;
   const auto& query = context.request.query;
-  if (const auto it = query.find("version"); it != query.end()) {
-    std::int64_t version = 0;
-    const auto& text = it->second;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), version);
-    if (error != std::errc() || end != text.data() + text.size() || version <= 0) {
-      return problem(Problem::bad_request, "version must be a positive integer");
+  if (query.contains("version")) {
+    const auto version = query_int<std::int64_t>(context.request, "version", 1, INT64_MAX, 0);
+    if (!version) {
+      return problem(Problem::bad_request,
+                     query_int_refusal(context.request, "version", 1, INT64_MAX));
     }
-    bound.max_version = version;
+    bound.max_version = *version;
   }
   if (const auto it = query.find("as_of"); it != query.end()) {
     bound.as_of = commands::utc_rfc3339(it->second);

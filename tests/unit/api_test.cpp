@@ -430,6 +430,8 @@ TEST_CASE("a query parameter out of its range is a 400 naming it, its rule and i
        R"(user_id must be a positive whole number"})"},
       {with_query(f.get("/orders", "r"), {{"user_id", std::string(41, '9')}}),
        R"(user_id must be a positive whole number"})"},
+      {with_query(f.get("/orders/1", "r"), {{"version", "0"}}),
+       R"(version must be a positive whole number, not \"0\")"},
       {with_query(f.get("/orders/1/events", "r"), {{"after_version", "x"}}),
        R"(after_version must be a whole number, 0 or more, not \"x\")"},
       {with_query(f.get("/reports/product-sales", "r"),
