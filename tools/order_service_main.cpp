@@ -66,6 +66,15 @@ int main(int argc, char** argv) {
       pg::apply_migrations(*connection, pg::embedded_migrations(),
                            [](std::string_view line) { log::info("migrations", line); });
     }
+    // A rollback to an older build: it runs, but what the newer migrations changed may be
+    // beyond it, so say so where an operator will look first.
+    if (const auto unknown = pg::unknown_migrations(*connection, pg::embedded_migrations());
+        !unknown.empty()) {
+      std::string names;
+      for (const auto& name : unknown) names += (names.empty() ? "" : ", ") + name;
+      log::warn("migrations", "the database has migrations this build does not know",
+                {{"migrations", names}});
+    }
   } catch (const std::exception& error) {
     std::cerr << "order-service: " << error.what() << "\n";
     return 1;

@@ -1,6 +1,7 @@
 // Applies embedded migrations once each, under an advisory lock.
 #include "adapters/pg/migrations.hpp"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 
 namespace order::pg {
@@ -35,6 +36,21 @@ int apply_migrations(pqxx::connection& connection, const std::vector<Migration>&
     if (log) log("applied migration " + std::string(migration.name));
   }
   return applied;
+}
+
+std::vector<std::string> unknown_migrations(pqxx::connection& connection,
+                                            const std::vector<Migration>& migrations) {
+  int newest = 0;
+  for (const Migration& migration : migrations) newest = std::max(newest, migration.version);
+  pqxx::work tx(connection);
+  if (tx.exec("SELECT to_regclass('schema_migrations') IS NULL")[0][0].as<bool>()) return {};
+  std::vector<std::string> unknown;
+  for (const auto& row : tx.exec_params(
+           "SELECT version, name FROM schema_migrations WHERE version > $1 ORDER BY version",
+           newest)) {
+    unknown.push_back(row[0].as<std::string>() + " " + row[1].as<std::string>());
+  }
+  return unknown;
 }
 
 }  // namespace order::pg

@@ -23,4 +23,9 @@ const std::vector<Migration>& embedded_migrations();
 int apply_migrations(pqxx::connection& connection, const std::vector<Migration>& migrations,
                      const std::function<void(std::string_view)>& log = {});
 
+// The migrations the database has applied that `migrations` does not hold, as "NNN name": a
+// newer build applied them (this one is a rollback). Empty before any migration ran.
+std::vector<std::string> unknown_migrations(pqxx::connection& connection,
+                                            const std::vector<Migration>& migrations);
+
 }  // namespace order::pg

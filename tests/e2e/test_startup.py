@@ -1,5 +1,6 @@
 """Starting and stopping the real binaries: configuration from the seed's names and .env, one
 clear line for a missing or unreachable database, migrations applied exactly once, SIGTERM."""
+import json
 import os
 import subprocess
 import tempfile
@@ -83,6 +84,27 @@ class Startup(unittest.TestCase):
             self.assertEqual(second.returncode, 0, second.stderr)
             self.assertIn("applied 0 migration(s)", second.stdout)
             self.assertEqual(db.scalar("SELECT count(*) FROM schema_migrations"), count)
+        finally:
+            db.drop()
+
+    def test_a_rollback_onto_a_newer_schema_runs_and_says_so(self):
+        db = harness.FreshDatabase()
+        try:
+            first, _ = run([harness.ARGS.admin, "migrate", "--db-url", db.url])
+            self.assertEqual(first.returncode, 0, first.stderr)
+            harness.psql(db.url, "INSERT INTO schema_migrations (version, name) "
+                                 "VALUES (999, 'from_a_newer_build')")
+            service = harness.Service(db.url)
+            try:
+                self.assertEqual(201, service.client().request("POST", "/orders",
+                                                               harness.SEED_BODY).status)
+            finally:
+                self.assertEqual(0, service.stop())
+            warnings = [json.loads(line) for line in service.output().splitlines()
+                        if "migrations this build does not know" in line]
+            self.assertEqual(1, len(warnings), service.output()[-2000:])
+            self.assertEqual("warn", warnings[0]["level"])
+            self.assertEqual("999 from_a_newer_build", warnings[0]["migrations"])
         finally:
             db.drop()
 

@@ -281,6 +281,20 @@ TEST_CASE("migrations applied a second time apply nothing and change nothing") {
   CHECK(applied_before == static_cast<std::int64_t>(pg::embedded_migrations().size()));
 }
 
+TEST_CASE("migrations a newer build applied are named, for a rollback to say so") {
+  FreshDatabase db;
+  pqxx::connection connection(db.url());
+  CHECK(pg::unknown_migrations(connection, pg::embedded_migrations()).empty());
+  db.scalar<int>(
+      "INSERT INTO schema_migrations (version, name) VALUES (998, 'orders_by_region'), (999, "
+      "'drop_legacy') RETURNING 1");
+  CHECK(pg::unknown_migrations(connection, pg::embedded_migrations()) ==
+        std::vector<std::string>{"998 orders_by_region", "999 drop_legacy"});
+  // A database no build has migrated yet knows none.
+  db.scalar<int>("DROP TABLE schema_migrations; SELECT 1");
+  CHECK(pg::unknown_migrations(connection, pg::embedded_migrations()).empty());
+}
+
 TEST_CASE("an unreachable database is StoreUnavailable with the password masked") {
   pg::PgEventStore store({"postgresql://someone:hunter2@127.0.0.1:1/nothing"});
   try {
