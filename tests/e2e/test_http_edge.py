@@ -263,6 +263,62 @@ class HttpEdge(unittest.TestCase):
         self.assertEqual(405, status)
         self.assertEqual("GET, HEAD", headers["allow"])
 
+    def test_a_current_copy_is_answered_304_without_the_body(self):
+        # RFC 9110 (13.1.2): a client or cache that holds an order (or the audit page) sends its
+        # ETag in If-None-Match and gets 304 while it is current. Pipelined on one connection, so
+        # a body after a 304 would show as garbage before the next answer.
+        http = self.service.client()
+        placed = http.request("POST", "/orders", harness.SEED_BODY)
+        self.assertEqual(201, placed.status)
+        oid = placed.json["order_id"]
+        page = http.request("GET", "/audit/")
+        self.assertEqual(200, page.status)
+        asked = [("GET", f"/orders/{oid}", '"1"'), ("GET", f"/orders/{oid}", 'W/"1"'),
+                 ("HEAD", f"/orders/{oid}", '"0", "1"'), ("GET", f"/orders/{oid}", '"2"'),
+                 ("GET", f"/orders/{oid}?version=1", "*"), ("GET", "/orders/999999999", "*"),
+                 ("GET", "/audit/", page.headers["etag"]), ("GET", "/healthz", None)]
+        with socket.create_connection(("127.0.0.1", self.service.port), timeout=10) as sock:
+            sock.sendall(b"".join(
+                (f"{method} {path} HTTP/1.1\r\nHost: x\r\n" +
+                 (f"If-None-Match: {tag}\r\n" if tag else "") + "\r\n").encode()
+                for method, path, tag in asked))
+            data, answers = b"", []
+            for method, _, _ in asked:
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    self.assertTrue(chunk, f"closed after {len(answers)} answers")
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {name.strip().lower(): value.strip()
+                           for name, _, value in (line.partition(":") for line in lines[1:])}
+                status = int(lines[0].split(" ")[1])
+                length = 0 if method == "HEAD" or status == 304 else int(headers["content-length"])
+                while len(data) < length:
+                    data += sock.recv(65536)
+                answers.append((status, headers, data[:length]))
+                data = data[length:]
+            sock.settimeout(0.3)
+            with self.assertRaises(socket.timeout):  # nothing follows the last answer
+                data += sock.recv(65536)
+        self.assertEqual(b"", data)
+        self.assertEqual([304, 304, 304, 200, 304, 404, 304, 200],
+                         [status for status, _, _ in answers])
+        for status, headers, body in answers:
+            if status == 304:
+                self.assertIn("etag", headers)
+                self.assertNotIn("content-length", headers)
+                self.assertEqual(b"", body)
+        self.assertEqual('"1"', answers[0][1]["etag"])
+        self.assertEqual(placed.json, json.loads(answers[3][2]))
+        self.assertEqual("no-cache", answers[6][1]["cache-control"])
+        # Once the order moves on, the copy at version 1 is no longer current.
+        pay = {"payment_reference": "P-304", "amount": placed.json["total_amount"]}
+        self.assertEqual(200, http.request("POST", f"/orders/{oid}/pay", json.dumps(pay)).status)
+        again = http.request("GET", f"/orders/{oid}", None, {"If-None-Match": '"1"'})
+        self.assertEqual(200, again.status)
+        self.assertEqual('"2"', again.headers["etag"])
+
     def test_pipelined_requests_are_all_answered_in_order(self):
         seed = json.dumps(harness.SEED_BODY).encode()
         post = (b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
