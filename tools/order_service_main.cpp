@@ -147,7 +147,19 @@ int main(int argc, char** argv) {
   server_options.workers = settings.workers;
   server_options.header_timeout_ms = settings.header_timeout_ms;
   server_options.access_log = settings.access_log;
-  server_options.max_connections = settings.max_connections;
+  // Descriptors beside the clients': one per database connection (WORKERS + 4, and 5 for each
+  // shard led), Kafka's sockets and pipes, the reactors' and the log's, with room to spare.
+  const int reserve = settings.workers + 8 * settings.subscription_shards + 128;
+  const std::uint64_t open_files = http::raise_open_files_limit();
+  server_options.max_connections =
+      http::connections_that_fit(open_files, settings.max_connections, reserve);
+  if (server_options.max_connections < settings.max_connections) {
+    log::warn("http", "the open-files limit holds fewer connections than MAX_CONNECTIONS",
+              {{"open_files_limit", std::to_string(open_files)},
+               {"max_connections", std::to_string(server_options.max_connections)},
+               {"asked", std::to_string(settings.max_connections)},
+               {"raise_it", "ulimit -n, or LimitNOFILE= in a systemd unit"}});
+  }
   http::ApiOptions api_options;
   api_options.max_body_bytes = settings.max_body_bytes;
   api_options.idempotency_ttl_seconds = settings.idempotency_ttl_seconds;
@@ -212,7 +224,7 @@ int main(int argc, char** argv) {
             {{"address", address},
              {"database", pg::redact_url(settings.db_url)},
              {"authentication", settings.jwt_secret.empty() ? "off" : "bearer HS256 JWT"},
-             {"max_connections", std::to_string(settings.max_connections)}});
+             {"max_connections", std::to_string(server_options.max_connections)}});
 
   int received = 0;
   sigwait(&stop_signals, &received);

@@ -6,10 +6,12 @@
 #include <pistache/peer.h>
 #include <pistache/transport.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -972,6 +974,25 @@ struct Server::Impl {
     }
   }
 };
+
+std::uint64_t raise_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = soft;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? std::numeric_limits<std::uint64_t>::max()
+                                         : static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
+int connections_that_fit(std::uint64_t open_files, int wanted, int reserve) {
+  const std::uint64_t reserved = static_cast<std::uint64_t>(std::max(reserve, 0));
+  if (open_files <= reserved + 1) return 1;
+  return static_cast<int>(
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(wanted), open_files - reserved));
+}
 
 Server::Server(ServerOptions options, HandlerFactory factory, ReactorHandlerFactory on_reactor)
     : impl_(std::make_unique<Impl>()) {

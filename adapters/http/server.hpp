@@ -48,6 +48,18 @@ struct ServerOptions {
   int max_connections = 1024;
 };
 
+// The process's open-files limit: its soft limit raised to the hard one (as Go's runtime and
+// nginx do), since the common default of 1,024 would not even hold MAX_CONNECTIONS' default.
+// Answers the limit now in force.
+std::uint64_t raise_open_files_limit();
+
+// How many client connections fit under `open_files` descriptors beside the `reserve` the rest of
+// the process holds (database connections, Kafka's sockets, the reactors' own): `wanted`, or
+// fewer (at least 1) when they would not fit. Past the limit, accept() fails and Pistache 0.0.5's
+// listener retries it at once, spinning a core while no client, health checks included, gets in;
+// a cap below it answers the one too many with a 503 instead.
+int connections_that_fit(std::uint64_t open_files, int wanted, int reserve);
+
 class Server {
  public:
   Server(ServerOptions options, HandlerFactory factory, ReactorHandlerFactory on_reactor = {});

@@ -4,6 +4,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -75,13 +76,17 @@ def refused_at_start(*flags):
 class Service:
     """The real binary, started on a free port and stopped with SIGTERM (SIGKILL after 10 s)."""
 
-    def __init__(self, db_url, extra_args=(), env=None):
+    def __init__(self, db_url, extra_args=(), env=None, open_files=None):
+        """`open_files`: the (soft, hard) open-files limit to start it under."""
         self.port = free_port()
         self.log = open(f"/tmp/order-e2e-{self.port}.log", "w+")
         environment = dict(os.environ if env is None else env)
+        limit = None if open_files is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_NOFILE, open_files))
         self.process = subprocess.Popen(
             [ARGS.service, "--db-url", db_url, "--port", str(self.port), "--host", "127.0.0.1",
-             *extra_args], stdout=self.log, stderr=subprocess.STDOUT, env=environment)
+             *extra_args], stdout=self.log, stderr=subprocess.STDOUT, env=environment,
+            preexec_fn=limit)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:

@@ -5,6 +5,8 @@ connections than MAX_CONNECTIONS (the extra ones are refused at once, the open o
 and a closed connection gives its slot back), and more requests in flight than the service holds
 while the database stalls (the extra ones are refused at once)."""
 import json
+import os
+import resource
 import re
 import signal
 import socket
@@ -118,6 +120,75 @@ class ShutdownAndSlowClients(unittest.TestCase):
         finally:
             service.stop()
 
+
+    def cpu_seconds(self, service):
+        with open(f"/proc/{service.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def hold(self, service, count):
+        """Up to `count` connections, each asked for /healthz; answers (served, refused, socks)."""
+        socks, served, refused = [], 0, 0
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", service.port), timeout=3)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            try:
+                answer = s.recv(4096)
+            except (socket.timeout, ConnectionResetError):
+                answer = b""
+            served += answer.startswith(b"HTTP/1.1 200")
+            refused += answer.startswith(b"HTTP/1.1 503")
+        return served, refused, socks
+
+    def test_a_low_open_files_limit_is_raised_or_the_cap_kept_under_it(self):
+        # The common default soft limit (1,024) would not hold MAX_CONNECTIONS' default: the
+        # service raises it to the hard limit.
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.assertGreaterEqual(hard, 1024, "this test needs a hard limit of 1,024 or more")
+        service = harness.Service(self.db.url, open_files=(200, hard))
+        socks = []
+        try:
+            served, refused, socks = self.hold(service, 400)
+            self.assertEqual((400, 0), (served, refused))
+        finally:
+            for s in socks:
+                s.close()
+            self.assertEqual(0, service.stop())
+        # A hard limit too low for the cap: the cap comes down under it, and says so. The
+        # connections past it get a 503 at once; before, accept() failed, the listener spun a
+        # core, and every new connection (a health check's too) waited unanswered.
+        service = harness.Service(self.db.url, open_files=(256, 256))
+        try:
+            warning = [json.loads(line) for line in service.output().splitlines()
+                       if "open-files limit holds fewer" in line]
+            self.assertEqual(1, len(warning), service.output()[-2000:])
+            cap = int(warning[0]["max_connections"])
+            self.assertLess(cap, 256)
+            before = self.cpu_seconds(service)
+            served, refused, socks = self.hold(service, cap + 60)
+            time.sleep(1)
+            spent = self.cpu_seconds(service) - before
+            print(f"  a cap of {cap} under 256 descriptors: {served} served, {refused} refused, "
+                  f"{spent:.2f} s of CPU")
+            self.assertEqual(cap, served)
+            self.assertEqual(60, refused)
+            self.assertLess(spent, 1.0, "the service spun while its descriptors ran out")
+            for s in socks:
+                s.close()
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    http = service.client()
+                    if http.request("GET", "/healthz").status == 200:
+                        break
+                except OSError:
+                    pass
+                self.assertLess(time.monotonic(), deadline, "not serving once they closed")
+                time.sleep(0.1)
+        finally:
+            self.assertEqual(0, service.stop())
 
     def test_connections_beyond_the_cap_are_refused_and_open_ones_keep_working(self):
         cap = 20
