@@ -161,10 +161,21 @@ std::string percent_decoded(const std::string& text) {
   return out;
 }
 
+// The path of a request target in absolute form ("http://host:8080/orders/1"), which a server
+// must accept as well as the usual origin form (RFC 9112, 3.2.2); the target itself otherwise.
+std::string origin_form(std::string target) {
+  const auto scheme_end = target.find("://");
+  if (scheme_end == std::string::npos || target.front() == '/') return target;
+  const std::string scheme = lower(target.substr(0, scheme_end));
+  if (scheme != "http" && scheme != "https") return target;
+  const auto path = target.find('/', scheme_end + 3);
+  return path == std::string::npos ? "/" : target.substr(path);
+}
+
 HttpRequest convert(const P::Http::Request& request) {
   HttpRequest out;
   out.method = P::Http::methodString(request.method());
-  out.path = request.resource();
+  out.path = origin_form(request.resource());
   const auto& query = request.query();
   for (auto it = query.parameters_begin(); it != query.parameters_end(); ++it) {
     out.query.emplace(percent_decoded(it->first), percent_decoded(it->second));
@@ -706,6 +717,7 @@ class PistacheHandler : public P::Http::Handler {
     std::optional<std::size_t> content_length;
     bool chunked = false;
     bool expects_continue = false;
+    int hosts = 0;
     for (std::size_t at = head.find("\r\n");
          at != std::string_view::npos && at + 2 < head.size();) {
       const std::size_t next = head.find("\r\n", at + 2);
@@ -716,6 +728,7 @@ class PistacheHandler : public P::Http::Handler {
         return malformed("the request is not well-formed HTTP/1.1");
       }
       const std::string name = lower(std::string(line.substr(0, colon)));
+      if (name == "host") ++hosts;
       if (name != "content-length" && name != "transfer-encoding" && name != "expect") continue;
       std::string_view value = line.substr(colon + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
@@ -750,6 +763,12 @@ class PistacheHandler : public P::Http::Handler {
       content_length = error == std::errc() ? parsed : std::numeric_limits<std::size_t>::max();
     }
     if (chunked && content_length) return malformed("Content-Length beside Transfer-Encoding");
+    // RFC 9112 (3.2): an HTTP/1.1 request names its host once; without it, or with two, it is
+    // refused, so that no two parts of a chain of servers can read it as for different hosts.
+    if (hosts != 1 && head.substr(0, head.find("\r\n")).ends_with(" HTTP/1.1")) {
+      return malformed(hosts == 0 ? "an HTTP/1.1 request needs a Host header"
+                                  : "the Host header is given more than once");
+    }
     const auto too_large = [limit] {
       return Framing{0, problem(Problem::body_too_large,
                                 "the request is over " + std::to_string(limit) + " bytes")};

@@ -85,6 +85,35 @@ class HttpEdge(unittest.TestCase):
         self.assert_problem(b"GET /orders HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
                             400, "malformed_request")
 
+    def test_an_http_1_1_request_without_one_host_is_a_problem(self):
+        # RFC 9112 (3.2): none, or two (which two servers in a chain could read differently).
+        before = self.db.scalar("SELECT count(*) FROM events")
+        body = json.dumps(harness.SEED_BODY).encode()
+        problem = self.assert_problem(
+            b"POST /orders HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: " +
+            str(len(body)).encode() + b"\r\n\r\n" + body, 400, "malformed_request")
+        self.assertIn("needs a Host header", problem["detail"])
+        problem = self.assert_problem(b"GET /orders/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                                      400, "malformed_request")
+        self.assertIn("more than once", problem["detail"])
+        self.assertEqual(before, self.db.scalar("SELECT count(*) FROM events"))  # nothing placed
+        # HTTP/1.0 has no Host requirement; an empty Host is a valid one.
+        for raw in (b"GET /healthz HTTP/1.0\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost:\r\n\r\n"):
+            self.assertEqual(200, exchange(self.service.port, raw)[0], raw)
+
+    def test_a_target_in_absolute_form_is_served_as_its_path(self):
+        # RFC 9112 (3.2.2): a server must accept it, though clients send it only to proxies.
+        http = self.service.client()
+        placed = http.request("POST", "/orders", harness.SEED_BODY)
+        self.assertEqual(201, placed.status)
+        oid = placed.json["order_id"]
+        for target in (f"http://127.0.0.1:{self.service.port}/orders/{oid}?version=1",
+                       f"HTTPS://orders.example/orders/{oid}"):
+            status, headers, body, _ = exchange(
+                self.service.port, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            self.assertEqual(200, status, (target, body[:200]))
+            self.assertEqual(placed.json, json.loads(body))
+
     def test_a_content_length_beside_chunked_is_a_problem(self):
         self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
                             b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
