@@ -41,7 +41,7 @@ std::variant<bj::value, HttpResponse> json_body(const Context& context, bool emp
     return problem(Problem::unsupported_media_type,
                    "send the body as Content-Type: application/json");
   }
-  auto parsed = json::parse_exact(request.body);
+  auto parsed = json::parse_exact(request.body, {}, json::DuplicateKeys::refused);
   if (auto* error = std::get_if<json::ParseError>(&parsed)) {
     return problem(Problem::malformed_json, "the body is not valid JSON: " + error->message);
   }

@@ -1,10 +1,13 @@
 // A Boost.JSON basic_parser handler that builds the usual DOM, with money-exact number checks.
 #include "adapters/json/exact_parser.hpp"
 
+#include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace order::json {
 namespace {
@@ -45,11 +48,25 @@ struct ExactHandler {
 
   bj::value_stack stack;
   std::string number_text;  // the parts of a number split across input chunks
+  // With DuplicateKeys::refused, the keys of the objects being read, outermost first, and where
+  // each object's begin. One flat list, reused, so a body's keys cost no allocation.
+  bool refuse_duplicates = false;
+  std::vector<std::string> keys;
+  std::vector<std::size_t> object_starts;
+  std::string key;        // the parts of a key split across input chunks
+  std::string duplicate;  // the key found twice, when parsing stopped for it
 
   bool on_document_begin(bj::error_code&) { return true; }
   bool on_document_end(bj::error_code&) { return true; }
-  bool on_object_begin(bj::error_code&) { return true; }
+  bool on_object_begin(bj::error_code&) {
+    if (refuse_duplicates) object_starts.push_back(keys.size());
+    return true;
+  }
   bool on_object_end(std::size_t n, bj::error_code&) {
+    if (refuse_duplicates) {
+      keys.resize(object_starts.back());
+      object_starts.pop_back();
+    }
     stack.push_object(n);
     return true;
   }
@@ -59,10 +76,25 @@ struct ExactHandler {
     return true;
   }
   bool on_key_part(bj::string_view s, std::size_t, bj::error_code&) {
+    if (refuse_duplicates) key.append(s.data(), s.size());
     stack.push_chars(s);
     return true;
   }
-  bool on_key(bj::string_view s, std::size_t, bj::error_code&) {
+  bool on_key(bj::string_view s, std::size_t, bj::error_code& ec) {
+    if (!refuse_duplicates) {
+      stack.push_key(s);
+      return true;
+    }
+    key.append(s.data(), s.size());
+    for (std::size_t i = object_starts.back(); i < keys.size(); ++i) {
+      if (keys[i] == key) {
+        duplicate = key;
+        ec = bj::error::syntax;
+        return false;
+      }
+    }
+    keys.push_back(key);
+    key.clear();
     stack.push_key(s);
     return true;
   }
@@ -110,15 +142,25 @@ struct ExactHandler {
 }  // namespace
 
 std::variant<boost::json::value, ParseError> parse_exact(std::string_view text,
-                                                         boost::json::storage_ptr storage) {
+                                                         boost::json::storage_ptr storage,
+                                                         DuplicateKeys duplicates) {
   bj::parse_options options;  // strict JSON: no comments, no trailing commas, valid UTF-8
   options.max_depth = 32;
   unsigned char temp[1024];
   bj::basic_parser<ExactHandler> parser(options, temp, sizeof temp);
   parser.handler().stack.reset(std::move(storage));
+  parser.handler().refuse_duplicates = duplicates == DuplicateKeys::refused;
   bj::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
   if (!ec && used != text.size()) ec = bj::error::extra_data;
+  if (const std::string& key = parser.handler().duplicate; !key.empty()) {
+    // Named when it is short and has no control characters; it goes back to the client.
+    const bool nameable = key.size() <= 64 && std::none_of(key.begin(), key.end(), [](char c) {
+                            return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                          });
+    return ParseError{(nameable ? "the key \"" + key + "\"" : std::string("a key")) +
+                      " is given twice in one object"};
+  }
   if (ec) {
     return ParseError{ec.message() + " at byte " + std::to_string(used)};
   }

@@ -19,11 +19,17 @@ struct ParseError {
   std::string message;  // e.g. "syntax error at byte 17"
 };
 
+// What a key given twice in one object means: the last value, as in Boost.JSON's DOM (the log's
+// data, which jsonb never holds so), or an error (a request's body: a gateway in front of the
+// service, or another reader of the same text, may have read the first).
+enum class DuplicateKeys { last_wins, refused };
+
 // Parses one complete JSON document (no comments, no trailing commas, valid UTF-8, depth ≤ 32).
 // The value is allocated from `storage` (the default heap unless given, e.g. a monotonic buffer
 // on the caller's stack for a document read and dropped at once).
-std::variant<boost::json::value, ParseError> parse_exact(std::string_view text,
-                                                         boost::json::storage_ptr storage = {});
+std::variant<boost::json::value, ParseError> parse_exact(
+    std::string_view text, boost::json::storage_ptr storage = {},
+    DuplicateKeys duplicates = DuplicateKeys::last_wins);
 
 enum class MoneyProblem { not_a_number, too_many_decimals, out_of_range };
 

@@ -93,6 +93,8 @@ class HttpApi(unittest.TestCase):
             ("trailing data", "POST", "/orders", '{}x', 400, "malformed_json", None),
             ("invalid UTF-8", "POST", "/orders", b'{"user_id": "\xff"}', 400, "malformed_json", None),
             ("empty body", "POST", "/orders", "", 400, "malformed_json", None),
+            ("user_id given twice", "POST", "/orders", '{"user_id": 1, "user_id": 2, "args": [{"product_id": 1, "quantity": 1, "price": 1}]}', 400, "malformed_json", None),
+            ("quantity given twice", "POST", "/orders", '{"user_id": 1, "args": [{"product_id": 1, "quantity": 1, "quantity": 9, "price": 1}]}', 400, "malformed_json", None),
             ("not an object", "POST", "/orders", "[1, 2]", 422, "validation_failed", ""),
             ("string user_id", "POST", "/orders", {"user_id": "1", "args": [item]}, 422, "validation_failed", "user_id"),
             ("float quantity", "POST", "/orders", {"user_id": 1, "args": [dict(item, quantity=1.5)]}, 422, "validation_failed", "args[0].quantity"),

@@ -35,7 +35,7 @@ domain::Order placed_order() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  const auto parsed = json::parse_exact(text);
+  const auto parsed = json::parse_exact(text, {}, json::DuplicateKeys::refused);
   const auto* body = std::get_if<boost::json::value>(&parsed);
   if (body == nullptr) return 0;
 

@@ -132,6 +132,31 @@ TEST_CASE("malformed JSON is a parse error: trailing data, comments, bad UTF-8, 
   }
 }
 
+TEST_CASE("a key given twice in one object is refused, not read as its last value") {
+  const auto message = [](std::string_view text) {
+    const auto parsed = json::parse_exact(text, {}, json::DuplicateKeys::refused);
+    const auto* error = std::get_if<json::ParseError>(&parsed);
+    return error == nullptr ? std::string("parsed") : error->message;
+  };
+  CHECK(message(R"({"user_id":1,"user_id":2,"args":[]})") ==
+        R"(the key "user_id" is given twice in one object)");
+  CHECK(message(R"({"args":[{"product_id":1,"quantity":1,"quantity":5}]})") ==
+        R"(the key "quantity" is given twice in one object)");
+  // Spelt differently, the same key: escapes are read first.
+  CHECK(message(R"({"a":1,"\u0061":2})") == R"(the key "a" is given twice in one object)");
+  CHECK(message(R"({"\u0001":1,"\u0001":2})") == "a key is given twice in one object");
+  const std::string long_key(65, 'k');
+  CHECK(message("{\"" + long_key + "\":1,\"" + long_key + "\":2}") ==
+        "a key is given twice in one object");
+  // The same key in different objects, or in an object and the one inside it, is no repeat.
+  CHECK(message(R"({"a":{"a":1},"b":[{"a":1},{"a":2}],"c":{"b":{"a":1}}})") == "parsed");
+  CHECK(message(R"([{"x":1},{"x":1}])") == "parsed");
+  // The log's data is read as Boost.JSON's DOM reads it: the last of a repeated key.
+  const auto last = json::parse_exact(R"({"a":1,"a":2})");
+  REQUIRE(std::holds_alternative<boost::json::value>(last));
+  CHECK(std::get<boost::json::value>(last).at("a").as_int64() == 2);
+}
+
 TEST_CASE("money_of reads integers, exact decimals and decimal strings") {
   CHECK(std::get<domain::Money>(json::money_of(parse("5"))).cents == 500);
   CHECK(std::get<domain::Money>(json::money_of(parse("0.1"))).cents == 10);
