@@ -284,7 +284,7 @@ std::string usage(const std::string& program) {
          "the producer, such as security.protocol, sasl.mechanisms, sasl.username, sasl.password\n"
          "and ssl.ca.location; its bootstrap.servers serves when KAFKA_BROKERS is not set.\n"
          "enable.idempotence and acks are the service's own (publication is at least once and\n"
-         "in order per order) and are refused.\n";
+         "in order per order id) and are refused.\n";
 }
 
 }  // namespace order::config

@@ -18,7 +18,7 @@ SASL_PASSWORD=orders-secret
 
 usage() {
   cat <<USAGE
-usage: tools/stack/kafka.sh start|stop|status|bootstrap
+usage: tools/stack/kafka.sh start|stop|status|bootstrap|sasl
   start      fetch the Kafka ${KAFKA_VERSION} jars once (cached in ${jars}), format the KRaft
              storage on first use, start the broker on ${bootstrap}, wait until it answers, and
              make sure the topic 'orders' exists
