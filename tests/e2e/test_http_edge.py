@@ -192,19 +192,37 @@ class HttpEdge(unittest.TestCase):
 
     def read_answers(self, sock, count):
         """Reads `count` whole answers (status, body) off one connection."""
+        return [(status, body) for status, _, body in self.answers_to(sock, ["GET"] * count)[0]]
+
+    def answers_to(self, sock, methods):
+        """Reads one whole answer (status, headers, body) per method off one connection, a HEAD's
+        and a 304's without a body; answers them with what was read past the last one."""
         data, answers = b"", []
-        while len(answers) < count:
-            head, sep, rest = data.partition(b"\r\n\r\n")
-            length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:")] if sep else []
-            if length and len(rest) >= length[0]:
-                answers.append((int(head.split(b" ")[1]), rest[:length[0]]))
-                data = rest[length[0]:]
-                continue
-            chunk = sock.recv(65536)
-            self.assertTrue(chunk, f"closed after {len(answers)} answers")
-            data += chunk
-        return answers
+        for method in methods:
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, f"closed after {len(answers)} answers")
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {name.strip().lower(): value.strip()
+                       for name, _, value in (line.partition(":") for line in lines[1:])}
+            status = int(lines[0].split(" ")[1])
+            length = 0 if method == "HEAD" or status == 304 else int(headers["content-length"])
+            while len(data) < length:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, f"closed in answer {len(answers) + 1}")
+                data += chunk
+            answers.append((status, headers, data[:length]))
+            data = data[length:]
+        return answers, data
+
+    def assert_nothing_follows(self, sock, data):
+        """Nothing was read, nor comes, after the last answer."""
+        self.assertEqual(b"", data)
+        sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            sock.recv(65536)
 
     def test_expect_100_continue_gets_the_100_before_the_body_is_sent(self):
         # RFC 9110 (10.1.1) wants the 100 at once. .NET Framework's clients (Windows
@@ -257,28 +275,8 @@ class HttpEdge(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.service.port), timeout=10) as sock:
             sock.sendall(b"".join(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
                                   for method, path in asked))
-            data, answers = b"", []
-            for method, _ in asked:
-                while b"\r\n\r\n" not in data:
-                    chunk = sock.recv(65536)
-                    self.assertTrue(chunk, f"closed after {len(answers)} answers")
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {name.strip().lower(): value.strip()
-                           for name, _, value in (line.partition(":") for line in lines[1:])}
-                length = int(headers["content-length"])
-                if method == "HEAD":
-                    body = b""
-                else:
-                    while len(data) < length:
-                        data += sock.recv(65536)
-                    body, data = data[:length], data[length:]
-                answers.append((int(lines[0].split(" ")[1]), headers, body))
-            sock.settimeout(0.3)
-            with self.assertRaises(socket.timeout):  # nothing follows the last answer
-                data += sock.recv(65536)
-        self.assertEqual(b"", data)
+            answers, rest = self.answers_to(sock, [method for method, _ in asked])
+            self.assert_nothing_follows(sock, rest)
         self.assertEqual([200, 200, 404, 200, 200, 200], [status for status, _, _ in answers])
         (_, get, body), (_, head, _) = answers[0], answers[1]
         self.assertEqual(str(len(body)), head["content-length"])
@@ -311,26 +309,8 @@ class HttpEdge(unittest.TestCase):
                 (f"{method} {path} HTTP/1.1\r\nHost: x\r\n" +
                  (f"If-None-Match: {tag}\r\n" if tag else "") + "\r\n").encode()
                 for method, path, tag in asked))
-            data, answers = b"", []
-            for method, _, _ in asked:
-                while b"\r\n\r\n" not in data:
-                    chunk = sock.recv(65536)
-                    self.assertTrue(chunk, f"closed after {len(answers)} answers")
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {name.strip().lower(): value.strip()
-                           for name, _, value in (line.partition(":") for line in lines[1:])}
-                status = int(lines[0].split(" ")[1])
-                length = 0 if method == "HEAD" or status == 304 else int(headers["content-length"])
-                while len(data) < length:
-                    data += sock.recv(65536)
-                answers.append((status, headers, data[:length]))
-                data = data[length:]
-            sock.settimeout(0.3)
-            with self.assertRaises(socket.timeout):  # nothing follows the last answer
-                data += sock.recv(65536)
-        self.assertEqual(b"", data)
+            answers, rest = self.answers_to(sock, [method for method, _, _ in asked])
+            self.assert_nothing_follows(sock, rest)
         self.assertEqual([304, 304, 304, 200, 304, 404, 304, 200],
                          [status for status, _, _ in answers])
         for status, headers, body in answers:
