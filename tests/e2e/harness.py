@@ -170,6 +170,15 @@ class Client:
         self.connection.close()
 
 
+def metric_value(text, name):
+    """The value of the unlabelled sample `name` in a Prometheus text body, None when it has none.
+    (A substring test would match the # HELP line, which repeats the name.)"""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 SEED_BODY = {
     "user_id": 101,
     "args": [

@@ -115,7 +115,7 @@ def leader_of(services):
             metrics = service.client().request("GET", "/metrics").body.decode()
         except OSError:
             continue
-        if "order_publisher_leader 1" in metrics:
+        if harness.metric_value(metrics, "order_publisher_leader") == 1:
             return service
     return None
 
