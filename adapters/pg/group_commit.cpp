@@ -105,6 +105,17 @@ pqxx::connection& GroupCommit::connection() { return open_connection(connection_
 
 namespace {
 
+// Whether `error` (translated) says the database cannot be used now.
+bool is_unavailable(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const commands::StoreUnavailable&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 // Whether a batch that failed with `error` is worth retrying append by append: its statement
 // failed by itself (nothing was written and the connection is usable) for a reason one of its
 // appends may own: a key recorded meanwhile, data the database refuses, a deadlock. Not when
@@ -148,10 +159,10 @@ std::vector<std::shared_ptr<GroupCommit::Pending>> GroupCommit::make_new_streams
         failure = std::current_exception();
         bool connection_lost = false;
         failure = translate_store_error(failure, connection_lost);
-        if (connection_lost) {
-          connection_.reset();
-          no_ids = failure;
-        }
+        if (connection_lost) connection_.reset();
+        // A connection lost, or none to be had: each further attempt would wait as long again
+        // (connect_timeout, when the server is cut off from the network).
+        if (connection_lost || is_unavailable(failure)) no_ids = failure;
       }
     }
     if (failure) {
