@@ -17,9 +17,10 @@ run_packages=(
 # recommendation of clang), clang-format and clang-tidy for the sources' checks, venv for the
 # Python test tools installed from PyPI, the browser (headless, driven by Selenium through
 # chromedriver) that tests the audit page, and Prometheus (its server scrapes the service in an
-# end-to-end test; its promtool checks the /metrics text).
+# end-to-end test; its promtool checks the /metrics text), and iptables, which cuts an instance
+# of the service off from the database in an end-to-end test.
 test_packages=(clang libclang-rt-14-dev clang-format clang-tidy python3-venv chromium
-               chromium-driver prometheus)
+               chromium-driver prometheus iptables)
 # The benchmarks: the HTTP load, the chart, the profiles.
 bench_packages=(wrk python3-matplotlib linux-perf)
 

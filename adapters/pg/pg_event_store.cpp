@@ -158,7 +158,8 @@ commands::RecordedEvent recorded_from(const pqxx::row& row) {
 
 std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
   try {
-    auto connection = std::make_unique<pqxx::connection>(options.url);
+    auto connection = std::make_unique<pqxx::connection>(
+        with_network_timeouts(options.url, options.statement_timeout_ms));
     // set_variable, unlike a plain SET, is replayed by libpqxx 6.4 when it silently reconnects.
     connection->set_variable("statement_timeout", std::to_string(options.statement_timeout_ms));
     connection->set_variable("application_name", "'order-service'");
@@ -180,6 +181,11 @@ std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options) {
     // Any other setting (local, or a standby's remote_write or remote_apply) is kept.
     if (connection->get_variable("synchronous_commit") == "off") {
       connection->set_variable("synchronous_commit", "on");
+    }
+    // The server gives up a session whose client vanished from the network: until then it holds
+    // the session's locks (a leader's) and the other instances wait. (Ignored on a Unix socket.)
+    for (const auto& setting : kServerKeepalives) {
+      connection->set_variable(setting.name, std::to_string(setting.value));
     }
     prepare_append(*connection);
     connection->prepare("load", kLoad);
@@ -364,16 +370,6 @@ std::vector<LoadOutcome> load_batch(pqxx::connection& connection,
     }
   }
   return loaded;
-}
-
-std::string redact_url(const std::string& url) {
-  // postgresql://user:secret@host/db → postgresql://user:***@host/db
-  const auto scheme = url.find("://");
-  const auto at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
-  const auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
 std::exception_ptr translate_store_error(std::exception_ptr error, bool& connection_lost) {

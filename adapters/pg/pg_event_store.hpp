@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/pg/conninfo.hpp"
 #include "commands/event_store.hpp"
 
 namespace order::pg {
@@ -26,7 +27,8 @@ struct ConnectionOptions {
   int statement_timeout_ms = 5000;
 };
 
-// Opens a connection with the session settings the product relies on; throws
+// Opens a connection with the session settings the product relies on, and network timeouts at
+// both ends (conninfo.hpp) unless the URL sets its own; throws
 // commands::StoreUnavailable with a one-line reason when the database cannot be reached.
 std::unique_ptr<pqxx::connection> connect(const ConnectionOptions& options);
 
@@ -110,9 +112,6 @@ class OrderIdBlocks {
   std::size_t used_ = 0;
   int block_size_;
 };
-
-// Masks the password of a postgresql:// URL for logs.
-std::string redact_url(const std::string& url);
 
 // What a PgEventStore may share with the process's other stores. With `commits`, appends go
 // through it and share commits with other threads' appends; with `loads`, loads go through it

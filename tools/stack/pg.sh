@@ -29,9 +29,9 @@ start() {
     say "initialising a cluster in $data"
     as_owner "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >>"$data/postgresql.conf" <<CONF
-# The project's dev and test database: loopback only, durable (fsync and synchronous commit
-# stay on: an acknowledged write surviving a crash is a guarantee the tests check).
-listen_addresses = '127.0.0.1'
+# The project's dev and test database: loopback only (listen_addresses is given at each start),
+# durable (fsync and synchronous commit stay on: an acknowledged write surviving a crash is a
+# guarantee the tests check).
 port = ${PG_PORT}
 unix_socket_directories = '$STACK_DIR/pg'
 max_connections = 200
@@ -47,9 +47,12 @@ CONF
     say "starting on 127.0.0.1:${PG_PORT}"
     # After a crash (a SIGKILLed postmaster) its backends may hold the shared memory for a moment
     # until they notice they are orphans, and PostgreSQL refuses to start beside them: try again.
+    # Loopback only. 127.0.0.2 is a second way to the same server: a test cuts it off (iptables)
+    # to partition one instance of the service from the database while the others reach it.
     local attempt
     for attempt in 1 2 3 4 5; do
-      as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$STACK_DIR/pg/server.log" -w -t 30 start >/dev/null && break
+      as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$STACK_DIR/pg/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1,127.0.0.2" start >/dev/null && break
       if ((attempt == 5)); then tail -20 "$STACK_DIR/pg/server.log" >&2; exit 1; fi
       say "did not start (after a crash?); trying again in 1 s"
       sleep 1
