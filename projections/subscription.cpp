@@ -131,6 +131,10 @@ std::size_t Subscription::step() {
 }
 
 void Subscription::report_lag_from_checkpoint() noexcept {
+  // Not while stopping, nor after the source lost its connection: the question would wait for a
+  // new one (connect_timeout, with the database cut off) and hold the subscription up, its stop
+  // too. The lag is then unknown until the database answers again.
+  if (stopping_ || !source_.connected()) return;
   try {
     observer_.handled(0, source_.lag(checkpoints_.load()));
   } catch (const std::exception&) {

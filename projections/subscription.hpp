@@ -42,6 +42,10 @@ class LogSource {
   // Blocks until an append is announced or `timeout` passes; true when one was announced.
   virtual bool wait_for_appends(std::chrono::milliseconds timeout) = 0;
   virtual SubscriptionLag lag(const LogPosition& after) = 0;
+  // False when the source lost its connection to the database and has not opened another:
+  // anything asked of it now would first wait for a new connection (long, when the database is
+  // cut off from the network).
+  virtual bool connected() const { return true; }
 };
 
 // Where a subscription remembers the last event it fully handled.

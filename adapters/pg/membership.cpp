@@ -55,6 +55,14 @@ void Membership::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The last heartbeat found the database out of reach: a new connection would most likely wait
+  // its connect_timeout in vain, and hold the stop up. The row expires after live_for anyway.
+  if (!connection_ && !answered_) {
+    log::warn("membership",
+              "not leaving the members: the database did not answer the last "
+              "heartbeat; this instance's row expires by itself");
+    return;
+  }
   try {
     if (!connection_) connection_ = connect(database_);
     pqxx::work tx(*connection_);
@@ -97,7 +105,9 @@ void Membership::run() {
     lock.unlock();
     try {
       beat();
+      answered_ = true;
     } catch (const std::exception& error) {
+      answered_ = false;
       log::warn("membership", "heartbeat failed", {{"error", error.what()}});
     }
     lock.lock();

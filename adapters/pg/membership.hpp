@@ -58,6 +58,7 @@ class Membership {
   std::set<long long> held_locks_;
   std::chrono::steady_clock::time_point last_beat_{};
   bool stopping_ = false;
+  bool answered_ = true;  // the last heartbeat of the thread went through (its thread's own)
   std::thread thread_;
 };
 

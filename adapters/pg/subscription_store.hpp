@@ -101,6 +101,7 @@ class SubscriptionStore final : public projections::LogSource,
                                                 int limit) override;
   bool wait_for_appends(std::chrono::milliseconds timeout) override;
   projections::SubscriptionLag lag(const projections::LogPosition& after) override;
+  bool connected() const override { return connection_ != nullptr; }
 
   // CheckpointStore: the log's start when the subscription has none yet; throws LayoutMismatch
   // when it has none for this shard but has some of another number of shards.

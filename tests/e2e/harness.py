@@ -107,11 +107,12 @@ class Service:
     def alive(self):
         return self.process.poll() is None
 
-    def stop(self):
+    def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL after `timeout` seconds; the exit status (-9 when killed)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -3,7 +3,8 @@ its address. Nothing answers then, not even a reset, so only timeouts end a wait
 lasts, every request is answered 503 problem+json within the service's network timeout (10 s,
 adapters/pg/conninfo.hpp; the kernel alone would wait about 15 minutes), /readyz says not ready,
 and no write is acknowledged; once it heals, the same process serves again by itself and every
-acknowledged order is in the log. An instance cut off while it leads the publication loses it to
+acknowledged order is in the log. A SIGTERM while cut off stops the process once its connections
+die at that timeout, without waiting for new ones but the requests'. An instance cut off while it leads the publication loses it to
 an instance that still reaches the database: the server gives the cut-off session up within the
 same timeout, which frees its lock, and the order placed through the other instance reaches Kafka.
 
@@ -201,6 +202,33 @@ class DatabasePartition(unittest.TestCase):
                 break
             time.sleep(0.5)
         self.assertEqual(200, ready[2], f"not ready 30 s after the cut healed: {ready[4]}")
+
+    def test_a_stop_while_cut_off_waits_for_the_network_timeout_not_more(self):
+        service = self.start_service(self.cut_url)
+        stopping = threading.Event()
+
+        def client():
+            while not stopping.is_set():
+                timed_request(service.port, "POST", "/orders", harness.SEED_BODY)
+
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        self.cut.start()
+        time.sleep(2)
+        asked = time.monotonic()
+        status = service.stop(timeout=60)
+        took = time.monotonic() - asked
+        stopping.set()
+        for t in threads:
+            t.join()
+        print(f"  SIGTERM while cut off: stopped in {took:.1f} s, status {status}")
+        self.assertEqual(0, status, service.output()[-2000:])
+        # Requests in flight wait for their connection to die at the network timeout, and those
+        # queued behind them for one new connection, in vain; the subscriptions and the
+        # heartbeat, which stop after the requests, try no new connection for it (they did: 20.6 s).
+        self.assertLess(took, NETWORK_TIMEOUT_S + CONNECT_TIMEOUT_S + 2)
 
     def test_a_leader_cut_off_under_load_loses_the_publication_to_an_instance_that_is_not(self):
         topic = "e2e-partition-" + uuid.uuid4().hex[:10]

@@ -49,12 +49,16 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
     if (sleeps) std::this_thread::sleep_for(timeout);
     return false;
   }
+  bool connected() const override { return database_answers; }
   SubscriptionLag lag(const LogPosition& after) override {
     ++lag_queries;
     return {events.back().position.global_position - after.global_position, 0};
   }
 
-  LogPosition load() override { return checkpoint; }
+  LogPosition load() override {
+    ++loads;
+    return checkpoint;
+  }
   bool advance(const LogPosition& from, const LogPosition& to) override {
     if (checkpoint != from || moved_by_someone_else) return false;
     checkpoint = to;
@@ -72,6 +76,8 @@ class MemoryLog final : public LogSource, public CheckpointStore, public LeaderL
   bool moved_by_someone_else = false;
   std::atomic<int> reads{0};
   int lag_queries = 0;
+  int loads = 0;
+  bool database_answers = true;
   int announcements = 0;
   bool sleeps = false;
   std::vector<std::chrono::milliseconds> waits;  // read by the test once the engine stopped
@@ -243,6 +249,21 @@ TEST_CASE("after a failure the lag is counted from the checkpoint, not from the 
   CHECK(f.observer.total == 10);
 }
 
+TEST_CASE("after the source lost the database, the lag is not asked for until it answers") {
+  Fixture f(10, 1, {.batch_size = 20});
+  CHECK(f.engine.step() == 10);
+  f.log.database_answers = false;
+  f.sink.fail_next_finish = true;
+  f.log.events.push_back({});
+  f.log.events.back().position = {111, 11};
+  const int lag_queries = f.log.lag_queries;
+  const int loads = f.log.loads;
+  CHECK_THROWS_AS(f.engine.step(), std::runtime_error);
+  CHECK(f.observer.failures == 1);
+  CHECK(f.log.lag_queries == lag_queries);  // nothing asked: it would wait for a connection
+  CHECK(f.log.loads == loads + 1);          // only the step's own read of the checkpoint
+}
+
 TEST_CASE("the lag after a batch is what the source says") {
   Fixture f(10);
   f.engine.step();
@@ -296,24 +317,40 @@ class SilentSink final : public Sink {
 
 }  // namespace
 
-TEST_CASE("a stop waits for an unanswered batch only its grace, and leaves it to the next") {
-  MemoryLog log(10);
-  SilentSink sink;
-  CountingObserver observer;
-  Subscription engine({.batch_size = 4, .stop_grace = std::chrono::milliseconds(300)}, log, log,
-                      log, sink, observer);
-  engine.start();
-  {
+// A running subscription whose sink never acknowledges, waiting on its first batch.
+struct Unanswered {
+  explicit Unanswered(std::chrono::milliseconds stop_grace)
+      : engine({.batch_size = 4, .stop_grace = stop_grace}, log, log, log, sink, observer) {
+    engine.start();
     std::unique_lock lock(sink.mutex);
     REQUIRE(sink.changed.wait_for(lock, std::chrono::seconds(10), [&] { return sink.waiting; }));
   }
+  MemoryLog log{10};
+  SilentSink sink;
+  CountingObserver observer;
+  Subscription engine;
+};
+
+TEST_CASE("a stop waits for an unanswered batch only its grace, and leaves it to the next") {
+  Unanswered u(std::chrono::milliseconds(300));
   const auto asked = std::chrono::steady_clock::now();
-  engine.stop();
+  u.engine.stop();
   const auto took = std::chrono::steady_clock::now() - asked;
   CHECK(took >= std::chrono::milliseconds(250));  // the batch had its grace
   CHECK(took < std::chrono::seconds(5));          // and no more: not the 30 s of its own wait
-  CHECK(log.checkpoint.global_position == 0);     // handled again by the next leader
-  CHECK_FALSE(log.leader);
+  CHECK(u.log.checkpoint.global_position == 0);   // handled again by the next leader
+  CHECK_FALSE(u.log.leader);
+}
+
+TEST_CASE("a batch that fails because of the stop asks the database nothing more") {
+  // With the database cut off, each question waits for a connection in vain: the stop must not.
+  Unanswered u(std::chrono::milliseconds(100));
+  const int loads = u.log.loads;
+  const int lag_queries = u.log.lag_queries;
+  u.engine.stop();
+  CHECK(u.observer.failures >= 1);  // the batch failed, and said so
+  CHECK(u.log.loads == loads);
+  CHECK(u.log.lag_queries == lag_queries);
 }
 
 TEST_CASE("a running subscription drains the log and stops with its checkpoint honest") {
