@@ -363,20 +363,10 @@ Answer Api::route(Context& context) {
   std::string_view path = request.path;
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
-  std::string allowed;
   for (const Route& candidate : kRoutes) {
     domain::OrderId id = 0;
     const Match result = match(candidate.pattern, path, id);
-    if (result == Match::no) continue;
-    if (request.method != candidate.method) {
-      if (allowed.find(candidate.method) == std::string::npos) {
-        allowed += allowed.empty() ? "" : ", ";
-        allowed += candidate.method;
-        // The server answers HEAD wherever it answers GET.
-        if (std::string_view(candidate.method) == "GET") allowed += ", HEAD";
-      }
-      continue;
-    }
+    if (result == Match::no || request.method != candidate.method) continue;
     context.route_method = candidate.method;
     context.route = candidate.pattern;
     if (result == Match::bad_id) {
@@ -399,12 +389,32 @@ Answer Api::route(Context& context) {
     if (candidate.deferring != nullptr) return candidate.deferring(services_, context);
     return candidate.endpoint(services_, context);
   }
-  if (!allowed.empty()) {
-    return problem(Problem::method_not_allowed,
-                   request.method + " is not allowed here; allowed: " + allowed)
-        .with_header("Allow", allowed);
+  return not_routed(request.method, path);
+}
+
+std::string Api::allowed_methods(std::string_view path) {
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  std::string allowed;
+  for (const Route& candidate : kRoutes) {
+    domain::OrderId id = 0;
+    if (match(candidate.pattern, path, id) == Match::no ||
+        allowed.find(candidate.method) != std::string::npos) {
+      continue;
+    }
+    allowed += allowed.empty() ? "" : ", ";
+    allowed += candidate.method;
+    // The server answers HEAD wherever it answers GET.
+    if (std::string_view(candidate.method) == "GET") allowed += ", HEAD";
   }
-  return problem(Problem::not_found, "no resource at " + std::string(path));
+  return allowed;
+}
+
+HttpResponse Api::not_routed(std::string_view method, std::string_view path) {
+  const std::string allowed = allowed_methods(path);
+  if (allowed.empty()) return problem(Problem::not_found, "no resource at " + std::string(path));
+  return problem(Problem::method_not_allowed,
+                 std::string(method) + " is not allowed here; allowed: " + allowed)
+      .with_header("Allow", allowed);
 }
 
 }  // namespace order::http

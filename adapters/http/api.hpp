@@ -84,9 +84,14 @@ class Api {
   // without blocking (a read of one order; a new order without an Idempotency-Key, whose
   // recall would need a load first): then handle() never blocks either.
   static bool defers(const HttpRequest& request, NonBlocking store);
+  // The answer to `method` at `path` when no route takes that method there: 405 with the Allow
+  // header of the methods that path takes, or 404 when it takes none. (Also for a method HTTP
+  // does not define, which the server refuses before a request is made of it.)
+  static HttpResponse not_routed(std::string_view method, std::string_view path);
 
  private:
   Answer route(Context& context);
+  static std::string allowed_methods(std::string_view path);
   // A 401 when authentication is on and the request does not carry a valid token; otherwise
   // nothing, and the token's subject is the request's actor.
   std::optional<HttpResponse> authenticate(Context& context) const;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/http/api.hpp"
 #include "adapters/http/conditional.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/log.hpp"
@@ -170,6 +172,35 @@ std::string origin_form(std::string target) {
   if (scheme != "http" && scheme != "https") return target;
   const auto path = target.find('/', scheme_end + 3);
   return path == std::string::npos ? "/" : target.substr(path);
+}
+
+// A request whose method Pistache's parser does not know would end in its parse error. It is
+// answered as the router answers a method a resource does not take: 405 with Allow, or 404 where
+// there is no resource. Nothing for a request line that is not HTTP/1.x with a token for its
+// method: Pistache's 400 answers that.
+std::optional<HttpResponse> unknown_method(std::string_view request_line) {
+  const auto first = request_line.find(' ');
+  const auto last = request_line.rfind(' ');
+  if (first == std::string_view::npos || last <= first + 1 || first == 0) return std::nullopt;
+  const auto method = request_line.substr(0, first);
+  const auto version = request_line.substr(last + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") return std::nullopt;
+  static constexpr std::string_view kParsed[] = {"OPTIONS", "GET",    "POST",  "HEAD",   "PUT",
+                                                 "PATCH",   "DELETE", "TRACE", "CONNECT"};
+  if (std::find(std::begin(kParsed), std::end(kParsed), method) != std::end(kParsed)) {
+    return std::nullopt;
+  }
+  constexpr std::string_view kTokenSymbols = "!#$%&'*+-.^_`|~";
+  const bool token = method.size() <= 32 && std::all_of(method.begin(), method.end(), [&](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                              kTokenSymbols.find(c) != std::string_view::npos;
+                     });
+  if (!token) return std::nullopt;
+  auto target = request_line.substr(first + 1, last - first - 1);
+  target = target.substr(0, target.find('?'));
+  const std::string path = origin_form(std::string(target));
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  return Api::not_routed(method, path.size() > 256 ? path.substr(0, 256) : path);
 }
 
 HttpRequest convert(const P::Http::Request& request) {
@@ -714,6 +745,9 @@ class PistacheHandler : public P::Http::Handler {
       return {0, problem(Problem::malformed_request, detail)};
     };
     const std::string_view head = input.substr(0, head_end + 2);
+    if (auto refused = unknown_method(head.substr(0, head.find("\r\n")))) {
+      return {0, std::move(*refused)};
+    }
     std::optional<std::size_t> content_length;
     bool chunked = false;
     bool expects_continue = false;
@@ -745,7 +779,7 @@ class PistacheHandler : public P::Http::Handler {
       }
       if (name == "transfer-encoding") {
         if (lower(std::string(value)) != "chunked") {
-          return {0, problem(Problem::method_not_implemented,
+          return {0, problem(Problem::unsupported_transfer_coding,
                              "the Transfer-Encoding is not supported; send chunked or a "
                              "Content-Length")};
         }
@@ -839,8 +873,11 @@ class PistacheHandler : public P::Http::Handler {
       request.copyAddress(peer->address());
       serve(request, peer, c);
       parser->reset();
-    } catch (const P::Http::HttpError& error) {
-      reject(peer, c, request.version(), problem_of_parse_error(error));
+    } catch (const P::Http::HttpError&) {
+      // Every parse error of Pistache's is a 400: its 501s, for a method or a transfer coding it
+      // does not know, never come, as frame() answers those first (405 or 404, and 400).
+      reject(peer, c, request.version(),
+             problem(Problem::malformed_request, "the request is not well-formed HTTP/1.1"));
       parser->reset();
     } catch (const std::exception& error) {
       // Pistache's parser throws std::runtime_error for a bad chunk size (an extension, which it
@@ -885,15 +922,6 @@ class PistacheHandler : public P::Http::Handler {
     if (auto refused = queue_->push(std::move(job))) {
       write(*refused, problem(Problem::overloaded, "too many requests are waiting"));
     }
-  }
-
-  // Pistache's parse errors by its reason text: all raised as 400 but an unknown method. (A
-  // transfer coding it lacks, its other 501, never reaches it: frame() refuses it first.)
-  static HttpResponse problem_of_parse_error(const P::Http::HttpError& error) {
-    if (error.reason() == "Unknown HTTP request method") {
-      return problem(Problem::method_not_implemented, "the method is not one of HTTP's");
-    }
-    return problem(Problem::malformed_request, "the request is not well-formed HTTP/1.1");
   }
 
   // An answer to a request that could not be read, after the answers to those before it, with

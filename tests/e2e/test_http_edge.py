@@ -126,7 +126,7 @@ class HttpEdge(unittest.TestCase):
 
     def test_an_unknown_transfer_coding_is_a_problem(self):
         self.assert_problem(b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
-                            501, "method_not_implemented")
+                            400, "unsupported_transfer_coding")
 
     def test_a_10_mib_body_is_a_problem(self):
         body = b"x" * (10 * 1024 * 1024)
@@ -142,9 +142,17 @@ class HttpEdge(unittest.TestCase):
         self.assert_problem(b"GET /orders HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (2 * 1024 * 1024)
                             + b"\r\n\r\n", 431, "headers_too_large")
 
-    def test_a_method_http_does_not_define_is_a_problem(self):
-        self.assert_problem(b"BREW /orders HTTP/1.1\r\nHost: x\r\n\r\n", 501,
-                            "method_not_implemented")
+    def test_a_method_http_does_not_define_is_a_problem_never_a_5xx(self):
+        # As any method a resource does not take: 405 with Allow, or 404 where there is none.
+        problem = self.assert_problem(b"BREW /orders HTTP/1.1\r\nHost: x\r\n\r\n", 405,
+                                      "method_not_allowed")
+        self.assertIn("BREW is not allowed here", problem["detail"])
+        _, headers, _, _ = exchange(self.service.port,
+                                    b"BREW /orders/7?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual("GET, HEAD", headers.get("allow"))
+        self.assert_problem(b"PURGE /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found")
+        # HTTP/2's connection preface, from a client that assumed h2 without asking.
+        self.assert_problem(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, "malformed_request")
 
     def test_a_method_the_route_does_not_allow_is_a_problem(self):
         problem = self.assert_problem(b"DELETE /orders HTTP/1.1\r\nHost: x\r\n\r\n", 405,
