@@ -1,12 +1,13 @@
-"""The database cut off from the network: a partition, a host that died, a failover that moved
-its address. Nothing answers then, not even a reset, so only timeouts end a wait. While the cut
-lasts, every request is answered 503 problem+json within the service's network timeout (10 s,
-adapters/pg/conninfo.hpp; the kernel alone would wait about 15 minutes), /readyz says not ready,
-and no write is acknowledged; once it heals, the same process serves again by itself and every
-acknowledged order is in the log. A SIGTERM while cut off stops the process once its connections
-die at that timeout, without waiting for new ones but the requests'. An instance cut off while it leads the publication loses it to
-an instance that still reaches the database: the server gives the cut-off session up within the
-same timeout, which frees its lock, and the order placed through the other instance reaches Kafka.
+"""The database cut off from the network: a partition, a host that died, a failover that moved its
+address. Nothing answers then, not even a reset, so only timeouts end a wait. While the cut lasts,
+every request is answered 503 problem+json within the service's network timeout and one connect
+timeout (10 s and 5 s, adapters/pg/conninfo.hpp; the kernel alone would wait about 15 minutes),
+/readyz says not ready, and no write is acknowledged; once it heals, the same process serves again
+by itself and every acknowledged order is in the log. A SIGTERM while cut off stops the process
+once its connections die at that timeout, without waiting for new ones but the requests'. An
+instance cut off while it leads the publication loses it to an instance that still reaches the
+database: the server gives the cut-off session up within the same timeout, which frees its lock,
+and every event, those placed through the other instance after the cut included, reaches Kafka.
 
 The cut is iptables dropping every packet to and from 127.0.0.2, a second address of the dev
 stack's server (tools/stack/pg.sh) that only the cut-off instance uses. It needs iptables and
@@ -109,6 +110,13 @@ class DatabasePartition(unittest.TestCase):
         command, reason = iptables_command()
         if command is None:
             self.skipTest(reason)
+        server = through_cut_address(harness.with_database(harness.server_url(), "postgres"))
+        try:
+            harness.psql(server, "SELECT 1")
+        except subprocess.CalledProcessError as error:
+            self.fail(f"the dev stack's server does not answer on {CUT_ADDRESS}; one started "
+                      "before it listened there needs a restart (tools/stack/stack.sh down, then "
+                      f"up): {error.stderr.strip()}")
         self.db = harness.FreshDatabase()
         self.cut = Cut(command, urlsplit(self.db.url).port)
         self.cut.heal()  # a rule left by an interrupted run
