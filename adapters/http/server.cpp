@@ -745,7 +745,9 @@ class PistacheHandler : public P::Http::Handler {
       return {0, problem(Problem::malformed_request, detail)};
     };
     const std::string_view head = input.substr(0, head_end + 2);
-    if (auto refused = unknown_method(head.substr(0, head.find("\r\n")))) {
+    const std::string_view request_line = head.substr(0, head.find("\r\n"));
+    const bool http_1_1 = request_line.ends_with(" HTTP/1.1");
+    if (auto refused = unknown_method(request_line)) {
       return {0, std::move(*refused)};
     }
     std::optional<std::size_t> content_length;
@@ -773,8 +775,7 @@ class PistacheHandler : public P::Http::Handler {
       }
       if (name == "expect") {
         // An HTTP/1.0 client's expectation is ignored (RFC 9110, 10.1.1).
-        expects_continue = lower(std::string(value)) == "100-continue" &&
-                           head.substr(0, head.find("\r\n")).ends_with(" HTTP/1.1");
+        expects_continue = lower(std::string(value)) == "100-continue" && http_1_1;
         continue;
       }
       if (name == "transfer-encoding") {
@@ -799,7 +800,7 @@ class PistacheHandler : public P::Http::Handler {
     if (chunked && content_length) return malformed("Content-Length beside Transfer-Encoding");
     // RFC 9112 (3.2): an HTTP/1.1 request names its host once; without it, or with two, it is
     // refused, so that no two parts of a chain of servers can read it as for different hosts.
-    if (hosts != 1 && head.substr(0, head.find("\r\n")).ends_with(" HTTP/1.1")) {
+    if (hosts != 1 && http_1_1) {
       return malformed(hosts == 0 ? "an HTTP/1.1 request needs a Host header"
                                   : "the Host header is given more than once");
     }
