@@ -72,13 +72,21 @@ for p in $(printf '%s\n' "${packages[@]}" | sort -u); do
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
 
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+# The suite also builds the seed's Kafka consumer in Go 1.23 or newer, which bookworm does not
+# package: the machine's own Go, or one from the Go module proxy (tools/go-toolchain.sh).
+for group in "${groups[@]}"; do
+  if [[ $group == test || $group == all ]]; then
+    echo "install-deps: Go for the seed's consumer: $("$(dirname "$0")/go-toolchain.sh")"
+    break
+  fi
+done

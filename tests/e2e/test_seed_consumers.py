@@ -2,13 +2,16 @@
 system this service replaces): decode the envelope, switch on `type` knowing only order.created
 and order.status_updated, decode `data` into their Go structs' field names and types, and fail on
 any other type. Run over create, pay, ship, deliver and cancel through the real binary, with the
-dev stack's real PostgreSQL and Kafka. Also: one W3C trace id followed from the HTTP request to
-the event's Kafka headers and the access log."""
+dev stack's real PostgreSQL and Kafka; then the same topic read by their own client, in Go
+(seed_consumer/: segmentio/kafka-go v0.4.49 in a consumer group, encoding/json into their
+structs). Also: one W3C trace id followed from the HTTP request to the event's Kafka headers and
+the access log."""
 import datetime
 import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 import unittest
 import uuid
@@ -138,6 +141,34 @@ class SeedConsumer:
             self.errors.append((str(error), value[:200]))
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED_CONSUMER = os.path.join(HERE, "seed_consumer")
+
+
+def go_binary():
+    """A Go toolchain recent enough for the seed's client (tools/go-toolchain.sh: the machine's
+    own, or one unpacked from the Go module proxy by tools/install-deps.sh test)."""
+    found = subprocess.run([os.path.join(HERE, "..", "..", "tools", "go-toolchain.sh")],
+                           capture_output=True, text=True, timeout=600)
+    if found.returncode != 0:
+        raise SystemExit(f"no Go to build the seed's consumer with: {found.stderr.strip()}")
+    return found.stdout.strip()
+
+
+def run_go_consumer(topic, count, workdir):
+    """seed_consumer/main.go (segmentio/kafka-go v0.4.49 in a consumer group, as the seed's
+    notification-service reads the topic) over `count` messages: what it made of each."""
+    binary = os.path.join(workdir, "seed-consumer")
+    subprocess.run([go_binary(), "build", "-mod=readonly", "-o", binary, "."], cwd=SEED_CONSUMER,
+                   env=dict(os.environ, GOTOOLCHAIN="local"), check=True, timeout=600)
+    done = subprocess.run([binary, "-brokers", brokers(), "-topic", topic, "-count", str(count),
+                           "-group", "notification-service-" + uuid.uuid4().hex[:8],
+                           "-timeout", "90s"], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise AssertionError(f"the seed's consumer failed: {done.stderr.strip()}")
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 class SeedConsumersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -210,6 +241,38 @@ class SeedConsumersTest(unittest.TestCase):
         seen = sorted({(u["orderid"], u["userid"], u["oldstatus"], u["newstatus"])
                        for u in consumer.updated})
         self.assertEqual(sorted(expected), seen, "status changes as the notification-service reads them")
+
+        # The same topic read by the seed's own client, its Go structs decoding every message:
+        # the batches as the broker holds them (LZ4 by default), the RFC 3339 timestamps as
+        # time.Time takes them, the numbers as int and int32.
+        with tempfile.TemporaryDirectory() as workdir:
+            on_topic = subprocess.run(["kcat", "-C", "-b", brokers(), "-t", self.topic, "-o",
+                                       "beginning", "-e", "-q", "-f", "%o\\n"],
+                                      capture_output=True, text=True, timeout=120)
+            outcomes = run_go_consumer(self.topic, len(on_topic.stdout.split()), workdir)
+        print(f"  segmentio/kafka-go v0.4.49 read {len(outcomes)} messages")
+        self.assertEqual([], [o for o in outcomes if o.get("error") or o.get("unknown")],
+                         "messages the seed's consumer could not decode")
+        ours = [o for o in outcomes if o["key"] in {str(k) for k in orders}]
+        self.assertEqual(sorted(orders.items()),
+                         sorted({(o["created"]["orderid"], o["created"]["userid"])
+                                 for o in ours if "created" in o}))
+        for o in ours:
+            if "created" in o:
+                self.assertEqual({"orderid": int(o["key"]), "userid": orders[int(o["key"])],
+                                  "totalamount": "13.48", "status": "pending",
+                                  "items": [{"product_id": 1001, "quantity": 2, "price": 4.99},
+                                            {"product_id": 1002, "quantity": 1, "price": 3.5}]},
+                                 o["created"])
+        self.assertEqual(sorted(expected),
+                         sorted({(o["updated"]["orderid"], o["updated"]["userid"],
+                                  o["updated"]["oldstatus"], o["updated"]["newstatus"])
+                                 for o in ours if "updated" in o}))
+        envelopes = {json.loads(m["payload"])["id"]: json.loads(m["payload"]) for m in messages}
+        for o in ours:
+            stamp = datetime.datetime.fromisoformat(envelopes[o["id"]]["timestamp"])
+            self.assertEqual(stamp, datetime.datetime.fromisoformat(o["timestamp"]),
+                             "time.Time read another instant")
 
         domain_type = {"paid": "order.paid", "shipped": "order.shipped",
                        "delivered": "order.delivered", "cancelled": "order.cancelled"}
