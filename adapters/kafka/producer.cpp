@@ -134,9 +134,10 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       // v0.4) read it as they read any batch, as librdkafka, the Java client, sarama and
       // franz-go do; a consumer without LZ4 (kafkajs without its codec) needs
       // compression.type=none in KAFKA_CONFIG_FILE. tools/bench/ab_drain.py --events 1000000,
-      // 3 runs each interleaved, without and with: drains of 4.57-4.83 s against 3.43-4.08 s,
-      // Kafka's CPU 2.3-2.4 s against 0.7-1.5 s; tools/bench/ab_ingest.py: 12,365-13,203
-      // against 12,111-13,007 orders/s, record-to-Kafka p99 9.2-9.8 ms against 8.9-9.5 ms.
+      // 3 runs each interleaved in both orders, the warm runs without and with: drains of
+      // 4.5-5.8 s against 3.3-4.1 s, Kafka's CPU 2.1-5.0 s against 0.6-1.5 s;
+      // tools/bench/ab_ingest.py: 12,365-13,203 against 12,111-13,007 orders/s, record-to-Kafka
+      // p99 9.2-9.8 ms against 8.9-9.5 ms (bench/results/2026-11-28.md).
       {"compression.type", "lz4"},
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
