@@ -128,17 +128,13 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       // 71.4. Earlier, 1 ms had replaced 0 (each message sent at once), whose many small requests
       // the broker acknowledged late in the full bench: p99 179-287 ms in six of seven runs.
       {"linger.ms", "5"},
+      // Uncompressed (librdkafka's default), as the seed's producer sent: every consumer that
+      // reads its topic today decodes that, and not every one decodes a codec (kafka-python and
+      // aiokafka need the lz4 package, kafkajs a codec, kafka-go before v0.4 an import).
+      // compression.type=lz4 in KAFKA_CONFIG_FILE is the operator's choice once they all do: a
+      // drain about 1.35x as fast with a third of Kafka's CPU, ingest unchanged
+      // (bench/results/2026-11-28.md; README, "Publication").
       {"batch.num.messages", "10000"},
-      // Requests go compressed with LZ4: the broker then stores and hands out a third of the
-      // bytes, and spends a third of the CPU on them. The seed's consumers (segmentio/kafka-go
-      // v0.4) read it as they read any batch, as librdkafka, the Java client, sarama and
-      // franz-go do; a consumer without LZ4 (kafkajs without its codec) needs
-      // compression.type=none in KAFKA_CONFIG_FILE. tools/bench/ab_drain.py --events 1000000,
-      // 3 runs each interleaved in both orders, the warm runs without and with: drains of
-      // 4.5-5.8 s against 3.3-4.1 s, Kafka's CPU 2.1-5.0 s against 0.6-1.5 s;
-      // tools/bench/ab_ingest.py: 12,365-13,203 against 12,111-13,007 orders/s, record-to-Kafka
-      // p99 9.2-9.8 ms against 8.9-9.5 ms (bench/results/2026-11-28.md).
-      {"compression.type", "lz4"},
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
       {"socket.keepalive.enable", "true"},

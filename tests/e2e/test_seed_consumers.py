@@ -155,18 +155,30 @@ def go_binary():
     return found.stdout.strip()
 
 
-def run_go_consumer(topic, count, workdir):
-    """seed_consumer/main.go (segmentio/kafka-go v0.4.49 in a consumer group, as the seed's
-    notification-service reads the topic) over `count` messages: what it made of each."""
+def build_go_consumer(workdir):
+    """seed_consumer/main.go built into `workdir`: its path."""
     binary = os.path.join(workdir, "seed-consumer")
     subprocess.run([go_binary(), "build", "-mod=readonly", "-o", binary, "."], cwd=SEED_CONSUMER,
                    env=dict(os.environ, GOTOOLCHAIN="local"), check=True, timeout=600)
+    return binary
+
+
+def run_go_consumer(binary, topic, count):
+    """The seed's consumer (segmentio/kafka-go v0.4.49 in a consumer group, as their
+    notification-service reads the topic) over `count` messages: what it made of each."""
     done = subprocess.run([binary, "-brokers", brokers(), "-topic", topic, "-count", str(count),
                            "-group", "notification-service-" + uuid.uuid4().hex[:8],
                            "-timeout", "90s"], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise AssertionError(f"the seed's consumer failed: {done.stderr.strip()}")
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def topic_size(topic):
+    """How many messages `topic` holds, all partitions."""
+    offsets = subprocess.run(["kcat", "-C", "-b", brokers(), "-t", topic, "-o", "beginning", "-e",
+                              "-q", "-f", "%o\\n"], capture_output=True, text=True, timeout=120)
+    return len(offsets.stdout.split())
 
 
 class SeedConsumersTest(unittest.TestCase):
@@ -177,12 +189,15 @@ class SeedConsumersTest(unittest.TestCase):
         env = dict(os.environ, KAFKA_BROKERS=brokers(), ORDER_TOPIC=cls.topic)
         cls.service = harness.Service(cls.db.url, env=env)
         cls.http = cls.service.client()
+        cls.workdir = tempfile.TemporaryDirectory()
+        cls.go_consumer = build_go_consumer(cls.workdir.name)
 
     @classmethod
     def tearDownClass(cls):
         cls.http.close()
         cls.service.stop()
         cls.db.drop()
+        cls.workdir.cleanup()
 
     def post(self, path, body=None, headers=None, status=None):
         response = self.http.request("POST", path, body, headers)
@@ -243,36 +258,9 @@ class SeedConsumersTest(unittest.TestCase):
         self.assertEqual(sorted(expected), seen, "status changes as the notification-service reads them")
 
         # The same topic read by the seed's own client, its Go structs decoding every message:
-        # the batches as the broker holds them (LZ4 by default), the RFC 3339 timestamps as
-        # time.Time takes them, the numbers as int and int32.
-        with tempfile.TemporaryDirectory() as workdir:
-            on_topic = subprocess.run(["kcat", "-C", "-b", brokers(), "-t", self.topic, "-o",
-                                       "beginning", "-e", "-q", "-f", "%o\\n"],
-                                      capture_output=True, text=True, timeout=120)
-            outcomes = run_go_consumer(self.topic, len(on_topic.stdout.split()), workdir)
-        print(f"  segmentio/kafka-go v0.4.49 read {len(outcomes)} messages")
-        self.assertEqual([], [o for o in outcomes if o.get("error") or o.get("unknown")],
-                         "messages the seed's consumer could not decode")
-        ours = [o for o in outcomes if o["key"] in {str(k) for k in orders}]
-        self.assertEqual(sorted(orders.items()),
-                         sorted({(o["created"]["orderid"], o["created"]["userid"])
-                                 for o in ours if "created" in o}))
-        for o in ours:
-            if "created" in o:
-                self.assertEqual({"orderid": int(o["key"]), "userid": orders[int(o["key"])],
-                                  "totalamount": "13.48", "status": "pending",
-                                  "items": [{"product_id": 1001, "quantity": 2, "price": 4.99},
-                                            {"product_id": 1002, "quantity": 1, "price": 3.5}]},
-                                 o["created"])
-        self.assertEqual(sorted(expected),
-                         sorted({(o["updated"]["orderid"], o["updated"]["userid"],
-                                  o["updated"]["oldstatus"], o["updated"]["newstatus"])
-                                 for o in ours if "updated" in o}))
-        envelopes = {json.loads(m["payload"])["id"]: json.loads(m["payload"]) for m in messages}
-        for o in ours:
-            stamp = datetime.datetime.fromisoformat(envelopes[o["id"]]["timestamp"])
-            self.assertEqual(stamp, datetime.datetime.fromisoformat(o["timestamp"]),
-                             "time.Time read another instant")
+        # the RFC 3339 timestamps as time.Time takes them, the numbers as int and int32.
+        outcomes = run_go_consumer(self.go_consumer, self.topic, topic_size(self.topic))
+        self.assert_understood(outcomes, orders, expected, messages)
 
         domain_type = {"paid": "order.paid", "shipped": "order.shipped",
                        "delivered": "order.delivered", "cancelled": "order.cancelled"}
@@ -298,6 +286,68 @@ class SeedConsumersTest(unittest.TestCase):
                 self.assertEqual(last_version.get(m["key"], 0) + 1, version,
                                  f"order {m['key']}: version {version} out of order")
                 last_version[m["key"]] = version
+
+    def assert_understood(self, outcomes, orders, expected, messages):
+        """The Go consumer's `outcomes` hold every order of `orders` (id: user) as created and
+        every (orderid, userid, old, new) of `expected` as a status change, each envelope's
+        instant as kcat's `messages` hold it, and nothing it could not decode."""
+        print(f"  segmentio/kafka-go v0.4.49 read {len(outcomes)} messages")
+        self.assertEqual([], [o for o in outcomes if o.get("error") or o.get("unknown")],
+                         "messages the seed's consumer could not decode")
+        ours = [o for o in outcomes if o["key"] in {str(k) for k in orders}]
+        self.assertEqual(sorted(orders.items()),
+                         sorted({(o["created"]["orderid"], o["created"]["userid"])
+                                 for o in ours if "created" in o}))
+        for o in ours:
+            if "created" in o:
+                self.assertEqual({"orderid": int(o["key"]), "userid": orders[int(o["key"])],
+                                  "totalamount": "13.48", "status": "pending",
+                                  "items": [{"product_id": 1001, "quantity": 2, "price": 4.99},
+                                            {"product_id": 1002, "quantity": 1, "price": 3.5}]},
+                                 o["created"])
+        self.assertEqual(sorted(expected),
+                         sorted({(o["updated"]["orderid"], o["updated"]["userid"],
+                                  o["updated"]["oldstatus"], o["updated"]["newstatus"])
+                                 for o in ours if "updated" in o}))
+        envelopes = {json.loads(m["payload"])["id"]: json.loads(m["payload"]) for m in messages}
+        for o in ours:
+            stamp = datetime.datetime.fromisoformat(envelopes[o["id"]]["timestamp"])
+            self.assertEqual(stamp, datetime.datetime.fromisoformat(o["timestamp"]),
+                             "time.Time read another instant")
+
+    def test_the_seeds_consumer_reads_lz4_when_the_operator_chooses_it(self):
+        # compression.type=lz4 in KAFKA_CONFIG_FILE, as the README offers an operator whose
+        # consumers all read it: another instance, with a database and a topic of its own (one
+        # log has one publisher).
+        topic = "e2e-seed-lz4-" + uuid.uuid4().hex[:10]
+        db = harness.FreshDatabase()
+        self.addCleanup(db.drop)
+        with tempfile.NamedTemporaryFile("w", suffix=".properties") as config:
+            config.write("compression.type=lz4\n")
+            config.flush()
+            env = dict(os.environ, KAFKA_BROKERS=brokers(), ORDER_TOPIC=topic,
+                       KAFKA_CONFIG_FILE=config.name)
+            service = harness.Service(db.url, env=env)
+            try:
+                http = service.client()
+                body = {"user_id": 300, "args": [{"product_id": 1001, "quantity": 2, "price": 4.99},
+                                                 {"product_id": 1002, "quantity": 1,
+                                                  "price": 3.50}]}
+                placed = http.request("POST", "/orders", body)
+                self.assertEqual(201, placed.status, placed)
+                order_id = placed.json["order_id"]
+                paid = http.request("POST", f"/orders/{order_id}/pay",
+                                    {"payment_reference": "PAY-LZ4", "amount": "13.48"})
+                self.assertEqual(200, paid.status, paid)
+                http.close()
+                self.assertIn("compression.type", service.output(),
+                              "the service names the file's properties at start")
+                messages = consume(topic, {str(order_id)}, 2)  # published before the stop
+            finally:
+                service.stop()
+        outcomes = run_go_consumer(self.go_consumer, topic, topic_size(topic))
+        self.assert_understood(outcomes, {order_id: 300}, [(order_id, 300, "pending", "paid")],
+                               messages)
 
     def test_one_trace_id_runs_from_the_request_to_the_kafka_headers_and_the_access_log(self):
         caller = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
