@@ -132,8 +132,8 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
       // reads its topic today decodes that, and not every one decodes a codec (kafka-python and
       // aiokafka need the lz4 package, kafkajs a codec, kafka-go before v0.4 an import).
       // compression.type=lz4 in KAFKA_CONFIG_FILE is the operator's choice once they all do: a
-      // drain about 1.35x as fast with a third of Kafka's CPU, ingest unchanged
-      // (bench/results/2026-11-28.md; README, "Publication").
+      // drain about 1.35x as fast in interleaved runs, with less of Kafka's CPU, ingest
+      // unchanged (bench/results/2026-11-28.md; README, "Publication").
       {"batch.num.messages", "10000"},
       {"queue.buffering.max.messages", "1000000"},
       {"message.timeout.ms", "30000"},
