@@ -199,16 +199,16 @@ class SeedConsumersTest(unittest.TestCase):
         cls.db.drop()
         cls.workdir.cleanup()
 
-    def post(self, path, body=None, headers=None, status=None):
-        response = self.http.request("POST", path, body, headers)
+    def post(self, path, body=None, headers=None, status=None, http=None):
+        response = (http or self.http).request("POST", path, body, headers)
         if status is not None:
             self.assertEqual(status, response.status, f"POST {path}: {response}")
         return response
 
-    def place(self, user_id, headers=None):
-        body = {"user_id": user_id, "args": [{"product_id": 1001, "quantity": 2, "price": 4.99},
-                                              {"product_id": 1002, "quantity": 1, "price": 3.50}]}
-        return self.post("/orders", body, headers, 201).json["order_id"]
+    def place(self, user_id, headers=None, http=None):
+        """The seed's body (13.48 in all) for `user_id`: the new order's id."""
+        body = dict(harness.SEED_BODY, user_id=user_id)
+        return self.post("/orders", body, headers, 201, http).json["order_id"]
 
     def test_the_seeds_consumers_understand_every_event_of_every_lifecycle(self):
         pay = {"payment_reference": "PAY-1", "amount": "13.48"}
@@ -251,8 +251,7 @@ class SeedConsumersTest(unittest.TestCase):
         for c in consumer.created:
             self.assertEqual("13.48", c["totalamount"])
             self.assertEqual("pending", c["status"])
-            self.assertEqual([{"product_id": 1001, "quantity": 2, "price": 4.99},
-                              {"product_id": 1002, "quantity": 1, "price": 3.5}], c["items"])
+            self.assertEqual(harness.SEED_BODY["args"], c["items"])
         seen = sorted({(u["orderid"], u["userid"], u["oldstatus"], u["newstatus"])
                        for u in consumer.updated})
         self.assertEqual(sorted(expected), seen, "status changes as the notification-service reads them")
@@ -302,9 +301,7 @@ class SeedConsumersTest(unittest.TestCase):
             if "created" in o:
                 self.assertEqual({"orderid": int(o["key"]), "userid": orders[int(o["key"])],
                                   "totalamount": "13.48", "status": "pending",
-                                  "items": [{"product_id": 1001, "quantity": 2, "price": 4.99},
-                                            {"product_id": 1002, "quantity": 1, "price": 3.5}]},
-                                 o["created"])
+                                  "items": harness.SEED_BODY["args"]}, o["created"])
         self.assertEqual(sorted(expected),
                          sorted({(o["updated"]["orderid"], o["updated"]["userid"],
                                   o["updated"]["oldstatus"], o["updated"]["newstatus"])
@@ -330,15 +327,10 @@ class SeedConsumersTest(unittest.TestCase):
             service = harness.Service(db.url, env=env)
             try:
                 http = service.client()
-                body = {"user_id": 300, "args": [{"product_id": 1001, "quantity": 2, "price": 4.99},
-                                                 {"product_id": 1002, "quantity": 1,
-                                                  "price": 3.50}]}
-                placed = http.request("POST", "/orders", body)
-                self.assertEqual(201, placed.status, placed)
-                order_id = placed.json["order_id"]
-                paid = http.request("POST", f"/orders/{order_id}/pay",
-                                    {"payment_reference": "PAY-LZ4", "amount": "13.48"})
-                self.assertEqual(200, paid.status, paid)
+                order_id = self.place(300, http=http)
+                self.post(f"/orders/{order_id}/pay",
+                          {"payment_reference": "PAY-LZ4", "amount": "13.48"}, status=200,
+                          http=http)
                 http.close()
                 self.assertIn("compression.type", service.output(),
                               "the service names the file's properties at start")
